@@ -1,0 +1,8 @@
+// The agent's control server and worker thread (the kernel's sysfs interface plus
+// klp_transition_work): it answers `graft` requests and retries the transition in progress.
+#pragma once
+#include <string>
+
+namespace graft {
+bool control_start(std::string *why);
+}

@@ -1,0 +1,491 @@
+#include "agent/core.hpp"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <list>
+#include <memory>
+
+#include "agent/log.hpp"
+#include "agent/objects.hpp"
+#include "agent/patch.hpp"
+#include "agent/thread_state.hpp"
+#include "agent/transition.hpp"
+
+namespace graft {
+
+std::recursive_mutex g_core_mutex;
+
+namespace {
+
+// klp_patches: enabled patches and the one in transition, in stack order.
+auto &g_patches = *new std::list<std::unique_ptr<Patch>>;  // never destroyed: see objects.cpp
+// Patches that finished unpatching or were replaced: loaded, waiting for `graft unload`.
+auto &g_disabled = *new std::list<std::unique_ptr<Patch>>;
+pid_t g_worker_tid = 0;
+bool g_refusing = false;
+std::string &g_refuse_why = *new std::string;
+
+struct TargetRecord {  // written by `graft build --target` into the patch
+    const char *object;
+    const char *build_id;
+};
+
+OpResult fail(int err, std::string msg) { return OpResult{err, std::move(msg)}; }
+
+std::string basename_no_so(const std::string &path) {
+    std::string b = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+    if (b.size() > 3 && b.compare(b.size() - 3, 3, ".so") == 0) b.resize(b.size() - 3);
+    return b;
+}
+
+Patch *find_in(std::list<std::unique_ptr<Patch>> &l, const std::string &name) {
+    for (auto &p : l)
+        if (p->name == name) return p.get();
+    return nullptr;
+}
+
+// State compatibility (klp_is_patch_compatible).
+bool states_compatible(const graft_patch *np) {
+    for (auto &old : g_patches) {
+        if (!old->desc || !old->desc->states) continue;
+        for (graft_state *os = old->desc->states; os->id; os++) {
+            const graft_state *ns = nullptr;
+            for (graft_state *s = np->states; s && s->id; s++)
+                if (s->id == os->id) ns = s;
+            if (!ns) {
+                if (np->replace) return false;
+                continue;
+            }
+            if (ns->version < os->version) return false;
+        }
+    }
+    return true;
+}
+
+bool size_of_new_func(const std::string &patch_path, void *fn, size_t *size) {
+    Dl_info di{};
+    if (!dladdr(fn, &di) || !di.dli_fbase) return false;
+    std::string err;
+    auto syms = symbols_of(patch_path, &err);
+    if (!syms) return false;
+    auto off = reinterpret_cast<uintptr_t>(fn) - reinterpret_cast<uintptr_t>(di.dli_fbase);
+    auto it = syms->funcs_by_addr.find(off);
+    if (it == syms->funcs_by_addr.end()) return false;
+    *size = syms->syms[it->second].size;
+    return *size > 0;
+}
+
+void free_patch(std::unique_ptr<Patch> p) {
+    void *h = p->handle;
+    p.reset();
+    if (h) dlclose(h);
+}
+
+int pre_patch(Object *o) {
+    int rc = 0;
+    if (o->desc && o->desc->callbacks.pre_patch) rc = o->desc->callbacks.pre_patch(o->desc);
+    o->pre_patch_ran = rc == 0;
+    return rc;
+}
+
+void pre_unpatch(Object *o) {
+    if (o->desc && o->desc->callbacks.pre_unpatch) o->desc->callbacks.pre_unpatch(o->desc);
+}
+
+void patch_object(Object *o) {
+    for (auto &f : o->funcs) push_func(f.get());
+    o->patched = true;
+}
+
+}  // namespace
+
+pid_t core_worker_tid() { return g_worker_tid; }
+void core_set_worker_tid(pid_t t) { g_worker_tid = t; }
+
+bool core_refusing(std::string *why) {
+    if (g_refusing) *why = g_refuse_why;
+    return g_refusing;
+}
+void core_refuse(const std::string &why) {
+    g_refusing = true;
+    g_refuse_why = why;
+    log_line("graft: refusing further patching: " + why);
+}
+
+std::vector<Patch *> core_patch_list() {
+    std::vector<Patch *> v;
+    for (auto &p : g_patches) v.push_back(p.get());
+    return v;
+}
+
+Patch *core_find_patch_by_desc(const void *desc) {
+    for (auto &p : g_patches)
+        if (p->desc == desc) return p.get();
+    return nullptr;
+}
+
+void core_post_patch(Object *o) {
+    if (o->desc && o->desc->callbacks.post_patch) o->desc->callbacks.post_patch(o->desc);
+}
+
+void core_post_unpatch(Object *o) {
+    if (o->pre_patch_ran && o->desc && o->desc->callbacks.post_unpatch)
+        o->desc->callbacks.post_unpatch(o->desc);
+    o->pre_patch_ran = false;
+}
+
+void core_unpatch_objects(Patch *p) {
+    for (auto &o : p->objs) {
+        if (!o->patched) continue;
+        for (auto &f : o->funcs)
+            if (f->patched) pop_func(f.get());
+        o->patched = false;
+    }
+}
+
+void core_unpatch_replaced_patches(Patch *np) {
+    for (auto &p : g_patches) {
+        if (p.get() == np) break;
+        p->enabled = false;
+        core_unpatch_objects(p.get());
+    }
+}
+
+void core_route_settled_functions() {
+    std::vector<RouteChange> routes;
+    for (FuncStack *fs : all_stacks()) {
+        Func *top = fs->top.load(std::memory_order_relaxed);
+        if (top && top->transition.load(std::memory_order_relaxed)) continue;
+        bool open = top != nullptr;
+        uintptr_t target = open ? direct_target(fs) : fs->entry.body;
+        if (open == fs->gate_open && (target == fs->routed_to || !open)) continue;
+        routes.push_back({fs, open, target});
+    }
+    std::string why;
+    if (!apply_routes(routes, &why)) {
+        // Every entry still runs the selector, which gives the same answer: correct, only slower.
+        log_line("graft: could not route settled functions directly: " + why);
+    }
+}
+
+void core_transition_finished(Patch *p, int target) {
+    if (target == kPatched && p->replace) {
+        // Replaced patches leave the list; they can be unloaded, their callbacks never run.
+        for (auto it = g_patches.begin(); it != g_patches.end();) {
+            if (it->get() == p) break;
+            (*it)->in_list = false;
+            for (auto &o : (*it)->objs) o->patched = false;
+            g_disabled.push_back(std::move(*it));
+            it = g_patches.erase(it);
+        }
+    }
+    if (target == kUnpatched) {
+        for (auto it = g_patches.begin(); it != g_patches.end(); ++it) {
+            if (it->get() != p) continue;
+            p->in_list = false;
+            g_disabled.push_back(std::move(*it));
+            g_patches.erase(it);
+            break;
+        }
+    }
+}
+
+void core_mark_forced(Patch *p, int target) {
+    if (target == kUnpatched) {
+        p->forced = true;
+    } else if (p->replace) {
+        for (auto &o : g_patches)
+            if (o.get() != p) o->forced = true;
+    }
+}
+
+OpResult core_load(const std::string &path) {
+    std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+    std::string why;
+    if (core_refusing(&why)) return fail(EPERM, "the agent refuses patching: " + why);
+    if (g_transition_patch)
+        return fail(EBUSY, "patch '" + g_transition_patch->name + "' is in transition");
+    // Validate the file before anything of it runs.
+    SymbolFile sf;
+    if (access(path.c_str(), R_OK) != 0)
+        return fail(errno, "cannot read '" + path + "'");
+    if (!describe_file(path, &sf, &why)) return fail(ENOEXEC, why);
+    void *h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        return fail(ENOEXEC, std::string("'") + path + "' cannot be loaded: " + (e ? e : "?"));
+    }
+    auto getdesc = reinterpret_cast<graft_patch *(*)()>(dlsym(h, "graft_patch_descriptor"));
+    auto getrefs = reinterpret_cast<const graft_ref *(*)(const graft_ref **)>(dlsym(h, "graft_patch_refs"));
+    auto *abi = static_cast<const unsigned *>(dlsym(h, "graft_patch_abi"));
+    if (!getdesc || !getrefs || !abi) {
+        dlclose(h);
+        return fail(EINVAL, "'" + path + "' is not a graft patch (no GRAFT_PATCH descriptor)");
+    }
+    if (*abi != GRAFT_ABI_VERSION) {
+        dlclose(h);
+        return fail(EINVAL, "'" + path + "' was built for graft ABI " + std::to_string(*abi) +
+                                ", this agent speaks " + std::to_string(GRAFT_ABI_VERSION));
+    }
+    graft_patch *desc = getdesc();
+    auto p = std::make_unique<Patch>();
+    p->path = path;
+    p->handle = h;
+    p->desc = desc;
+    p->name = desc && desc->name ? desc->name : basename_no_so(path);
+    auto reject = [&](int err, const std::string &msg) {
+        free_patch(std::move(p));
+        return fail(err, msg);
+    };
+    const std::string pname = "patch '" + p->name + "'";
+    if (find_in(g_patches, p->name) || find_in(g_disabled, p->name))
+        return reject(EEXIST, pname + " is already loaded");
+    if (!desc || !desc->objs) return reject(EINVAL, pname + ": the descriptor has no objects");
+    p->replace = desc->replace;
+    auto *targets = static_cast<const TargetRecord *>(dlsym(h, "graft_patch_targets"));
+
+    // Objects and functions (klp_init_patch / klp_init_object / klp_init_func).
+    for (graft_object *od = desc->objs; od->name || od->funcs; od++) {
+        auto o = std::make_unique<Object>();
+        o->desc = od;
+        o->lookup_name = od->name;
+        o->name = object_display_name(od->name);
+        o->patch = p.get();
+        if (!od->funcs) return reject(EINVAL, pname + ", object '" + o->name + "': funcs is NULL");
+        for (const TargetRecord *t = targets; t && t->build_id; t++)
+            if ((t->object ? std::string(t->object) : std::string("main")) == o->name)
+                o->expected_build_id = t->build_id;
+        for (graft_func *fd = od->funcs; fd->old_name || fd->new_func || fd->old_sympos; fd++) {
+            if (!fd->old_name || !fd->new_func)
+                return reject(EINVAL, pname + ", object '" + o->name + "': a function entry lacks " +
+                                          (fd->old_name ? "new_func" : "old_name"));
+            auto f = std::make_unique<Func>();
+            f->old_name = fd->old_name;
+            f->old_sympos = fd->old_sympos;
+            f->new_func = fd->new_func;
+            f->obj = o.get();
+            o->funcs.push_back(std::move(f));
+        }
+        p->objs.push_back(std::move(o));
+    }
+    // Resolve every symbol of every loaded object before changing anything.
+    for (auto &o : p->objs) {
+        LoadedObject lo;
+        if (!find_loaded_object(o->lookup_name, &lo)) continue;  // patched when it loads
+        o->loaded = true;
+        const std::string where = pname + ", object '" + o->name + "'";
+        if (!o->expected_build_id.empty() && o->expected_build_id != lo.build_id)
+            return reject(EINVAL, where + ": build-id mismatch: the process runs " +
+                                      (lo.build_id.empty() ? "an object without build-id" : lo.build_id) +
+                                      ", the patch was built for " + o->expected_build_id);
+        for (auto &f : o->funcs) {
+            Resolved r;
+            if (!resolve_symbol(lo, f->old_name, f->old_sympos, true, &r, &why))
+                return reject(EINVAL, where + ": " + why);
+            f->old_addr = r.addr;
+            f->old_size = r.size;
+            if (!size_of_new_func(path, f->new_func, &f->new_size))
+                return reject(EINVAL, where + ": cannot find the size of the new function for '" +
+                                          f->old_name + "' (is the patch stripped?)");
+            for (auto &g2 : o->funcs)
+                if (g2.get() != f.get() && g2->old_addr == f->old_addr)
+                    return reject(EINVAL, where + ": function '" + f->old_name + "' is patched twice");
+            f->stack = stack_for(f->old_addr, f->old_name, o->name, &why);
+            if (!f->stack)
+                return reject(EINVAL, where + ": function '" + f->old_name + "' cannot be patched: " + why);
+        }
+    }
+    // References to non-exported symbols of the target (GRAFT_REF).
+    const graft_ref *rend = nullptr;
+    std::vector<std::pair<void **, void *>> ref_values;
+    for (const graft_ref *r = getrefs(&rend); r && r < rend; r++) {
+        LoadedObject lo;
+        std::string on = object_display_name(r->object);
+        if (!find_loaded_object(r->object, &lo))
+            return reject(EINVAL, pname + ": GRAFT_REF to '" + (r->name ? r->name : "?") +
+                                      "' names object '" + on + "', which is not loaded");
+        Resolved res;
+        if (!r->name || !resolve_symbol(lo, r->name, r->sympos, false, &res, &why))
+            return reject(EINVAL, pname + ", object '" + on + "': " + (r->name ? why : "GRAFT_REF without a name"));
+        ref_values.emplace_back(r->addr, reinterpret_cast<void *>(res.addr));
+    }
+    if (!states_compatible(desc)) {
+        log_fmt("graft: Livepatch patch (%s) is not compatible with the already installed livepatches.",
+                p->name.c_str());
+        return reject(EINVAL, pname + " is not compatible with the already installed patches");
+    }
+    for (auto &[addr, value] : ref_values) *addr = value;
+
+    // __klp_enable_patch.
+    Patch *raw = p.get();
+    p->in_list = true;
+    g_patches.push_back(std::move(p));
+    log_fmt("graft: enabling patch '%s'", raw->name.c_str());
+    init_transition(raw, kPatched);
+    std::string failure;
+    for (auto &o : raw->objs) {
+        if (!o->loaded) continue;
+        if (pre_patch(o.get()) != 0) {
+            log_fmt("graft: pre-patch callback failed for object '%s'", o->name.c_str());
+            failure = pname + ": pre-patch callback failed for object '" + o->name + "'";
+            break;
+        }
+        patch_object(o.get());
+    }
+    if (failure.empty() && !start_transition(&why)) failure = pname + ": " + why;
+    if (!failure.empty()) {
+        log_fmt("graft: failed to enable patch '%s'", raw->name.c_str());
+        cancel_transition();
+        // The canceled patch left the list; free it so the process is as it was.
+        for (auto it = g_disabled.begin(); it != g_disabled.end(); ++it) {
+            if (it->get() != raw) continue;
+            std::unique_ptr<Patch> dead = std::move(*it);
+            g_disabled.erase(it);
+            free_patch(std::move(dead));
+            break;
+        }
+        return fail(EINVAL, failure);
+    }
+    raw->enabled = true;
+    try_complete_transition();
+    return {};
+}
+
+OpResult core_disable(const std::string &name) {
+    std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+    Patch *p = find_in(g_patches, name);
+    if (!p) {
+        if (find_in(g_disabled, name)) return fail(EINVAL, "patch '" + name + "' is already disabled");
+        return fail(ENOENT, "no patch named '" + name + "'");
+    }
+    if (p == g_transition_patch) {
+        if (!p->enabled) return fail(EINVAL, "patch '" + name + "' is already being disabled");
+        reverse_transition();
+        try_complete_transition();
+        return {};
+    }
+    if (!p->enabled) return fail(EINVAL, "patch '" + name + "' is already disabled");
+    if (g_transition_patch)
+        return fail(EBUSY, "patch '" + g_transition_patch->name + "' is in transition");
+    // __klp_disable_patch
+    init_transition(p, kUnpatched);
+    for (auto &o : p->objs)
+        if (o->patched) pre_unpatch(o.get());
+    std::string why;
+    if (!start_transition(&why)) {
+        // Routing failed: nothing changed in the code; the patch stays enabled.
+        g_view.target_state.store(kIdle);
+        g_view.initial_state.store(kIdle);
+        for (auto &o : p->objs)
+            for (auto &f : o->funcs) f->transition.store(false, std::memory_order_release);
+        g_transition_patch = nullptr;
+        return fail(EIO, "patch '" + name + "': " + why);
+    }
+    p->enabled = false;
+    try_complete_transition();
+    return {};
+}
+
+OpResult core_enable(const std::string &name) {
+    std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+    Patch *p = find_in(g_patches, name);
+    if (!p) {
+        if (find_in(g_disabled, name))
+            return fail(EINVAL, "patch '" + name + "' finished unpatching; load it again");
+        return fail(ENOENT, "no patch named '" + name + "'");
+    }
+    if (p->enabled) return fail(EINVAL, "patch '" + name + "' is already enabled");
+    if (p != g_transition_patch) return fail(EINVAL, "patch '" + name + "' cannot be re-enabled");
+    reverse_transition();
+    try_complete_transition();
+    return {};
+}
+
+OpResult core_force(const std::string &name) {
+    std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+    Patch *p = find_in(g_patches, name);
+    if (!p) return fail(ENOENT, "no patch named '" + name + "'");
+    if (p != g_transition_patch) return fail(EINVAL, "patch '" + name + "' is not in transition");
+    force_transition();
+    try_complete_transition();
+    return {};
+}
+
+OpResult core_unload(const std::string &name) {
+    std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+    if (find_in(g_patches, name))
+        return fail(EBUSY, "patch '" + name + "' is enabled or in transition; disable it first");
+    for (auto it = g_disabled.begin(); it != g_disabled.end(); ++it) {
+        if ((*it)->name != name) continue;
+        if ((*it)->forced)
+            return fail(EBUSY, "patch '" + name + "' took part in a forced transition and its code may still run");
+        std::unique_ptr<Patch> dead = std::move(*it);
+        g_disabled.erase(it);
+        free_patch(std::move(dead));
+        return {};
+    }
+    return fail(ENOENT, "no patch named '" + name + "'");
+}
+
+namespace {
+nlohmann::json patch_json(const Patch &p, int order) {
+    nlohmann::json objs = nlohmann::json::array();
+    for (auto &o : p.objs) {
+        nlohmann::json funcs = nlohmann::json::array();
+        for (auto &f : o->funcs)
+            funcs.push_back({{"name", f->old_name},
+                             {"sympos", f->old_sympos ? f->old_sympos : 1},
+                             {"patched", f->patched},
+                             {"nop", f->nop}});
+        objs.push_back({{"name", o->name}, {"patched", o->patched}, {"loaded", o->loaded}, {"funcs", funcs}});
+    }
+    return {{"name", p.name},
+            {"path", p.path},
+            {"enabled", p.enabled},
+            {"transition", &p == g_transition_patch},
+            {"replace", p.replace},
+            {"forced", p.forced},
+            {"stack_order", order},
+            {"objects", objs}};
+}
+}  // namespace
+
+nlohmann::json core_status() {
+    std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+    nlohmann::json patches = nlohmann::json::array();
+    int order = 1;
+    for (auto &p : g_patches) patches.push_back(patch_json(*p, order++));
+    nlohmann::json disabled = nlohmann::json::array();
+    for (auto &p : g_disabled) disabled.push_back(patch_json(*p, 0));
+    nlohmann::json tr = nullptr;
+    if (g_transition_patch) {
+        nlohmann::json pend = nlohmann::json::array();
+        for (auto &r : thread_reports())
+            if (r.pending) pend.push_back({{"tid", r.tid}, {"name", r.name}, {"reason", r.reason}});
+        tr = {{"patch", g_transition_patch->name},
+              {"target", g_view.target_state.load() == kPatched ? "patched" : "unpatched"},
+              {"elapsed", transition_elapsed_seconds()},
+              {"pending", pend}};
+    }
+    std::string why;
+    return {{"pid", getpid()},
+            {"patches", patches},
+            {"unloadable", disabled},
+            {"transition", tr},
+            {"refusing", core_refusing(&why) ? nlohmann::json(why) : nlohmann::json(nullptr)}};
+}
+
+nlohmann::json core_threads() {
+    std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+    nlohmann::json v = nlohmann::json::array();
+    for (auto &r : thread_reports())
+        v.push_back({{"tid", r.tid}, {"name", r.name}, {"patch_state", r.state}, {"pending", r.pending},
+                     {"reason", r.reason}});
+    return v;
+}
+
+}  // namespace graft

@@ -1,0 +1,57 @@
+// The registry of patches and the operations behind `graft load/disable/enable/force/unload`
+// (kernel/livepatch/core.c).
+//
+// g_core_mutex (klp_mutex) protects the patch list, every Patch/Object/Func field that is not an
+// atomic, the func stacks' structure (patch.cpp) and the transition (transition.cpp). It is a
+// recursive mutex because patch callbacks, which run with it held, may call graft_get_state()
+// or graft_get_prev_state(). It is never taken by the selector, the self-checks, the signal
+// handler or graft_shadow_get(): those read only atomics and RCU-protected tables.
+#pragma once
+#include <sys/types.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace graft {
+
+struct Patch;
+struct Object;
+
+extern std::recursive_mutex g_core_mutex;
+
+struct OpResult {
+    int err = 0;  // errno value; 0 = success
+    std::string message;  // "<what>: <why>" without the errno text
+};
+
+OpResult core_load(const std::string &path);
+OpResult core_disable(const std::string &name);
+OpResult core_enable(const std::string &name);
+OpResult core_force(const std::string &name);
+OpResult core_unload(const std::string &name);
+nlohmann::json core_status();
+nlohmann::json core_threads();
+
+// For transition.cpp (mutex held).
+pid_t core_worker_tid();
+void core_set_worker_tid(pid_t tid);
+void core_unpatch_objects(Patch *p);
+void core_unpatch_replaced_patches(Patch *p);
+void core_route_settled_functions();
+void core_post_patch(Object *o);
+void core_post_unpatch(Object *o);
+void core_transition_finished(Patch *p, int target);
+void core_mark_forced(Patch *p, int target);
+
+// For state.cpp (mutex held by the caller or taken inside).
+Patch *core_find_patch_by_desc(const void *desc);
+std::vector<Patch *> core_patch_list();  // stack order (klp_patches)
+
+// Sticky failure: an invariant broke; every further patching request is refused.
+bool core_refusing(std::string *why);
+void core_refuse(const std::string &why);
+
+}  // namespace graft

@@ -1,0 +1,21 @@
+// The agent's log: the kernel's livepatch dmesg lines (DESIGN.md 3.4) and graft_log() lines from
+// patches, in order. Kept in memory for `graft log`, and copied to the file named by
+// $GRAFT_LOG_FILE if set (for debugging a process that no longer answers).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace graft {
+
+void log_line(const std::string &line);
+void log_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+struct LogEntry {
+    uint64_t seq;
+    std::string text;
+};
+// Entries with seq >= since (the oldest are dropped past a bound); *next = seq to ask next.
+std::vector<LogEntry> log_since(uint64_t since, uint64_t *next);
+
+}  // namespace graft

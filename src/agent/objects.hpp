@@ -1,0 +1,58 @@
+// The objects of the process (the kernel's vmlinux and modules): the main executable and every
+// loaded shared object, named by soname, else by the file's basename; and their symbols.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace graft {
+
+struct Symbol {
+    std::string name;
+    uintptr_t value;  // link-time address
+    size_t size;
+    bool func;
+};
+
+struct SymbolFile {
+    std::string path;
+    std::string soname;
+    std::string build_id;  // hex
+    bool has_interp = false;  // a program (has PT_INTERP), not a library
+    std::vector<Symbol> syms;  // .symtab if present, else .dynsym, in file order
+    std::multimap<std::string, size_t> by_name;
+    std::map<uintptr_t, size_t> funcs_by_addr;  // function symbols by value
+};
+
+struct LoadedObject {
+    std::string name;      // "main" for the executable
+    std::string path;
+    uintptr_t base = 0;    // load bias
+    std::string build_id;  // hex, read from the mapped PT_NOTE (what actually runs)
+    bool is_main = false;
+    uintptr_t text_lo = 0, text_hi = 0;  // executable PT_LOAD span
+};
+
+// Every object currently mapped (dl_iterate_phdr). Worker only (may allocate).
+std::vector<LoadedObject> loaded_objects();
+// nullptr-named = main executable. False if not loaded.
+bool find_loaded_object(const char *name, LoadedObject *out);
+// Reads (and caches by path and build-id) the symbol table of an object file.
+std::shared_ptr<const SymbolFile> symbols_of(const std::string &path, std::string *err);
+// Reads the build-id and naming facts of a file without caching (graft build --target).
+bool describe_file(const std::string &path, SymbolFile *out, std::string *err);
+
+struct Resolved {
+    uintptr_t addr = 0;
+    size_t size = 0;
+};
+// The kernel's klp_find_object_symbol rules: sympos 0 = the name must be unique; N = the Nth
+// occurrence in symbol-table order. Error text follows the kernel's.
+bool resolve_symbol(const LoadedObject &obj, const std::string &name, unsigned long sympos,
+                    bool func_only, Resolved *out, std::string *err);
+
+std::string object_display_name(const char *name);  // NULL -> "main"
+
+}  // namespace graft

@@ -1,0 +1,147 @@
+#include "agent/patch.hpp"
+
+#include <cstring>
+#include <map>
+
+#include "agent/code_writer.hpp"
+
+extern "C" char graft_stubs_begin[];
+
+namespace graft {
+
+extern "C" {
+FuncStack *graft_stub_table[kStubCount];
+}
+
+namespace {
+// Protected by the core mutex (core.cpp), like everything else in this file.
+auto &g_stacks = *new std::map<uintptr_t, std::unique_ptr<FuncStack>>;  // never destroyed
+uint32_t g_next_stub = 0;
+}  // namespace
+
+uintptr_t stub_address(const FuncStack *fs) {
+    return reinterpret_cast<uintptr_t>(graft_stubs_begin) + 16u * fs->stub;
+}
+
+FuncStack *find_stack(uintptr_t addr) {
+    auto it = g_stacks.find(addr);
+    return it == g_stacks.end() ? nullptr : it->second.get();
+}
+
+std::vector<FuncStack *> all_stacks() {
+    std::vector<FuncStack *> v;
+    for (auto &[a, fs] : g_stacks) v.push_back(fs.get());
+    return v;
+}
+
+FuncStack *stack_for(uintptr_t addr, const std::string &name, const std::string &object, std::string *why) {
+    if (FuncStack *fs = find_stack(addr)) return fs;
+    arch::EntryLayout e;
+    if (!arch::decode_entry(addr, &e, why)) return nullptr;
+    if (e.single_byte_nops) {
+        *why = "its entry still has two single-byte nops (it was loaded after the agent started "
+               "and graft could not make its gate safe)";
+        return nullptr;
+    }
+    if (g_next_stub >= kStubCount) {
+        *why = "graft's table of patched functions is full";
+        return nullptr;
+    }
+    auto fs = std::make_unique<FuncStack>();
+    fs->entry = e;
+    fs->name = name;
+    fs->object = object;
+    fs->stub = g_next_stub++;
+    fs->gate_open = e.gate_open;
+    fs->routed_to = e.prefix_ours ? *reinterpret_cast<const uintptr_t *>(e.slot) : 0;
+    // Published before any prefix names this stub (apply_routes writes after, with release).
+    __atomic_store_n(&graft_stub_table[fs->stub], fs.get(), __ATOMIC_RELEASE);
+    FuncStack *raw = fs.get();
+    g_stacks.emplace(addr, std::move(fs));
+    return raw;
+}
+
+void push_func(Func *f) {
+    FuncStack *fs = f->stack;
+    f->below.store(fs->top.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    // Release: the entry's fields (and its transition flag, set before by the caller) are
+    // visible to any selector that loads the new top with acquire (list_add_rcu).
+    fs->top.store(f, std::memory_order_release);
+    f->patched = true;
+}
+
+void pop_func(Func *f) {
+    FuncStack *fs = f->stack;
+    Func *below = f->below.load(std::memory_order_relaxed);
+    Func *cur = fs->top.load(std::memory_order_relaxed);
+    if (cur == f) {
+        fs->top.store(below, std::memory_order_release);
+    } else {
+        // Unlink from the middle (list_del_rcu): the entry above now skips it. `f` itself keeps
+        // its `below` link so a selector that is still reading it can continue past it.
+        while (cur && cur->below.load(std::memory_order_relaxed) != f)
+            cur = cur->below.load(std::memory_order_relaxed);
+        if (cur) cur->below.store(below, std::memory_order_release);
+    }
+    f->patched = false;
+}
+
+uintptr_t direct_target(const FuncStack *fs) {
+    Func *top = fs->top.load(std::memory_order_relaxed);
+    if (!top || top->nop) return fs->entry.body;
+    return reinterpret_cast<uintptr_t>(top->new_func);
+}
+
+bool apply_routes(const std::vector<RouteChange> &changes, std::string *why) {
+    // 1. Everything a gate can reach: the prefix (only while its gate is closed) and pointers.
+    std::vector<CodeWrite> reach, gates;
+    bool prefix_written = false;
+    for (const auto &c : changes) {
+        FuncStack *fs = c.fs;
+        const auto &e = fs->entry;
+        if (!fs->gate_open && !e.prefix_ours) {
+            CodeWrite w{e.func - 6, 6, {}};
+            arch::prefix_jump_bytes(w.bytes);
+            reach.push_back(w);
+            prefix_written = true;
+        }
+        if (c.target != fs->routed_to) {
+            CodeWrite w{e.slot, 8, {}};
+            std::memcpy(w.bytes, &c.target, 8);
+            reach.push_back(w);
+        }
+        if (c.open != fs->gate_open) {
+            CodeWrite w{e.gate, 2, {}};
+            uint16_t v = c.open ? arch::gate_open_word(e) : arch::gate_closed_word();
+            std::memcpy(w.bytes, &v, 2);
+            gates.push_back(w);
+        }
+    }
+    if (!write_code(reach, why)) return false;
+    // 2. No core may run a stale copy of a prefix once its gate opens (SDM cross-modifying code).
+    if (prefix_written) arch::sync_cores();
+    if (!write_code(gates, why)) {
+        // Undo the pointers; prefixes behind closed gates are unreachable and stay.
+        std::vector<CodeWrite> undo;
+        for (const auto &c : changes) {
+            if (c.target == c.fs->routed_to) continue;
+            CodeWrite w{c.fs->entry.slot, 8, {}};
+            std::memcpy(w.bytes, &c.fs->routed_to, 8);
+            undo.push_back(w);
+        }
+        std::string ignored;
+        write_code(undo, &ignored);
+        arch::membarrier_all();
+        return false;
+    }
+    for (const auto &c : changes) {
+        if (!c.fs->gate_open && !c.fs->entry.prefix_ours) c.fs->entry.prefix_ours = true;
+        c.fs->routed_to = c.target;
+        c.fs->gate_open = c.open;
+    }
+    // 3. Every thread fetches the new gates from here on (and sees the new pointers: data).
+    arch::sync_cores();
+    return true;
+}
+
+}  // namespace graft

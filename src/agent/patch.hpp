@@ -1,0 +1,108 @@
+// The runtime model of patches (klp_patch / klp_object / klp_func) and of each patched
+// function's stack of versions (klp_ops.func_stack), with the selector that reads it on every
+// call during a transition exactly as klp_ftrace_handler() does.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arch/x86_64/entry.hpp"
+#include "graft/graft.h"
+
+namespace graft {
+
+struct Patch;
+struct Object;
+struct FuncStack;
+
+struct Func {  // klp_func
+    std::string old_name;
+    unsigned long old_sympos = 0;
+    void *new_func = nullptr;
+    uintptr_t old_addr = 0;
+    size_t old_size = 0;
+    size_t new_size = 0;
+    bool nop = false;      // atomic replace: run whatever lies below (the original here)
+    bool patched = false;  // on its func_stack
+    // Read by the selector (acquire) after it loads the stack top; written under the core mutex.
+    std::atomic<bool> transition{false};
+    // The next lower entry of the func_stack (the previous top when this one was pushed).
+    // Published with release by push_func/pop_func; read with acquire by the selector.
+    std::atomic<Func *> below{nullptr};
+    FuncStack *stack = nullptr;
+    Object *obj = nullptr;
+};
+
+struct Object {  // klp_object
+    graft_object *desc = nullptr;  // nullptr for dynamic (nop-only) objects
+    std::string name;              // display name: "main" for the executable
+    const char *lookup_name = nullptr;  // as in the descriptor (NULL = main)
+    std::vector<std::unique_ptr<Func>> funcs;
+    bool patched = false;
+    bool loaded = false;               // the target object is in the process
+    bool pre_patch_ran = false;        // post_unpatch_enabled in the kernel
+    bool dynamic = false;
+    Patch *patch = nullptr;
+    std::string expected_build_id;     // from graft build --target, if any
+};
+
+struct Patch {  // klp_patch
+    std::string name;
+    std::string path;
+    void *handle = nullptr;  // dlopen handle of the patch .so
+    graft_patch *desc = nullptr;
+    std::vector<std::unique_ptr<Object>> objs;
+    bool enabled = false;
+    bool forced = false;
+    bool replace = false;
+    bool in_list = false;  // on the list of patches (enabled or in transition)
+};
+
+// One per original function that has, or had, versions pushed (klp_ops). Never freed: the
+// stub table may name it for as long as the process lives, and it is small.
+struct FuncStack {
+    arch::EntryLayout entry;
+    uint32_t stub = 0;
+    std::string name;
+    std::string object;
+    // Top of the stack (the active version). Release-stored by push/pop under the core mutex,
+    // acquire-loaded by the selector.
+    std::atomic<Func *> top{nullptr};
+    bool gate_open = false;
+    uintptr_t routed_to = 0;  // what the prefix pointer currently holds
+};
+
+// Table read by the trampoline's selector: stub index -> FuncStack. Entries are written before
+// the prefix pointer naming the stub is published (release) and never cleared.
+extern "C" FuncStack *graft_stub_table[];
+constexpr uint32_t kStubCount = 32768;
+
+// ---- func_stack manipulation (core mutex held) -------------------------------------------
+
+// Finds or creates the stack of the function at `addr`. Validates the entry.
+FuncStack *stack_for(uintptr_t addr, const std::string &name, const std::string &object, std::string *why);
+FuncStack *find_stack(uintptr_t addr);
+void push_func(Func *f);   // klp_patch_func: on top
+void pop_func(Func *f);    // klp_unpatch_func: wherever it is
+
+// Code routing: where each function's entry leads. route_to_selector() is used before a
+// transition touches the function; route_direct() after it completed, so that a fully patched
+// function costs one jump. Writes are batched: apply_routes() performs them with the required
+// barriers and reports failure without having changed anything.
+struct RouteChange {
+    FuncStack *fs;
+    bool open;          // gate state wanted
+    uintptr_t target;   // prefix pointer wanted
+};
+bool apply_routes(const std::vector<RouteChange> &changes, std::string *why);
+// The pointer value for the current top of `fs` when no transition runs on it.
+uintptr_t direct_target(const FuncStack *fs);
+uintptr_t stub_address(const FuncStack *fs);
+std::vector<FuncStack *> all_stacks();
+
+// The selector's slow path may try to switch the calling thread; transition.cpp provides it.
+bool try_switch_self_from_selector();
+
+}  // namespace graft

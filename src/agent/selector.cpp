@@ -1,0 +1,80 @@
+// The selector: klp_ftrace_handler() for one thread entering a function whose entry is routed
+// through graft's trampoline (src/arch/x86_64/trampoline.S).
+//
+// Built with -mgeneral-regs-only and no sanitizer instrumentation: the fast path must leave every
+// vector register alone (they may hold the patched function's arguments) and must not allocate,
+// lock, log or fail. It lives in its own section so stack checks can recognise a thread stopped
+// inside it (such a thread has chosen a version but not entered it yet: "unreliable").
+#include <cstdint>
+
+#include "agent/patch.hpp"
+#include "agent/thread_state.hpp"
+
+#define GRAFT_SELECT_TEXT __attribute__((section("graft_select_text"), noinline))
+
+namespace graft {
+namespace {
+
+constexpr uint32_t kSelfCheckInterval = 1024;
+
+// Returns the address to run, or 0 when the slow path must run first.
+GRAFT_SELECT_TEXT uintptr_t select(uint32_t idx, bool allow_slow) {
+    FuncStack *fs = __atomic_load_n(&graft_stub_table[idx], __ATOMIC_ACQUIRE);
+    ThreadSlot *s = self_slot_if_any();
+    if (!s) return allow_slow ? 0 : reinterpret_cast<uintptr_t>(nullptr);
+    const uint32_t outer = s->nest == 0;
+    read_lock(s);
+    uintptr_t target = fs->entry.body;
+    Func *f = fs->top.load(std::memory_order_acquire);
+    if (f) {
+        // Acquire pairs with the release store of `transition` in transition.cpp (the kernel's
+        // smp_rmb after reading the stack top: func_stack before func->transition).
+        if (f->transition.load(std::memory_order_acquire)) {
+            int state = effective_state(s);
+            int goal = g_view.target_state.load(std::memory_order_acquire);
+            if (state != goal && outer) {
+                // An approval from the worker (transition.cpp) names the seq this thread had
+                // when its stack was seen clean; it holds if no section began since then.
+                uint32_t epoch = g_view.epoch.load(std::memory_order_acquire);
+                uint32_t entry_seq = s->seq.load(std::memory_order_relaxed) - 1;
+                uint64_t ap = s->approved.load(std::memory_order_acquire);
+                if (ap == ((static_cast<uint64_t>(epoch) << 32) | entry_seq)) {
+                    set_own_state(s, goal);
+                    state = goal;
+                } else if (allow_slow && s->self_check_countdown-- == 0) {
+                    read_unlock(s);
+                    return 0;
+                }
+            }
+            if (state == kUnpatched) {
+                f = f->below.load(std::memory_order_acquire);
+            }
+        }
+        if (f && !f->nop) target = reinterpret_cast<uintptr_t>(f->new_func);
+    }
+    read_unlock(s);
+    return target;
+}
+
+}  // namespace
+
+extern "C" GRAFT_SELECT_TEXT uintptr_t graft_select_fast(uint32_t idx) { return select(idx, true); }
+
+extern "C" GRAFT_SELECT_TEXT uintptr_t graft_select_slow(uint32_t idx) {
+    ThreadSlot *s = self_slot();  // first call on this thread: claim (async-signal-safe)
+    if (s && s->nest == 0) {
+        try_switch_self_from_selector();
+        s->self_check_countdown = kSelfCheckInterval;
+    }
+    uintptr_t t = select(idx, false);
+    if (t) return t;
+    // No slot could be claimed: run what a thread in the initial state runs.
+    FuncStack *fs = __atomic_load_n(&graft_stub_table[idx], __ATOMIC_ACQUIRE);
+    Func *f = fs->top.load(std::memory_order_acquire);
+    if (f && f->transition.load(std::memory_order_acquire) &&
+        g_view.initial_state.load(std::memory_order_acquire) == kUnpatched)
+        f = f->below.load(std::memory_order_acquire);
+    return f && !f->nop ? reinterpret_cast<uintptr_t>(f->new_func) : fs->entry.body;
+}
+
+}  // namespace graft

@@ -1,0 +1,303 @@
+#include "agent/stack_check.hpp"
+
+#include <dlfcn.h>
+#include <elfutils/libdwfl.h>
+#include <link.h>
+#include <sys/auxv.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <unwind.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+extern "C" {
+// libgcc: FDE lookup for a pc (uses _dl_find_object; lock-free unless frames were registered
+// by hand with __register_frame).
+struct dwarf_eh_bases {
+    void *tbase;
+    void *dbase;
+    void *func;
+};
+const void *_Unwind_Find_FDE(void *pc, struct dwarf_eh_bases *bases);
+extern char graft_stubs_begin[], graft_tramp_common_end[];
+extern char __start_graft_select_text[] __attribute__((weak));
+extern char __stop_graft_select_text[] __attribute__((weak));
+}
+
+namespace graft {
+namespace {
+
+constexpr int kMaxFrames = 256;
+
+// Functions whose CFI ends the stack (rip undefined): _start of the executable, the clone
+// helpers that start threads. Written once by the worker before any check runs.
+std::atomic<uintptr_t> g_roots[4];
+std::atomic<link_map *> g_self_map{nullptr};
+
+uintptr_t fde_func(uintptr_t pc) {
+    dwarf_eh_bases b{};
+    if (!_Unwind_Find_FDE(reinterpret_cast<void *>(pc), &b)) return 0;
+    return reinterpret_cast<uintptr_t>(b.func);
+}
+
+bool is_root(uintptr_t pc) {
+    uintptr_t f = fde_func(pc);
+    if (!f) return false;
+    for (auto &r : g_roots)
+        if (r.load(std::memory_order_acquire) == f) return true;
+    return false;
+}
+
+bool in_graft_hot_code(uintptr_t pc) {
+    auto p = reinterpret_cast<char *>(pc);
+    if (p >= graft_stubs_begin && p < graft_tramp_common_end) return true;
+    return __start_graft_select_text && p >= __start_graft_select_text &&
+           p < __stop_graft_select_text;
+}
+
+const char *find_forbidden(uintptr_t pc, const ForbiddenTable *t) {
+    if (!t) return nullptr;
+    for (size_t i = 0; i < t->count; i++)
+        if (pc >= t->ranges[i].lo && pc < t->ranges[i].hi) return t->ranges[i].name;
+    return nullptr;
+}
+
+struct OwnWalk {
+    uintptr_t pc[kMaxFrames];
+    int n = 0;
+    bool overflow = false;
+};
+
+_Unwind_Reason_Code collect(struct _Unwind_Context *ctx, void *arg) {
+    auto *w = static_cast<OwnWalk *>(arg);
+    if (w->n >= kMaxFrames) {
+        w->overflow = true;
+        return _URC_END_OF_STACK;
+    }
+    int before = 0;
+    uintptr_t ip = _Unwind_GetIPInfo(ctx, &before);
+    if (ip == 0) return _URC_NO_REASON;  // the frame past the outermost one (rip undefined)
+    // A return address points after the call: look the caller up at ip - 1. A signal-interrupted
+    // frame reports the exact pc; it is marked with the top bit cleared in our encoding below.
+    w->pc[w->n++] = before ? (ip | 1ull << 63) : ip - 1;
+    return _URC_NO_REASON;
+}
+
+// ---- libdwfl for frozen threads -------------------------------------------------------------
+
+struct RemoteTarget {
+    pid_t tid;
+    uintptr_t sp, pc;
+};
+
+struct DwflState {
+    Dwfl *dwfl = nullptr;
+    RemoteTarget target{};
+    bool attached = false;
+};
+DwflState g_dw;  // worker only
+const bool g_debug = std::getenv("GRAFT_DEBUG_UNWIND") != nullptr;
+
+pid_t dw_next_thread(Dwfl *, void *arg, void **thread_argp) {
+    auto *st = static_cast<DwflState *>(arg);
+    if (*thread_argp) return 0;
+    *thread_argp = st;
+    return st->target.tid;
+}
+
+bool dw_memory_read(Dwfl *, Dwarf_Addr addr, Dwarf_Word *result, void *) {
+    iovec local{result, sizeof(*result)};
+    iovec remote{reinterpret_cast<void *>(addr), sizeof(*result)};
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == sizeof(*result);
+}
+
+bool dw_set_initial_registers(Dwfl_Thread *thread, void *arg) {
+    auto *st = static_cast<DwflState *>(arg);
+    Dwarf_Word sp = st->target.sp;
+    if (!dwfl_thread_state_registers(thread, 7 /* DWARF rsp */, 1, &sp)) return false;
+    dwfl_thread_state_register_pc(thread, st->target.pc);
+    return true;
+}
+
+const Dwfl_Thread_Callbacks kThreadCallbacks = {
+    dw_next_thread, nullptr, dw_memory_read, dw_set_initial_registers, nullptr, nullptr,
+};
+
+char *g_debuginfo_path = nullptr;
+const Dwfl_Callbacks kDwflCallbacks = {
+    dwfl_linux_proc_find_elf,
+    dwfl_standard_find_debuginfo,
+    nullptr,
+    &g_debuginfo_path,
+};
+
+bool ensure_dwfl() {
+    if (g_dw.dwfl) return true;
+    Dwfl *d = dwfl_begin(&kDwflCallbacks);
+    if (!d) return false;
+    if (dwfl_linux_proc_report(d, getpid()) != 0 || dwfl_report_end(d, nullptr, nullptr) != 0) {
+        dwfl_end(d);
+        return false;
+    }
+    if (!dwfl_attach_state(d, nullptr, getpid(), &kThreadCallbacks, &g_dw)) {
+        dwfl_end(d);
+        return false;
+    }
+    g_dw.dwfl = d;
+    return true;
+}
+
+bool has_cfi(Dwfl_Module *m, Dwarf_Addr pc) {
+    Dwarf_Addr bias = 0;
+    Dwarf_Frame *fr = nullptr;
+    Dwarf_CFI *cfi = dwfl_module_eh_cfi(m, &bias);
+    if (cfi && dwarf_cfi_addrframe(cfi, pc - bias, &fr) == 0) {
+        free(fr);
+        return true;
+    }
+    cfi = dwfl_module_dwarf_cfi(m, &bias);
+    if (cfi && dwarf_cfi_addrframe(cfi, pc - bias, &fr) == 0) {
+        free(fr);
+        return true;
+    }
+    return false;
+}
+
+struct RemoteWalk {
+    const ForbiddenTable *table;
+    StackResult result;
+    uintptr_t last = 0;
+    int n = 0;
+    bool bad = false;
+};
+
+int remote_frame(Dwfl_Frame *state, void *arg) {
+    auto *w = static_cast<RemoteWalk *>(arg);
+    Dwarf_Addr pc = 0;
+    bool activation = false;
+    if (!dwfl_frame_pc(state, &pc, &activation)) {
+        w->bad = true;
+        w->result.why = "no pc for a frame";
+        return DWARF_CB_ABORT;
+    }
+    if (pc == 0) return DWARF_CB_OK;  // past the outermost frame
+    Dwarf_Addr look = activation ? pc : pc - 1;
+    if (g_debug) std::fprintf(stderr, "graft-unwind: tid %d frame %d pc %#lx\n", g_dw.target.tid, w->n, (unsigned long)pc);
+    if (++w->n > kMaxFrames) {
+        w->bad = true;
+        w->result.why = "stack too deep";
+        return DWARF_CB_ABORT;
+    }
+    Dwfl_Module *m = dwfl_addrmodule(g_dw.dwfl, look);
+    if (!m || !has_cfi(m, look)) {
+        w->bad = true;
+        w->result.why = "a frame without unwind information";
+        return DWARF_CB_ABORT;
+    }
+    if (w->n > 1 && in_graft_hot_code(look)) {
+        w->bad = true;
+        w->result.why = "a frame inside graft's trampoline";
+        return DWARF_CB_ABORT;
+    }
+    if (const char *hit = find_forbidden(look, w->table); hit && !w->result.busy_in)
+        w->result.busy_in = hit;
+    w->last = look;
+    return DWARF_CB_OK;
+}
+
+}  // namespace
+
+void stack_check_init_worker() {
+    dl_find_object fo{};
+    if (_dl_find_object(reinterpret_cast<void *>(&stack_check_init_worker), &fo) == 0)
+        g_self_map.store(fo.dlfo_link_map, std::memory_order_release);
+    // This runs on a pthread: the outermost frame of its stack is the thread-start helper.
+    OwnWalk w;
+    _Unwind_Backtrace(collect, &w);
+    if (w.n > 0) g_roots[0].store(fde_func(w.pc[w.n - 1] & ~(1ull << 63)));
+    g_roots[1].store(fde_func(getauxval(AT_ENTRY)));
+    if (void *c = dlsym(RTLD_DEFAULT, "clone")) g_roots[2].store(fde_func(reinterpret_cast<uintptr_t>(c)));
+}
+
+void stack_check_invalidate() {
+    if (g_dw.dwfl) dwfl_end(g_dw.dwfl);
+    g_dw.dwfl = nullptr;
+}
+
+StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table) {
+    StackResult r;
+    OwnWalk w;
+    _Unwind_Reason_Code rc = _Unwind_Backtrace(collect, &w);
+    if (rc != _URC_END_OF_STACK || w.overflow || w.n == 0) {
+        r.why = "the unwinder stopped early";
+        return r;
+    }
+    // Skip graft's own frames: the handler up to the interrupted frame, or the selector and the
+    // trampoline up to the caller of the patched function.
+    int i = 0;
+    if (ctx == SelfContext::kSignalHandler) {
+        while (i < w.n && !(w.pc[i] >> 63)) i++;
+        if (i == w.n) {
+            r.why = "no signal frame";
+            return r;
+        }
+    } else if (ctx == SelfContext::kSelector) {
+        // _dl_find_object is lock-free (glibc >= 2.35), unlike dladdr.
+        while (i < w.n) {
+            dl_find_object fo{};
+            if (_dl_find_object(reinterpret_cast<void *>(w.pc[i] & ~(1ull << 63)), &fo) != 0 ||
+                fo.dlfo_link_map != g_self_map.load(std::memory_order_acquire))
+                break;
+            i++;
+        }
+    }
+    int first = i;
+    for (; i < w.n; i++) {
+        uintptr_t pc = w.pc[i] & ~(1ull << 63);
+        // Every frame must be code of a known object with an FDE: libgcc's walk treats a missing
+        // FDE as the end of the stack, so it is the root check below that catches it.
+        if (i > first && in_graft_hot_code(pc)) {
+            r.why = "a frame inside graft's trampoline";
+            return r;
+        }
+        if (i == first && in_graft_hot_code(pc)) {
+            r.why = "interrupted inside graft's trampoline";
+            return r;
+        }
+        if (const char *hit = find_forbidden(pc, table); hit && !r.busy_in) r.busy_in = hit;
+    }
+    if (!is_root(w.pc[w.n - 1] & ~(1ull << 63))) {
+        r.why = "the stack does not end at a thread's start";
+        r.busy_in = nullptr;
+        return r;
+    }
+    r.verdict = r.busy_in ? StackVerdict::kBusy : StackVerdict::kClean;
+    return r;
+}
+
+StackResult check_blocked_thread(pid_t tid, uintptr_t sp, uintptr_t pc, const ForbiddenTable *table) {
+    StackResult r;
+    if (!ensure_dwfl()) {
+        r.why = "the unwinder could not read the process's modules";
+        return r;
+    }
+    g_dw.target = RemoteTarget{tid, sp, pc};
+    RemoteWalk w{table, {}, 0, 0, false};
+    int rc = dwfl_getthread_frames(g_dw.dwfl, tid, remote_frame, &w);
+    if (w.bad) {
+        w.result.verdict = StackVerdict::kUnreliable;
+        w.result.busy_in = nullptr;
+        return w.result;
+    }
+    if (rc != 0 || w.n == 0 || !is_root(w.last)) {
+        r.why = "the stack does not end at a thread's start";
+        return r;
+    }
+    w.result.verdict = w.result.busy_in ? StackVerdict::kBusy : StackVerdict::kClean;
+    return w.result;
+}
+
+}  // namespace graft

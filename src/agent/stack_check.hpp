@@ -1,0 +1,51 @@
+// Reliable stack checks (klp_check_stack / klp_check_stack_func).
+//
+// Two unwinders, one rule: any doubt means "unreliable, try later", never "clean".
+//  - check_own_stack(): the calling thread, from a signal handler, the selector's slow path or
+//    graft_quiescent(). Uses libgcc's unwinder (lock-free FDE lookup through _dl_find_object,
+//    no allocation), so it is usable in a signal handler.
+//  - check_blocked_thread(): another thread, frozen in a system call, from the pc and sp the
+//    kernel reports in /proc/self/task/<tid>/syscall. Uses elfutils' libdwfl with only sp and pc
+//    known: a frame that needs any other register is unreliable. Worker thread only.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <sys/types.h>
+
+namespace graft {
+
+// One address range no thread may hold on its stack while switching (kernel semantics: the
+// function being replaced when patching, the patch's own function when unpatching).
+struct ForbiddenRange {
+    uintptr_t lo, hi;
+    const char *name;  // function name, owned by the patch (lives as long as the range table)
+};
+
+struct ForbiddenTable {
+    size_t count;
+    ForbiddenRange ranges[];  // flexible array, allocated by transition.cpp
+};
+
+enum class StackVerdict { kClean, kBusy, kUnreliable };
+
+struct StackResult {
+    StackVerdict verdict = StackVerdict::kUnreliable;
+    const char *busy_in = nullptr;  // kBusy: the function found on the stack
+    const char *why = nullptr;      // kUnreliable: a short static reason
+};
+
+enum class SelfContext { kSignalHandler, kSelector, kDirect };
+
+// Async-signal-safe. The caller is inside a read-side section (the table cannot go away).
+StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table);
+
+// Worker only. True and a verdict when the thread could be checked where it stands.
+StackResult check_blocked_thread(pid_t tid, uintptr_t sp, uintptr_t pc, const ForbiddenTable *table);
+
+// Called once by the worker thread at start (learns the thread-root functions).
+void stack_check_init_worker();
+// Called when objects were loaded or unloaded (drops the unwinder's module cache).
+void stack_check_invalidate();
+
+}  // namespace graft

@@ -1,0 +1,84 @@
+// New threads start in their creator's patch state (klp_copy_process, seed 747f7a29).
+//
+// pthread_create is interposed: the child claims its slot and copies its creator's state word
+// before the start routine runs, so no code of the new thread ever runs in a state its creator
+// was not in. The slot is released by a thread-specific-data destructor at thread exit, which
+// also runs for pthread_exit and cancellation.
+#include <dlfcn.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+
+#include "agent/thread_state.hpp"
+
+namespace graft {
+namespace {
+using create_fn = int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+std::atomic<create_fn> g_real_create{nullptr};
+pthread_key_t g_exit_key;
+std::atomic<bool> g_key_ready{false};
+
+struct Birth {
+    void *(*start)(void *);
+    void *arg;
+    uint64_t creator_word;
+};
+
+void on_thread_exit(void *) { release_self_slot(); }
+
+void *child_start(void *p) {
+    Birth b = *static_cast<Birth *>(p);
+    std::free(p);
+    claim_for_new_thread(b.creator_word);
+    return b.start(b.arg);
+}
+
+create_fn real_create() {
+    create_fn f = g_real_create.load(std::memory_order_acquire);
+    if (!f) {
+        f = reinterpret_cast<create_fn>(dlsym(RTLD_NEXT, "pthread_create"));
+        g_real_create.store(f, std::memory_order_release);
+    }
+    return f;
+}
+}  // namespace
+
+void thread_birth_init() {
+    if (!g_key_ready.load() && pthread_key_create(&g_exit_key, on_thread_exit) == 0)
+        g_key_ready.store(true, std::memory_order_release);
+    real_create();
+}
+
+void claim_for_new_thread(uint64_t creator_word) {
+    ThreadSlot *s = self_slot();
+    if (!s) return;
+    // The creator's word names the generation it belongs to; if the generation moved on since,
+    // effective_state() ignores it and the thread starts in the initial state, as every thread
+    // does at klp_init_transition().
+    s->word.store(creator_word, std::memory_order_release);
+    if (g_key_ready.load(std::memory_order_acquire))
+        pthread_setspecific(g_exit_key, reinterpret_cast<void *>(1));
+}
+
+}  // namespace graft
+
+extern "C" __attribute__((visibility("default"))) int pthread_create(
+    pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
+    auto real = graft::real_create();
+    if (!real) return EAGAIN;
+    auto *b = static_cast<graft::Birth *>(std::malloc(sizeof(graft::Birth)));
+    if (!b) return real(thread, attr, start, arg);  // degrade: the child starts in the initial state
+    graft::ThreadSlot *me = graft::self_slot();
+    uint64_t word = 0;
+    if (me) {
+        // Copy the creator's *effective* state for the current generation.
+        uint32_t gen = graft::g_view.gen.load(std::memory_order_acquire);
+        word = graft::make_word(gen, graft::effective_state(me));
+    }
+    *b = graft::Birth{start, arg, word};
+    int rc = real(thread, attr, graft::child_start, b);
+    if (rc != 0) std::free(b);
+    return rc;
+}

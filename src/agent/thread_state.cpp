@@ -1,0 +1,135 @@
+#include "agent/thread_state.hpp"
+
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "arch/x86_64/entry.hpp"
+
+namespace graft {
+
+TransitionView g_view;
+
+namespace {
+// The array is mapped once and never moves or shrinks: a slot pointer cached in a thread stays
+// valid for the life of the process.
+ThreadSlot *g_slots = nullptr;
+std::atomic<uint32_t> g_high_water{0};
+// Initial-exec TLS: no allocation and no lazy DTV setup, so it is safe in a signal handler and
+// costs one %fs-relative load on the selector's path.
+__thread ThreadSlot *t_slot __attribute__((tls_model("initial-exec"))) = nullptr;
+__thread pid_t t_tid __attribute__((tls_model("initial-exec"))) = 0;
+
+ThreadSlot *slots() {
+    ThreadSlot *s = __atomic_load_n(&g_slots, __ATOMIC_ACQUIRE);
+    if (s) return s;
+    void *m = mmap(nullptr, sizeof(ThreadSlot) * kMaxSlots, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) return nullptr;
+    ThreadSlot *expected = nullptr;
+    // Racing first users: one mapping wins, the loser unmaps its own.
+    if (!__atomic_compare_exchange_n(&g_slots, &expected, static_cast<ThreadSlot *>(m), false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        munmap(m, sizeof(ThreadSlot) * kMaxSlots);
+        return expected;
+    }
+    return static_cast<ThreadSlot *>(m);
+}
+}  // namespace
+
+pid_t current_tid() {
+    if (!t_tid) t_tid = static_cast<pid_t>(syscall(SYS_gettid));
+    return t_tid;
+}
+
+ThreadSlot *slot_at(uint32_t i) {
+    ThreadSlot *s = slots();
+    return s ? &s[i] : nullptr;
+}
+
+uint32_t slots_high_water() { return g_high_water.load(std::memory_order_acquire); }
+
+ThreadSlot *self_slot_if_any() { return t_slot; }
+
+ThreadSlot *self_slot() {
+    if (t_slot) return t_slot;
+    ThreadSlot *arr = slots();
+    if (!arr) return nullptr;
+    pid_t me = current_tid();
+    uint32_t start = static_cast<uint32_t>(me) % kMaxSlots;
+    for (uint32_t k = 0; k < kMaxSlots; k++) {
+        uint32_t i = (start + k) % kMaxSlots;
+        pid_t expected = 0;
+        if (arr[i].tid.load(std::memory_order_relaxed) != 0) continue;
+        if (!arr[i].tid.compare_exchange_strong(expected, me, std::memory_order_acq_rel)) continue;
+        ThreadSlot *s = &arr[i];
+        // A previous owner may have left an approval for its own seq: move seq past it so no
+        // stale approval can ever match this owner (transition.cpp, approve_switch).
+        s->seq.store((s->seq.load(std::memory_order_relaxed) | 1) + 1, std::memory_order_relaxed);
+        s->approved.store(0, std::memory_order_relaxed);
+        s->nest = 0;
+        s->self_check_countdown = 0;
+        s->signalled.store(0, std::memory_order_relaxed);
+        s->word.store(0, std::memory_order_relaxed);
+        uint32_t hw = g_high_water.load(std::memory_order_relaxed);
+        // Publishes the claimed slot to the agent's scans (pairs with slots_high_water()).
+        while (hw < i + 1 &&
+               !g_high_water.compare_exchange_weak(hw, i + 1, std::memory_order_release)) {
+        }
+        t_slot = s;
+        return s;
+    }
+    return nullptr;
+}
+
+void release_self_slot() {
+    ThreadSlot *s = t_slot;
+    if (!s || s->nest != 0) return;
+    // Later destructors of this thread may still call patched functions: they claim a fresh
+    // slot rather than keep one another thread may already own.
+    t_slot = nullptr;
+    s->tid.store(0, std::memory_order_release);
+}
+
+uint64_t make_word(uint32_t gen, int state) {
+    return (static_cast<uint64_t>(gen) << 8) | static_cast<uint64_t>(state + 1);
+}
+
+int effective_state(const ThreadSlot *s) {
+    uint32_t gen = g_view.gen.load(std::memory_order_acquire);
+    if (s) {
+        uint64_t w = s->word.load(std::memory_order_acquire);
+        if ((w >> 8) == gen) return static_cast<int>(w & 0xff) - 1;
+    }
+    return g_view.initial_state.load(std::memory_order_acquire);
+}
+
+void set_own_state(ThreadSlot *s, int state) {
+    // Release: the stack check that justified the switch happens-before the new state is seen.
+    s->word.store(make_word(g_view.gen.load(std::memory_order_acquire), state),
+                  std::memory_order_release);
+}
+
+void synchronize_threads() {
+    // membarrier_all() makes every running thread execute a full barrier: after it, any
+    // read-side section that began earlier shows an odd seq here, and any section that begins
+    // later sees every store made before it (the asymmetric pair of read_lock()).
+    arch::membarrier_all();
+    uint32_t n = slots_high_water();
+    ThreadSlot *arr = slots();
+    if (!arr) return;
+    // Snapshot once, then wait for each odd counter to move: later sections need no waiting.
+    static uint32_t snap[kMaxSlots];  // worker-only (core mutex held)
+    for (uint32_t i = 0; i < n; i++) snap[i] = arr[i].seq.load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!(snap[i] & 1)) continue;
+        for (int spins = 0; arr[i].seq.load(std::memory_order_acquire) == snap[i]; spins++) {
+            if (arr[i].tid.load(std::memory_order_acquire) == 0) break;
+            if (spins > 64) sched_yield();
+        }
+    }
+    arch::membarrier_all();
+}
+
+}  // namespace graft

@@ -1,0 +1,92 @@
+// Per-thread patch state (the kernel's task->patch_state and TIF_PATCH_PENDING) and the
+// read-side counters of graft's grace period.
+//
+// Every thread that runs graft code owns one slot of a fixed, never-moving array. A slot is
+// claimed with a compare-and-swap, without locks or allocation, so that a thread graft never saw
+// (raw clone, a signal handler's first call) can claim one from anywhere, including a signal
+// handler. Threads created with pthread_create claim theirs before their start routine runs
+// (thread_birth.cpp), inheriting their creator's state as klp_copy_process() does.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <sys/types.h>
+
+namespace graft {
+
+enum PatchState : int { kIdle = -1, kUnpatched = 0, kPatched = 1 };
+
+constexpr uint32_t kMaxSlots = 1u << 16;
+
+struct alignas(64) ThreadSlot {
+    // Owner: 0 = free. Written by claim (CAS) and by release at thread exit.
+    std::atomic<pid_t> tid{0};
+    // Grace-period counter: odd while the owner is inside a read-side section (the selector,
+    // a self-check). Written only by the owner; read by synchronize_threads() and by the
+    // approval check in transition.cpp, both after membarrier_all() (the asymmetric pair).
+    std::atomic<uint32_t> seq{0};
+    uint32_t nest = 0;  // owner-only: read-side nesting (signal handlers nest)
+    // (transition generation << 8) | (state + 1). Written by the owner (switching itself,
+    // copying its creator) and read by the agent; the agent never writes another thread's word:
+    // it approves a switch instead (below) or bumps the generation (force).
+    std::atomic<uint64_t> word{0};
+    // (epoch << 32) | seq: "your stack was clean at seq; if you have not entered the
+    // selector since, you are switched". Written by the agent (transition.cpp), consumed by the
+    // owner in the selector. Both sides are ordered by membarrier_all().
+    std::atomic<uint64_t> approved{0};
+    // Owner-only countdown between self-check attempts in the selector's slow path.
+    uint32_t self_check_countdown = 0;
+    // Set by the agent when it sent this thread the transition signal (for `graft threads`).
+    std::atomic<uint32_t> signalled{0};
+};
+
+// Global transition view read by the selector (written under the core mutex).
+struct TransitionView {
+    std::atomic<uint32_t> gen{1};           // bumped by init_transition and force
+    std::atomic<int> initial_state{kIdle};  // state of every thread with no word for `gen`
+    std::atomic<int> target_state{kIdle};   // klp_target_state
+    // Bumped whenever an approval could become wrong (init, reverse, force, complete):
+    // approvals name the epoch they were given in. Stored before target_state (release) by
+    // reverse_transition(); the selector loads target_state (acquire) before the epoch.
+    std::atomic<uint32_t> epoch{1};
+};
+extern TransitionView g_view;
+
+// This thread's slot, claiming one if needed. Async-signal-safe; nullptr only when every slot
+// is taken (the thread then counts as unregistered: see docs/design.md).
+ThreadSlot *self_slot();
+// Without claiming.
+ThreadSlot *self_slot_if_any();
+ThreadSlot *slot_at(uint32_t i);
+uint32_t slots_high_water();
+pid_t current_tid();
+
+// The thread's patch state as klp_ftrace_handler would read task->patch_state.
+int effective_state(const ThreadSlot *s);
+// klp_update_patch_state() for the calling thread.
+void set_own_state(ThreadSlot *s, int state);
+uint64_t make_word(uint32_t gen, int state);
+
+// Read-side section (rcu_read_lock / preempt_disable analog). Never blocks, never fails.
+inline void read_lock(ThreadSlot *s) {
+    uint32_t n = s->nest;
+    s->nest = n + 1;
+    if (n == 0) s->seq.store(s->seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // compiler-only; membarrier_all pairs
+}
+inline void read_unlock(ThreadSlot *s) {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    uint32_t n = s->nest - 1;
+    if (n == 0) s->seq.store(s->seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    s->nest = n;
+}
+
+// Grace period over every slot: returns once every thread that was inside a read-side section
+// when it was called has left it. Called only from the agent's worker with the core mutex held.
+void synchronize_threads();
+
+// Thread birth/death (thread_birth.cpp).
+void claim_for_new_thread(uint64_t creator_word);
+void release_self_slot();
+void thread_birth_init();
+
+}  // namespace graft

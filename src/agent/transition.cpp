@@ -1,0 +1,469 @@
+#include "agent/transition.hpp"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "agent/core.hpp"
+#include "agent/log.hpp"
+#include "agent/patch.hpp"
+#include "agent/thread_state.hpp"
+
+namespace graft {
+
+Patch *g_transition_patch = nullptr;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The forbidden ranges of the transition in progress. Published (release) by
+// start_transition()/reverse_transition(); read (acquire) inside read-side sections by
+// transition_self_check(); a replaced table is freed only after synchronize_threads().
+std::atomic<ForbiddenTable *> g_forbidden{nullptr};
+
+double g_signal_timeout = 15.0;
+int g_signal = 0;
+Clock::time_point g_started;
+Clock::time_point g_next_signal;
+Clock::time_point g_next_retry;
+int g_retry_ms = 1;
+auto &g_reports = *new std::vector<ThreadReport>;  // as of the last try; never destroyed
+
+struct Observation {
+    int running_streak = 0;
+};
+auto &g_obs = *new std::map<pid_t, Observation>;
+
+pid_t worker_tid() { return core_worker_tid(); }
+
+ForbiddenTable *build_forbidden(Patch *p, int target) {
+    std::vector<ForbiddenRange> v;
+    for (auto &o : p->objs) {
+        if (!o->patched) continue;
+        for (auto &f : o->funcs) {
+            if (target == kUnpatched) {
+                uintptr_t lo = reinterpret_cast<uintptr_t>(f->new_func);
+                v.push_back({lo, lo + f->new_size, f->old_name.c_str()});
+            } else {
+                Func *prev = f->below.load(std::memory_order_relaxed);
+                if (!prev || prev->nop) {
+                    v.push_back({f->old_addr, f->old_addr + f->old_size, f->old_name.c_str()});
+                } else {
+                    uintptr_t lo = reinterpret_cast<uintptr_t>(prev->new_func);
+                    v.push_back({lo, lo + prev->new_size, f->old_name.c_str()});
+                }
+            }
+        }
+    }
+    auto *t = static_cast<ForbiddenTable *>(
+        std::malloc(sizeof(ForbiddenTable) + sizeof(ForbiddenRange) * (v.size() + 1)));
+    t->count = v.size();
+    for (size_t i = 0; i < v.size(); i++) t->ranges[i] = v[i];
+    return t;
+}
+
+void publish_forbidden(ForbiddenTable *t) {
+    ForbiddenTable *old = g_forbidden.exchange(t, std::memory_order_acq_rel);
+    if (old) {
+        synchronize_threads();  // no self-check still reads the old table
+        std::free(old);
+    }
+}
+
+std::string thread_name(pid_t tid) {
+    char path[64], buf[64] = {};
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+    FILE *f = std::fopen(path, "re");
+    if (!f) return {};
+    if (std::fgets(buf, sizeof buf, f)) buf[std::strcspn(buf, "\n")] = 0;
+    std::fclose(f);
+    return buf;
+}
+
+std::vector<pid_t> list_tids() {
+    std::vector<pid_t> v;
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return v;
+    while (dirent *e = readdir(d))
+        if (e->d_name[0] != '.') v.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
+    closedir(d);
+    return v;
+}
+
+// What /proc says of a thread: whether it sleeps in the kernel and where it stopped.
+struct Frozen {
+    bool sleeping = false;
+    std::string syscall_line;
+    unsigned long long ctx_switches = 0;
+    uintptr_t sp = 0, pc = 0;
+    bool sig_blocked = false;
+};
+
+bool read_frozen(pid_t tid, Frozen *fz) {
+    char path[96], buf[512];
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+    FILE *f = std::fopen(path, "re");
+    if (!f) return false;
+    bool ok = std::fgets(buf, sizeof buf, f) != nullptr;
+    std::fclose(f);
+    if (!ok) return false;
+    fz->syscall_line = buf;
+    fz->sleeping = std::strncmp(buf, "running", 7) != 0;
+    if (fz->sleeping) {
+        // "nr a0 a1 a2 a3 a4 a5 sp pc" or "-1 sp pc"
+        std::vector<unsigned long long> vals;
+        char *save = nullptr;
+        for (char *t = strtok_r(buf, " \n", &save); t; t = strtok_r(nullptr, " \n", &save))
+            vals.push_back(std::strtoull(t, nullptr, 0));
+        if (vals.size() < 3) return false;
+        fz->sp = vals[vals.size() - 2];
+        fz->pc = vals[vals.size() - 1];
+    }
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
+    f = std::fopen(path, "re");
+    if (!f) return false;
+    unsigned long long v = 0, sum = 0;
+    unsigned long long blk = 0;
+    while (std::fgets(buf, sizeof buf, f)) {
+        if (std::sscanf(buf, "voluntary_ctxt_switches: %llu", &v) == 1) sum += v;
+        else if (std::sscanf(buf, "nonvoluntary_ctxt_switches: %llu", &v) == 1) sum += v;
+        else if (std::sscanf(buf, "SigBlk: %llx", &blk) == 1 && g_signal > 0)
+            fz->sig_blocked = (blk >> (g_signal - 1)) & 1;
+    }
+    std::fclose(f);
+    fz->ctx_switches = sum;
+    return true;
+}
+
+std::map<pid_t, ThreadSlot *> slot_map() {
+    std::map<pid_t, ThreadSlot *> m;
+    uint32_t n = slots_high_water();
+    for (uint32_t i = 0; i < n; i++) {
+        ThreadSlot *s = slot_at(i);
+        pid_t t = s->tid.load(std::memory_order_acquire);
+        if (t > 0) m[t] = s;
+    }
+    return m;
+}
+
+void bump_epoch() { g_view.epoch.fetch_add(1, std::memory_order_acq_rel); }
+
+void set_func_transition(Patch *p, bool v) {
+    for (auto &o : p->objs)
+        for (auto &f : o->funcs) f->transition.store(v, std::memory_order_release);
+}
+
+void schedule_retry(bool reset) {
+    g_retry_ms = reset ? 1 : std::min(g_retry_ms * 2, 100);
+    g_next_retry = Clock::now() + std::chrono::milliseconds(g_retry_ms);
+}
+
+}  // namespace
+
+void set_signal_timeout(double s) { g_signal_timeout = s; }
+double signal_timeout() { return g_signal_timeout; }
+int transition_signal() {
+    if (!g_signal) {
+        const char *e = std::getenv("GRAFT_SIGNAL");
+        g_signal = e && *e ? std::atoi(e) : SIGRTMIN + 6;
+    }
+    return g_signal;
+}
+
+void init_transition(Patch *p, int state) {
+    g_transition_patch = p;
+    log_fmt("graft: '%s': initializing %s transition", p->name.c_str(),
+            state == kPatched ? "patching" : "unpatching");
+    // Every thread, including ones graft never saw, now counts as being in the initial state:
+    // a new generation makes every older per-thread word stale (klp_init_transition's loop).
+    g_view.initial_state.store(!state, std::memory_order_relaxed);
+    g_view.target_state.store(state, std::memory_order_relaxed);
+    g_view.gen.fetch_add(1, std::memory_order_release);
+    bump_epoch();
+    // Release (smp_wmb in klp_init_transition): the states above are visible to any selector
+    // that sees transition == true (it loads transition with acquire, then the states).
+    set_func_transition(p, true);
+    // The worker's own stack holds no patched function: it is switched at once.
+    if (ThreadSlot *s = self_slot()) set_own_state(s, state);
+    g_obs.clear();
+    g_reports.clear();
+}
+
+bool start_transition(std::string *why) {
+    Patch *p = g_transition_patch;
+    int target = g_view.target_state.load();
+    // Route every function of the patch through the selector before any thread may switch.
+    std::vector<RouteChange> routes;
+    for (auto &o : p->objs) {
+        if (!o->patched) continue;
+        for (auto &f : o->funcs) routes.push_back({f->stack, true, stub_address(f->stack)});
+    }
+    if (!apply_routes(routes, why)) return false;
+    publish_forbidden(build_forbidden(p, target));
+    log_fmt("graft: '%s': starting %s transition", p->name.c_str(),
+            target == kPatched ? "patching" : "unpatching");
+    g_started = Clock::now();
+    g_next_signal = g_started + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(g_signal_timeout));
+    schedule_retry(true);
+    return true;
+}
+
+void try_complete_transition() {
+    Patch *p = g_transition_patch;
+    if (!p) return;
+    const int target = g_view.target_state.load();
+    const uint32_t epoch = g_view.epoch.load();
+    const ForbiddenTable *table = g_forbidden.load(std::memory_order_acquire);
+    auto slots = slot_map();
+    auto tids = list_tids();
+    const pid_t me = worker_tid();
+    std::vector<ThreadReport> reports;
+    struct Approval {
+        size_t report;
+        ThreadSlot *slot;
+        uint32_t seq;
+    };
+    std::vector<Approval> approvals;
+    std::vector<pid_t> to_signal;
+    const bool signal_round = Clock::now() >= g_next_signal;
+
+    for (pid_t tid : tids) {
+        ThreadReport r{tid, thread_name(tid), target, false, {}};
+        if (tid == me) {
+            reports.push_back(r);
+            continue;
+        }
+        auto it = slots.find(tid);
+        ThreadSlot *s = it == slots.end() ? nullptr : it->second;
+        int st = effective_state(s);
+        if (st == target) {
+            reports.push_back(r);
+            continue;
+        }
+        r.state = st;
+        r.pending = true;
+        Frozen a;
+        if (!read_frozen(tid, &a)) continue;  // exited
+        if (!a.sleeping) {
+            int streak = ++g_obs[tid].running_streak;
+            r.reason = "running";
+            // A thread seen running over several tries is signalled now: it is not in a system
+            // call, so the signal interrupts nothing (docs/design.md, "Running threads").
+            if (streak >= 3 && !a.sig_blocked) to_signal.push_back(tid);
+        } else if (!s) {
+            g_obs[tid].running_streak = 0;
+            r.reason = "no graft state yet (thread not started by pthread_create)";
+        } else {
+            g_obs[tid].running_streak = 0;
+            uint32_t seq0 = s->seq.load(std::memory_order_acquire);
+            StackResult res = check_blocked_thread(tid, a.sp, a.pc, table);
+            Frozen b;
+            bool still = read_frozen(tid, &b) && b.sleeping && b.syscall_line == a.syscall_line &&
+                         b.ctx_switches == a.ctx_switches;
+            if (!still) {
+                r.reason = "running";
+            } else if (res.verdict == StackVerdict::kBusy) {
+                r.reason = std::string("sleeping on function ") + res.busy_in;
+            } else if (res.verdict == StackVerdict::kUnreliable) {
+                r.reason = std::string("unreliable stack (") + (res.why ? res.why : "?") + ")";
+            } else if (seq0 & 1) {
+                r.reason = "unreliable stack (inside graft's selector)";
+            } else {
+                s->approved.store((static_cast<uint64_t>(epoch) << 32) | seq0, std::memory_order_release);
+                approvals.push_back({reports.size(), s, seq0});
+                r.reason = "approved";
+            }
+        }
+        if (signal_round && r.pending && !a.sig_blocked) to_signal.push_back(tid);
+        if (signal_round && a.sig_blocked) r.reason = "signal blocked";
+        reports.push_back(r);
+    }
+    // Pairs with read_lock(): a thread that entered the selector before this point shows its
+    // new seq below; one that enters after it sees the approval stored above.
+    if (!approvals.empty()) arch::membarrier_all();
+    for (auto &ap : approvals) {
+        auto &r = reports[ap.report];
+        if (ap.slot->seq.load(std::memory_order_acquire) == ap.seq ||
+            effective_state(ap.slot) == target) {
+            r.pending = false;
+            r.state = target;
+            r.reason.clear();
+        } else {
+            r.reason = "running";
+        }
+    }
+    // Threads that consumed an earlier approval or switched themselves meanwhile.
+    bool complete = true;
+    for (auto &r : reports) {
+        if (!r.pending) continue;
+        auto it = slots.find(r.tid);
+        if (it != slots.end()) {
+            ThreadSlot *s = it->second;
+            uint64_t ap = s->approved.load(std::memory_order_acquire);
+            uint32_t seq = s->seq.load(std::memory_order_acquire);
+            if (effective_state(s) == target || (ap >> 32 == epoch && static_cast<uint32_t>(ap) == seq && !(seq & 1))) {
+                r.pending = false;
+                r.state = target;
+                r.reason.clear();
+                continue;
+            }
+        }
+        complete = false;
+    }
+    g_reports = reports;
+    if (complete) {
+        complete_transition();
+        return;
+    }
+    if (signal_round) {
+        log_fmt("graft: '%s': signaling remaining threads", p->name.c_str());
+        g_next_signal = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(g_signal_timeout));
+    }
+    int sig = transition_signal();
+    for (pid_t tid : to_signal) {
+        auto it = slots.find(tid);
+        if (it != slots.end()) it->second->signalled.fetch_add(1, std::memory_order_relaxed);
+        syscall(SYS_tgkill, getpid(), tid, sig);
+    }
+    schedule_retry(false);
+}
+
+void complete_transition() {
+    Patch *p = g_transition_patch;
+    const int target = g_view.target_state.load();
+    log_fmt("graft: '%s': completing %s transition", p->name.c_str(),
+            target == kPatched ? "patching" : "unpatching");
+    if (target == kPatched && p->replace) core_unpatch_replaced_patches(p);
+    if (target == kUnpatched) {
+        core_unpatch_objects(p);
+        // No selector may still see this patch's entries once `transition` is cleared.
+        synchronize_threads();
+    }
+    set_func_transition(p, false);
+    bump_epoch();
+    if (target == kPatched) synchronize_threads();  // no selector sees transition with IDLE
+    g_view.initial_state.store(kIdle, std::memory_order_relaxed);
+    g_view.target_state.store(kIdle, std::memory_order_release);
+    publish_forbidden(nullptr);
+    // Fully switched: entries now jump straight to their top version (or stay closed).
+    core_route_settled_functions();
+    for (auto &o : p->objs) {
+        if (!o->loaded) continue;
+        if (target == kPatched) core_post_patch(o.get());
+        else core_post_unpatch(o.get());
+    }
+    log_fmt("graft: '%s': %s complete", p->name.c_str(), target == kPatched ? "patching" : "unpatching");
+    g_transition_patch = nullptr;
+    g_reports.clear();
+    core_transition_finished(p, target);
+}
+
+void cancel_transition() {
+    Patch *p = g_transition_patch;
+    log_fmt("graft: '%s': canceling patching transition, going to unpatch", p->name.c_str());
+    g_view.target_state.store(kUnpatched);
+    bump_epoch();
+    complete_transition();
+}
+
+void reverse_transition() {
+    Patch *p = g_transition_patch;
+    const int target = g_view.target_state.load();
+    log_fmt("graft: '%s': reversing transition from %s", p->name.c_str(),
+            target == kPatched ? "patching to unpatching" : "unpatching to patching");
+    // Approvals were given against the old target's forbidden set: void them first (epoch), then
+    // flip the target (release; the selector loads the target before the epoch).
+    bump_epoch();
+    synchronize_threads();
+    p->enabled = !p->enabled;
+    const int nt = !target;
+    g_view.target_state.store(nt, std::memory_order_release);
+    publish_forbidden(build_forbidden(p, nt));
+    log_fmt("graft: '%s': starting %s transition", p->name.c_str(),
+            nt == kPatched ? "patching" : "unpatching");
+    g_started = Clock::now();
+    g_next_signal = g_started + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(g_signal_timeout));
+    g_obs.clear();
+    schedule_retry(true);
+}
+
+void force_transition() {
+    Patch *p = g_transition_patch;
+    const int target = g_view.target_state.load();
+    log_fmt("graft: '%s': forcing remaining threads to the %s state", p->name.c_str(),
+            target == kPatched ? "patched" : "unpatched");
+    // Every thread, whatever its word says, is now at the target (klp_update_patch_state on all).
+    g_view.initial_state.store(target, std::memory_order_relaxed);
+    g_view.gen.fetch_add(1, std::memory_order_release);
+    bump_epoch();
+    core_mark_forced(p, target);
+    schedule_retry(true);
+    g_next_retry = Clock::now();
+}
+
+std::vector<ThreadReport> thread_reports() {
+    std::vector<ThreadReport> v;
+    if (g_transition_patch && !g_reports.empty()) return g_reports;
+    auto slots = slot_map();
+    for (pid_t tid : list_tids()) {
+        auto it = slots.find(tid);
+        int st = g_transition_patch ? effective_state(it == slots.end() ? nullptr : it->second) : kIdle;
+        v.push_back({tid, thread_name(tid), st, g_transition_patch && st != g_view.target_state.load(), {}});
+    }
+    return v;
+}
+
+int pending_count() {
+    int n = 0;
+    for (auto &r : g_reports) n += r.pending;
+    return n;
+}
+
+double transition_elapsed_seconds() {
+    return std::chrono::duration<double>(Clock::now() - g_started).count();
+}
+
+int transition_retry_ms() {
+    if (!g_transition_patch) return -1;
+    auto d = std::chrono::duration_cast<std::chrono::milliseconds>(g_next_retry - Clock::now()).count();
+    return d < 0 ? 0 : static_cast<int>(d);
+}
+
+void transition_self_check(SelfContext ctx) {
+    ThreadSlot *s = self_slot();
+    if (!s) return;
+    read_lock(s);
+    int target = g_view.target_state.load(std::memory_order_acquire);
+    if (target != kIdle && effective_state(s) != target) {
+        const ForbiddenTable *t = g_forbidden.load(std::memory_order_acquire);
+        if (t) {
+            StackResult r = check_own_stack(ctx, t);
+            // The target may have been reversed while we looked: switch only to the target the
+            // table was built for (a reverse publishes a new table after a grace period).
+            if (r.verdict == StackVerdict::kClean &&
+                g_view.target_state.load(std::memory_order_acquire) == target &&
+                g_forbidden.load(std::memory_order_acquire) == t)
+                set_own_state(s, target);
+        }
+    }
+    read_unlock(s);
+}
+
+bool try_switch_self_from_selector() {
+    transition_self_check(SelfContext::kSelector);
+    return true;
+}
+
+}  // namespace graft

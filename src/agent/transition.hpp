@@ -1,0 +1,54 @@
+// The per-thread consistency model (kernel/livepatch/transition.c).
+//
+// One patch at a time is in transition towards a target state. Every thread starts in the
+// initial state (!target) and switches when a reliable check of its stack finds none of the
+// forbidden functions (klp_check_stack_func). Threads switch:
+//  - themselves, in the selector's slow path, in graft_quiescent() and in the transition signal
+//    handler (sent only to threads that are running, or after the signal timeout);
+//  - by approval: the worker checks a thread blocked in a system call where it stands (without
+//    waking it) and leaves an approval the thread consumes on its next selector entry; the
+//    approval holds only if the thread entered no patched function since (seq unchanged).
+// All functions here except transition_self_check() run on the worker with the core mutex held.
+#pragma once
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include "agent/stack_check.hpp"
+
+namespace graft {
+
+struct Patch;
+
+extern Patch *g_transition_patch;  // klp_transition_patch
+
+void init_transition(Patch *patch, int state);
+bool start_transition(std::string *why);  // routes the functions, flags threads
+void try_complete_transition();           // klp_try_complete_transition
+void cancel_transition();                 // only between init and start
+void reverse_transition();
+void force_transition();
+void complete_transition();
+
+struct ThreadReport {
+    pid_t tid;
+    std::string name;
+    int state;      // -1 / 0 / 1
+    bool pending;
+    std::string reason;  // why still pending
+};
+std::vector<ThreadReport> thread_reports();
+double transition_elapsed_seconds();
+int pending_count();
+
+// Seconds before pending threads get the transition signal (kernel: 15 s).
+void set_signal_timeout(double seconds);
+double signal_timeout();
+int transition_signal();
+
+// klp_update_patch_state for the calling thread after a reliable own-stack check.
+void transition_self_check(SelfContext ctx);
+// Milliseconds until the worker should call try_complete_transition again (-1: none running).
+int transition_retry_ms();
+
+}  // namespace graft

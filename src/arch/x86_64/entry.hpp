@@ -1,0 +1,46 @@
+// Instruction bytes of a patchable function entry on x86-64. The only place outside
+// trampoline.S that knows opcodes.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace graft::arch {
+
+// Built with -fpatchable-function-entry=16,14: 14 bytes of padding before the symbol, then a
+// 2-byte gate at the symbol (after endbr64 when -fcf-protection is on).
+//   prefix  [f-14, f-6): 8-byte pointer, naturally aligned, changed only by atomic stores
+//           [f-6,  f)   : jmp *-14(%rip)   -> jumps to the pointer
+//   gate    [g, g+2)    : 66 90 (closed)    /  eb xx = jmp to f-6 (open)
+constexpr int kPrefixSize = 14;
+constexpr int kGateSize = 2;
+
+struct EntryLayout {
+    uintptr_t func = 0;     // the symbol's address
+    uintptr_t prefix = 0;   // func - 14
+    uintptr_t slot = 0;     // the pointer, == prefix
+    uintptr_t gate = 0;     // func or func + 4 after endbr64
+    uintptr_t body = 0;     // gate + 2: the original code continues here
+    bool single_byte_nops = false;  // gcc's "90 90" gate, not yet turned into one 2-byte nop
+    bool prefix_ours = false;       // the prefix already holds graft's jump
+    bool gate_open = false;
+};
+
+// Decodes the entry of `func`; on failure returns false and says why in *why.
+bool decode_entry(uintptr_t func, EntryLayout *out, std::string *why);
+
+// Bytes to write.
+uint16_t gate_closed_word();                    // 66 90
+uint16_t gate_open_word(const EntryLayout &e);  // eb (f-6 - (gate+2))
+void prefix_jump_bytes(uint8_t out[6]);         // ff 25 f2 ff ff ff
+
+// True when the interrupted pc is on a gate's second byte (gcc single-byte nops).
+bool is_single_nop_pair(const uint8_t *p);
+
+// Core-serialising barrier on every thread of the process (cross-modifying code rule).
+bool sync_cores();
+// Register the process for the membarrier commands used above; false if the kernel lacks them.
+bool init_membarrier(std::string *why);
+// A full memory barrier executed by every running thread of the process (asymmetric fence).
+void membarrier_all();
+
+}  // namespace graft::arch

@@ -1,0 +1,24 @@
+// What every `graft` subcommand shares: talking to an agent, and failing the one documented way
+// (`graft: <what>: <why>` on stderr, non-zero exit).
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace graft::cli {
+
+[[noreturn]] void die(const std::string &what, const std::string &why, int code = 1);
+// Sends one request to the agent of `pid`; dies with a clear line if it cannot, or if the agent
+// answers with an error (`what` names the operation).
+nlohmann::json request(pid_t pid, const nlohmann::json &req, const std::string &what);
+// Like request() but returns the error answer instead of dying on it.
+nlohmann::json request_raw(pid_t pid, const nlohmann::json &req, const std::string &what, bool *connected);
+pid_t parse_pid(const std::string &s);
+std::string errno_text(int err);
+// Where libgraft.so and the public headers are, relative to this executable.
+std::string agent_path();
+std::string include_dir();
+
+}  // namespace graft::cli
