@@ -1,0 +1,77 @@
+// Scenario-test harness: starts real programs under `graft run`, drives them with the real
+// `graft` command and reads what they print. No sleeps stand in for synchronisation: every wait
+// is for a line, an exit or a state reported by `graft`, with a deadline.
+#pragma once
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace graft::test {
+
+struct Cmd {
+    int rc = -1;
+    std::string out, err;
+};
+
+// Runs build/bin/graft with `args` (and extra environment), waits for it (deadline: timeout s).
+Cmd graft_cmd(const std::vector<std::string> &args, double timeout = 120,
+          const std::vector<std::string> &env = {});
+// Runs any command.
+Cmd run(const std::vector<std::string> &argv, double timeout = 120, const std::vector<std::string> &env = {});
+
+std::string prog_path(const std::string &name);   // a test program built with $(graft flags target)
+std::string patch_path(const std::string &name);  // a test patch built with `graft build`
+std::string graft_bin();
+
+// `graft status PID --json` parsed; fails the test if the command fails.
+nlohmann::json status(pid_t pid);
+nlohmann::json threads(pid_t pid);
+std::vector<std::string> log_lines(pid_t pid);
+// Waits until `pred(status)` holds (polling `graft status`), or fails after `timeout` s.
+bool wait_status(pid_t pid, const std::function<bool(const nlohmann::json &)> &pred, double timeout = 60);
+// Waits until no transition is in progress.
+bool wait_idle(pid_t pid, double timeout = 60);
+
+// A program running under `graft run`, with its stdout collected line by line.
+class Target {
+public:
+    explicit Target(const std::string &prog, const std::vector<std::string> &args = {},
+                    const std::vector<std::string> &env = {}, bool under_graft = true);
+    ~Target();
+    Target(const Target &) = delete;
+    Target &operator=(const Target &) = delete;
+
+    pid_t pid() const { return pid_; }
+    // Waits for a line containing `needle` (after line index `from`); returns its index or -1.
+    int wait_line(const std::string &needle, double timeout = 30, size_t from = 0);
+    // Waits until `pred` holds for the collected lines.
+    bool wait_lines(const std::function<bool(const std::vector<std::string> &)> &pred, double timeout = 30);
+    std::vector<std::string> lines();
+    size_t line_count();
+    void send(const std::string &text);  // to the program's stdin
+    int wait_exit(double timeout = 30);  // exit status, or 128+signal, or -1 on timeout
+    bool wait_agent(double timeout = 30);  // until `graft list PID` answers
+    std::string all_output();
+
+private:
+    void reader();
+    pid_t pid_ = -1;
+    int in_ = -1, out_ = -1;
+    std::thread reader_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<std::string> lines_;
+    std::string partial_;
+    bool eof_ = false;
+    int status_ = -1;
+    bool reaped_ = false;
+};
+
+}  // namespace graft::test
