@@ -35,8 +35,16 @@ int wait_transition(pid_t pid, const std::string &name, const std::string &what,
         std::string target = tr.value("target", "");
         if (!quiet && (pending != last_pending || target != last_target)) {
             std::cout << "graft: '" << name << "': " << (target == "patched" ? "patching" : "unpatching")
-                      << " transition: " << pending << " thread" << (pending == 1 ? "" : "s") << " pending"
-                      << std::endl;
+                      << " transition: " << pending << " thread" << (pending == 1 ? "" : "s") << " pending";
+            if (pending > 0 && pending <= 3) {
+                const char *sep = " (";
+                for (auto &t : tr["pending"]) {
+                    std::cout << sep << t.value("tid", 0) << " " << t.value("name", "") << ": " << t.value("reason", "");
+                    sep = "; ";
+                }
+                std::cout << ")";
+            }
+            std::cout << std::endl;
             last_pending = pending;
             last_target = target;
         }

@@ -1,0 +1,780 @@
+#!/usr/bin/env python3
+"""graft's benchmark suite: the driver (run through bench/run.sh).
+
+Starts the benchmark programs under `graft run`, patches them with the real `graft` command
+between measurement phases, and collects what the programs measure. Every comparison is made
+side by side in the same run: a direct call against a patched call in the same loop rotation,
+a patched process against an identical decoy process patched in the same way, etc.
+
+    driver.py --build BUILD_DIR [--out FILE] [--quick] [--only SECTIONS]
+
+Writes the results as JSON (bench/results/latest.json by default), prints them on stdout, then
+runs report.py (plots + docs/performance.md). Progress goes to stderr.
+"""
+import argparse
+import array
+import json
+import math
+import os
+import platform
+import queue
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+
+def log(*a):
+    print("[bench %6.1fs]" % (time.monotonic() - T_START), *a, file=sys.stderr, flush=True)
+
+
+T_START = time.monotonic()
+
+
+# ---- statistics ----------------------------------------------------------------------------------
+
+def quantile(v, q):
+    v = sorted(v)
+    if not v:
+        return None
+    pos = q * (len(v) - 1)
+    i = int(math.floor(pos))
+    if i + 1 < len(v):
+        return v[i] + (v[i + 1] - v[i]) * (pos - i)
+    return v[i]
+
+
+def summary(v, digits=3):
+    if not v:
+        return None
+    r = lambda x: round(x, digits)
+    return {"median": r(quantile(v, 0.5)), "p10": r(quantile(v, 0.1)), "p90": r(quantile(v, 0.9)),
+            "min": r(min(v)), "max": r(max(v)), "n": len(v)}
+
+
+def loglog_slope(xs, ys):
+    """Least-squares exponent b of y = a * x^b."""
+    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if x > 0 and y and y > 0]
+    if len(pts) < 2:
+        return None
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    sxx = sum((p[0] - mx) ** 2 for p in pts)
+    if sxx == 0:
+        return None
+    return sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx
+
+
+def linear_fit(xs, ys):
+    """Least-squares y = a + b x; returns (a, b)."""
+    n = len(xs)
+    if n < 2:
+        return None, None
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return None, None
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    return my - b * mx, b
+
+
+# ---- talking to graft ---------------------------------------------------------------------------
+
+class GraftError(Exception):
+    pass
+
+
+class Graft:
+    def __init__(self, exe):
+        self.exe = exe
+
+    def cli(self, *args, check=True, timeout=120):
+        """Runs the real `graft` command; returns (stdout, seconds)."""
+        t0 = time.monotonic()
+        r = subprocess.run([self.exe, *[str(a) for a in args]], capture_output=True, text=True, timeout=timeout)
+        dt = time.monotonic() - t0
+        if check and r.returncode != 0:
+            raise GraftError("graft %s: exit %d: %s" % (" ".join(map(str, args)), r.returncode, r.stderr.strip()))
+        return r.stdout, dt
+
+    def req(self, pid, obj, timeout=60):
+        """One request on the agent's control socket (the protocol of src/common/protocol.hpp),
+        without the cost of starting the `graft` command."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect("\0graft/%d" % pid)
+            s.sendall((json.dumps(obj) + "\n").encode())
+            buf = b""
+            while not buf.endswith(b"\n"):
+                d = s.recv(1 << 16)
+                if not d:
+                    break
+                buf += d
+        finally:
+            s.close()
+        ans = json.loads(buf)
+        if not ans.get("ok"):
+            raise GraftError("agent: %s: %s" % (obj.get("op"), ans.get("error")))
+        return ans
+
+    def wait_transition(self, pid, timeout=60, interval=0.0005):
+        """Polls the agent until no transition runs. Returns (monotonic time seen idle, polls,
+        first pending list)."""
+        end = time.monotonic() + timeout
+        polls, first = 0, None
+        while True:
+            st = self.req(pid, {"op": "status"})
+            now = time.monotonic()
+            polls += 1
+            tr = st.get("transition")
+            if tr is None:
+                return now, polls, first
+            if first is None:
+                first = tr.get("pending", [])
+            if now > end:
+                raise GraftError("transition of '%s' still pending after %.0f s: %s" % (
+                    tr.get("patch"), timeout, [p.get("reason") for p in tr.get("pending", [])][:5]))
+            time.sleep(interval)
+
+
+# ---- benchmark processes ----------------------------------------------------------------------
+
+class Proc:
+    """A benchmark program, under `graft run` (graft=exe) or plain. Speaks JSON lines."""
+
+    def __init__(self, argv, graft=None, name=None):
+        cmd = ([graft, "run"] if graft else []) + argv
+        self.name = name or os.path.basename(argv[0])
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.q = queue.Queue()
+        threading.Thread(target=self._reader, daemon=True).start()
+        self.ready = self.line(timeout=120)
+        if not self.ready.get("ready"):
+            raise GraftError("%s did not start: %s" % (self.name, self.ready))
+        self.pid = self.ready["pid"]
+        PROCS.append(self)
+
+    def _reader(self):
+        for line in self.p.stdout:
+            self.q.put(line)
+        self.q.put(None)
+
+    def line(self, timeout=300):
+        try:
+            l = self.q.get(timeout=timeout)
+        except queue.Empty:
+            raise GraftError("%s: no answer in %d s" % (self.name, timeout))
+        if l is None:
+            raise GraftError("%s exited (status %s)" % (self.name, self.p.wait()))
+        return json.loads(l)
+
+    def cmd(self, text, timeout=300):
+        self.p.stdin.write(text + "\n")
+        self.p.stdin.flush()
+        return self.line(timeout)
+
+    def close(self):
+        if self.p.poll() is None:
+            try:
+                self.p.stdin.write("quit\n")
+                self.p.stdin.flush()
+                self.p.wait(timeout=10)
+            except Exception:
+                pass
+        if self.p.poll() is None:
+            self.p.kill()  # only this process, which we started
+            self.p.wait()
+        if self in PROCS:
+            PROCS.remove(self)
+
+
+PROCS = []
+
+
+def smaps(pid):
+    """Memory of a process (kB) from /proc/PID/smaps_rollup and status."""
+    d = {}
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for l in f:
+            p = l.split()
+            if len(p) >= 3 and p[2] == "kB":
+                d[p[0].rstrip(":")] = int(p[1])
+    with open("/proc/%d/status" % pid) as f:
+        for l in f:
+            if l.startswith("Threads:"):
+                d["Threads"] = int(l.split()[1])
+    return {k: d.get(k) for k in ("Rss", "Pss", "Anonymous", "Private_Dirty", "Threads")}
+
+
+# ---- 1. call cost -------------------------------------------------------------------------------
+
+def s_callcost(g, art, cfg):
+    reps, n = cfg["cc_reps"], cfg["cc_calls"]
+    p = Proc([art["bin"] + "/callcost"], g.exe, "callcost")
+    pid = p.pid
+    out = {"calls_per_loop": n, "reps": reps, "pid_threads": p.ready}
+    checks = []
+
+    def M(key, name, expect, held=False):
+        r = p.cmd("%s %s %d %d" % ("measure_held" if held else "measure", name, reps, n))
+        if "error" in r:
+            raise GraftError("callcost: %s" % r["error"])
+        r["expected_check"] = expect
+        r["valid"] = abs(r["check"] - expect) < 1e-6 and abs(r["check_base"] - 1) < 1e-6
+        if not r["valid"]:
+            checks.append("%s: ran the version returning x+%g, expected x+%g" % (key, r["check"], expect))
+        out[key] = r
+        log("  %-34s direct %6.2f ns  variant %6.2f ns  delta %+6.2f ns [%+.2f, %+.2f]" % (
+            key, r["base_ns"], r["var_ns"], r["delta_ns"], r["delta_p10"], r["delta_p90"]))
+        return r
+
+    M("aa_direct_vs_direct", "direct", 1)
+    M("gate_closed", "gate", 1)
+    M("ref_jmp_rel32", "jmp5", 2)
+    M("ref_graft_entry_by_hand", "g2", 2)
+    M("kernel_ref", "kref", 2)
+    p.cmd("kref_transition 1")
+    M("kernel_ref_in_transition", "kref", 2)
+    p.cmd("kref_transition 0")
+
+    _, t = g.cli("load", pid, art["patches"] + "/p_done.so")
+    M("completed", "done", 2)
+    for k in range(1, 6):
+        g.cli("load", pid, art["patches"] + "/p_stack%d.so" % k)
+        if k in (1, 2, 5):
+            M("stacked_%d" % k, "stack", 10 + k)
+
+    # A transition kept pending: the blocker sleeps inside blocker_fn(), the held thread lives in
+    # hold_frame(); both are functions of p_trans.
+    g.cli("load", pid, art["patches"] + "/p_trans.so", "--no-wait")
+    st = g.req(pid, {"op": "status"})
+    tr = st.get("transition") or {}
+    pend = {t["tid"]: t["reason"] for t in tr.get("pending", [])}
+    out["pending_at_start"] = [{"tid": k, "reason": v} for k, v in pend.items()]
+    if tr.get("patch") != "p_trans" or p.ready["tid_blocker"] not in pend:
+        checks.append("p_trans's transition was not pending as intended: %s" % tr)
+    M("transition_switched", "trans", 2)
+    M("transition_not_switched", "trans", 1, held=True)
+    M("completed_while_other_in_transition", "done", 2)
+    thr, _ = g.cli("threads", pid, "--json")
+    states = {t["tid"]: t["patch_state"] for t in json.loads(thr)}
+    out["thread_states_during_transition"] = {
+        "main (measures switched)": states.get(p.ready["tid_main"]),
+        "held (measures not switched)": states.get(p.ready["tid_held"]),
+        "blocker": states.get(p.ready["tid_blocker"])}
+    st = g.req(pid, {"op": "status"})
+    if (st.get("transition") or {}).get("patch") != "p_trans":
+        checks.append("p_trans's transition ended during the measurement")
+    g.cli("disable", pid, "p_trans", "--wait")
+    g.cli("unload", pid, "p_trans")
+    M("after_unpatch", "trans", 1)
+    p.close()
+    out["check_failures"] = checks
+    return out
+
+
+# ---- 2. transition time -------------------------------------------------------------------------
+
+def transition_config(g, art, cfg, kind, n, depth, reps):
+    spin = cfg["spinners"]
+    args = ["--blocked=%d" % n, "--depth=%d" % depth]
+    if kind == "spin_unpatched":
+        args.append("--spin-unpatched=%d" % spin)
+    elif kind == "spin_patched":
+        args.append("--spin-patched=%d" % spin)
+    t0 = time.monotonic()
+    p = Proc([art["bin"] + "/threads", *args], g.exe, "threads")
+    start_s = time.monotonic() - t0
+    pid = p.pid
+    so = art["patches"] + "/p_threads.so"
+    mem_ready = smaps(pid)
+    res = {"kind": kind, "threads": n + (spin if kind != "blocked" else 0), "blocked": n, "depth": depth,
+           "spawn_s": round(start_s, 3), "mem_ready": mem_ready}
+    cli_patch, cli_unpatch, cli_cmd, cli_after = [], [], [], []
+    ag_patch, ag_unpatch, ag_load_req = [], [], []
+    first_pending = []
+    floor = []
+    for i in range(reps):
+        # the `graft` command, as a user runs it
+        t0 = time.monotonic()
+        g.cli("load", pid, so, "--no-wait")
+        t1 = time.monotonic()
+        t2, polls, first = g.wait_transition(pid, cfg["transition_timeout"])
+        cli_patch.append((t2 - t0) * 1e3)
+        cli_cmd.append((t1 - t0) * 1e3)
+        cli_after.append((t2 - t1) * 1e3)
+        if first:
+            first_pending.append(len(first))
+        t0 = time.monotonic()
+        g.cli("disable", pid, "p_threads")
+        t2, _, _ = g.wait_transition(pid, cfg["transition_timeout"])
+        cli_unpatch.append((t2 - t0) * 1e3)
+        g.cli("unload", pid, "p_threads")
+        # the same requests straight on the control socket: the agent's part alone
+        t0 = time.monotonic()
+        g.req(pid, {"op": "load", "path": so})
+        t1 = time.monotonic()
+        t2, _, _ = g.wait_transition(pid, cfg["transition_timeout"])
+        ag_patch.append((t2 - t0) * 1e3)
+        ag_load_req.append((t1 - t0) * 1e3)
+        t0 = time.monotonic()
+        g.req(pid, {"op": "disable", "name": "p_threads"})
+        t2, _, _ = g.wait_transition(pid, cfg["transition_timeout"])
+        ag_unpatch.append((t2 - t0) * 1e3)
+        g.req(pid, {"op": "unload", "name": "p_threads"})
+        _, dt = g.cli("status", pid)
+        floor.append(dt * 1e3)
+    res.update({
+        "cli_patch_total_ms": summary(cli_patch), "cli_load_cmd_ms": summary(cli_cmd),
+        "cli_after_return_ms": summary(cli_after), "cli_unpatch_total_ms": summary(cli_unpatch),
+        "agent_patch_ms": summary(ag_patch), "agent_load_request_ms": summary(ag_load_req),
+        "agent_unpatch_ms": summary(ag_unpatch), "cli_floor_status_ms": summary(floor),
+        "pending_at_first_poll": summary(first_pending) if first_pending else None,
+        "mem_after": smaps(pid)})
+    p.close()
+    log("  %-15s N=%-6d depth=%-3d patch: cli %8.1f ms (cmd %.1f + after %.1f)  agent %8.1f ms  unpatch %8.1f ms" % (
+        kind, n, depth, res["cli_patch_total_ms"]["median"], res["cli_load_cmd_ms"]["median"],
+        res["cli_after_return_ms"]["median"], res["agent_patch_ms"]["median"], res["cli_unpatch_total_ms"]["median"]))
+    return res
+
+
+def s_transition(g, art, cfg):
+    out = {"spinners": cfg["spinners"], "configs": []}
+    for kind, depth, ns in cfg["transition_matrix"]:
+        for n in ns:
+            reps = cfg["transition_reps"] if n < 10000 else cfg["transition_reps_10k"]
+            try:
+                out["configs"].append(transition_config(g, art, cfg, kind, n, depth, reps))
+            except Exception as e:  # record and go on with the next configuration
+                log("  %s N=%d depth=%d failed: %s" % (kind, n, depth, e))
+                out["configs"].append({"kind": kind, "threads": n, "depth": depth, "error": str(e)})
+                for p in list(PROCS):
+                    p.close()
+    return out
+
+
+# ---- 3a. disturbance: how long is one thread held -----------------------------------------------
+
+def gap_analysis(window, intervals):
+    """Per transition interval, the largest gap (wall and CPU) of the gap thread inside it."""
+    ev = window["events"]
+    per = []
+    for (a, b) in intervals:
+        a_ns, b_ns = a * 1e9, b * 1e9
+        mw = mc = 0
+        for t, wall, cpu in ev:
+            if t >= a_ns and t - wall <= b_ns:
+                mw = max(mw, wall)
+                mc = max(mc, cpu)
+        per.append((mw, mc))
+    return per
+
+
+def s_disturbance(g, art, cfg):
+    so = art["patches"] + "/p_threads.so"
+    blocked = cfg["dist_blocked"]
+    out = {"blocked_threads": blocked, "window_s": cfg["dist_window_s"], "kinds": {}}
+    for kind in ("unpatched", "patched"):
+        meas = Proc([art["bin"] + "/threads", "--blocked=%d" % blocked, "--gap-%s=1" % kind], g.exe, "threads-gap")
+        decoy = Proc([art["bin"] + "/threads", "--blocked=%d" % blocked], g.exe, "threads-decoy")
+        meas.cmd("window")  # start the first window
+        res = {"control": {"windows": [], "per_transition": []}, "patching": {"windows": [], "per_transition": []}}
+        for mode in cfg["dist_modes"]:
+            target = decoy if mode == "control" else meas
+            intervals = []
+            end = time.monotonic() + cfg["dist_window_s"]
+            cycles = 0
+            while time.monotonic() < end:
+                t0 = time.monotonic()
+                g.cli("load", target.pid, so)
+                t1 = time.monotonic()
+                g.cli("disable", target.pid, "p_threads", "--wait")
+                t2 = time.monotonic()
+                g.cli("unload", target.pid, "p_threads")
+                intervals += [(t0, t1), (t1, t2)]
+                cycles += 1
+            w = meas.cmd("window")["gaps"][0]
+            per = gap_analysis(w, intervals)
+            res[mode]["per_transition"] += per
+            res[mode]["windows"].append({
+                "cycles": cycles, "iters": w["iters"], "window_s": w["window_ns"] / 1e9,
+                "cpu_share": w["cpu_ns"] / max(1, w["window_ns"]), "lost_events": w["lost"],
+                "max_wall_us": w["wall"]["max_ns"] / 1e3, "max_cpu_us": w["cpu"]["max_ns"] / 1e3,
+                "top_cpu_us": [x / 1e3 for x in w["cpu"]["top_ns"]],
+                "hist_cpu_log2_ns": w["cpu"]["hist_log2_ns"], "hist_wall_log2_ns": w["wall"]["hist_log2_ns"]})
+            log("  gap thread %-9s %-8s %3d cycles: max CPU gap %8.1f us (wall %9.1f us); per transition max CPU gap median %.1f us" % (
+                kind, mode, cycles, w["cpu"]["max_ns"] / 1e3, w["wall"]["max_ns"] / 1e3,
+                quantile([c for _, c in per], 0.5) / 1e3 if per else float("nan")))
+        for mode in ("control", "patching"):
+            per = res[mode].pop("per_transition")
+            res[mode]["transitions"] = len(per)
+            res[mode]["per_transition_max_cpu_gap_us"] = summary([c / 1e3 for _, c in per], 1)
+            res[mode]["per_transition_max_wall_gap_us"] = summary([w / 1e3 for w, _ in per], 1)
+            res[mode]["per_transition_max_cpu_gap_us_sorted"] = sorted(round(c / 1e3, 1) for _, c in per)
+            res[mode]["max_cpu_gap_in_transitions_us"] = round(max((c for _, c in per), default=0) / 1e3, 1)
+            res[mode]["max_wall_gap_in_transitions_us"] = round(max((w for w, _ in per), default=0) / 1e3, 1)
+            res[mode]["transitions_with_cpu_gap_over_50us"] = sum(1 for _, c in per if c > 50000)
+        out["kinds"][kind] = res
+        meas.close()
+        decoy.close()
+    return out
+
+
+# ---- 3b. server latency ---------------------------------------------------------------------------
+
+def s_server(g, art, cfg):
+    so = art["patches"] + "/p_server.so"
+    idle = cfg["srv_idle"]
+    srv = Proc([art["bin"] + "/server", "--idle=%d" % idle], g.exe, "server")
+    decoy = Proc([art["bin"] + "/server", "--idle=%d" % idle], g.exe, "server-decoy")
+    # The decoy gets as many (idle) connections as the measured server, so it has the same threads.
+    hold = []
+    for _ in range(cfg["srv_conns"]):
+        s = socket.create_connection(("127.0.0.1", decoy.ready["port"]))
+        hold.append(s)
+    time.sleep(0.2)
+    lat = {"control": array.array("I"), "patching": array.array("I")}
+    windows = []
+    tmp = tempfile.mkdtemp(prefix="graft-bench-")
+    try:
+        for wi, mode in enumerate(cfg["srv_modes"]):
+            target = decoy if mode == "control" else srv
+            raw = os.path.join(tmp, "lat%d.bin" % wi)
+            lg = subprocess.Popen([art["bin"] + "/loadgen", str(srv.ready["port"]), str(cfg["srv_conns"]),
+                                   str(cfg["srv_period_us"]), str(cfg["srv_window_s"]), raw],
+                                  stdout=subprocess.PIPE, text=True)
+            cycles = 0
+            while lg.poll() is None:
+                g.cli("load", target.pid, so)
+                g.cli("disable", target.pid, "p_server", "--wait")
+                g.cli("unload", target.pid, "p_server")
+                cycles += 1
+            o = json.loads(lg.stdout.read())
+            a = array.array("I")
+            with open(raw, "rb") as f:
+                a.frombytes(f.read())
+            lat[mode].extend(a)
+            windows.append({"mode": mode, "cycles": cycles, "count": o["count"], "errors": o["errors"],
+                            "p50_us": o["p50_ns"] / 1e3, "p99_us": o["p99_ns"] / 1e3, "p999_us": o["p999_ns"] / 1e3,
+                            "max_us": o["max_ns"] / 1e3})
+            log("  server %-8s %3d patch cycles: %6d requests  p50 %7.1f us  p99 %8.1f us  p99.9 %8.1f us" % (
+                mode, cycles, o["count"], o["p50_ns"] / 1e3, o["p99_ns"] / 1e3, o["p999_ns"] / 1e3))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for s in hold:
+            s.close()
+        srv.close()
+        decoy.close()
+    out = {"connections": cfg["srv_conns"], "period_us": cfg["srv_period_us"], "window_s": cfg["srv_window_s"],
+           "idle_threads": idle, "windows": windows}
+    for mode, a in lat.items():
+        v = sorted(a)
+        if not v:
+            continue
+        q = lambda p: v[min(len(v) - 1, int(p * len(v)))] / 1e3
+        # CCDF on a log grid, for the plot
+        lo, hi = 1.0, v[-1] / 1e3 * 1.01
+        grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
+        import bisect
+        ccdf = [[round(x, 2), (len(v) - bisect.bisect_right(v, x * 1e3)) / len(v)] for x in grid]
+        out[mode] = {"count": len(v), "p50_us": q(0.5), "p90_us": q(0.9), "p99_us": q(0.99), "p999_us": q(0.999),
+                     "p9999_us": q(0.9999), "max_us": v[-1] / 1e3, "ccdf_us": ccdf,
+                     "cycles": sum(w["cycles"] for w in windows if w["mode"] == mode)}
+    return out
+
+
+# ---- 4. load cost and memory --------------------------------------------------------------------
+
+def s_loadcost(g, art, cfg):
+    out = {"sizes": []}
+    for n in cfg["load_sizes"]:
+        p = Proc([art["bin"] + "/loadtarget"], g.exe, "loadtarget")
+        pid = p.pid
+        so = art["patches"] + "/load_%d.so" % n
+        name = "load_%d" % n
+        time.sleep(0.05)
+        m0 = smaps(pid)
+        loads, disables, unloads, floor = [], [], [], []
+        m1 = m2 = None
+        for i in range(cfg["load_reps"]):
+            _, t = g.cli("load", pid, so)
+            loads.append(t * 1e3)
+            if i == 0:
+                m1 = smaps(pid)
+            _, t = g.cli("disable", pid, name, "--wait")
+            disables.append(t * 1e3)
+            _, t = g.cli("unload", pid, name)
+            unloads.append(t * 1e3)
+            if i == 0:
+                m2 = smaps(pid)
+            _, t = g.cli("status", pid)
+            floor.append(t * 1e3)
+        p.close()
+        r = {"funcs": n, "patch_file_bytes": os.path.getsize(so),
+             "load_first_ms": round(loads[0], 2), "load_warm_ms": summary(loads[1:]),
+             "disable_ms": summary(disables), "unload_ms": summary(unloads), "cli_floor_status_ms": summary(floor),
+             "mem_before": m0, "mem_loaded": m1, "mem_after_unload": m2,
+             "delta_rss_kb": m1["Rss"] - m0["Rss"], "delta_anon_kb": m1["Anonymous"] - m0["Anonymous"]}
+        out["sizes"].append(r)
+        log("  load %4d funcs: first %7.1f ms, warm %7.1f ms, disable %7.1f ms, unload %5.1f ms; dRSS %5d kB dAnon %5d kB" % (
+            n, r["load_first_ms"], r["load_warm_ms"]["median"], r["disable_ms"]["median"], r["unload_ms"]["median"],
+            r["delta_rss_kb"], r["delta_anon_kb"]))
+    xs = [s["funcs"] for s in out["sizes"]]
+    a, b = linear_fit(xs, [s["delta_anon_kb"] for s in out["sizes"]])
+    out["anon_kb_per_func"] = round(b, 3) if b is not None else None
+    a, b = linear_fit(xs, [s["delta_rss_kb"] for s in out["sizes"]])
+    out["rss_kb_per_func"] = round(b, 3) if b is not None else None
+    a, b = linear_fit(xs, [s["load_warm_ms"]["median"] for s in out["sizes"]])
+    out["load_ms_fixed"], out["load_ms_per_func"] = (round(a, 3), round(b, 4)) if b is not None else (None, None)
+    out["load_exponent"] = loglog_slope(xs, [s["load_warm_ms"]["median"] for s in out["sizes"]])
+    return out
+
+
+def s_memory(g, art, cfg, transition):
+    """Agent memory per thread: the same program with and without the agent."""
+    out = {"runs": []}
+    for n in cfg["mem_threads"]:
+        row = {"threads": n}
+        for mode in ("plain", "graft"):
+            p = Proc([art["bin"] + "/threads", "--blocked=%d" % n], g.exe if mode == "graft" else None, "threads-mem")
+            time.sleep(0.1)
+            row[mode] = smaps(p.pid)
+            if mode == "graft":
+                so = art["patches"] + "/p_threads.so"
+                g.cli("load", p.pid, so)
+                g.cli("disable", p.pid, "p_threads", "--wait")
+                g.cli("unload", p.pid, "p_threads")
+                row["graft_after_transitions"] = smaps(p.pid)
+            p.close()
+        out["runs"].append(row)
+        log("  memory %5d threads: RSS plain %7d kB, graft %7d kB, after 2 transitions %7d kB" % (
+            n, row["plain"]["Rss"], row["graft"]["Rss"], row["graft_after_transitions"]["Rss"]))
+    if len(out["runs"]) >= 2:
+        lo, hi = out["runs"][0], out["runs"][-1]
+        dn = hi["threads"] - lo["threads"]
+        for key, src in (("idle", "graft"), ("after_transition", "graft_after_transitions")):
+            for m in ("Rss", "Anonymous"):
+                d = ((hi[src][m] - hi["plain"][m]) - (lo[src][m] - lo["plain"][m])) / dn
+                out["%s_%s_kb_per_thread" % (key, m.lower())] = round(d, 3)
+    return out
+
+
+# ---- where the time goes (optional perf profiles) -----------------------------------------------
+
+def perf_profile(pid, seconds_fn, label, tid=None):
+    """Runs perf record with DWARF call graphs on a process (or one thread) while seconds_fn()
+    runs; returns the top entries of the inclusive ("children") profile."""
+    if not shutil.which("perf"):
+        return {"skipped": "perf not installed"}
+    data = tempfile.mktemp(prefix="graft-perf-", suffix=".data")
+    target = ["-t", str(tid)] if tid else ["-p", str(pid)]
+    pr = subprocess.Popen(["perf", "record", "-q", "--call-graph=dwarf,16384", "-F", "1500", "-o", data, *target],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.4)
+    if pr.poll() is not None:
+        return {"skipped": "perf record failed: %s" % pr.stderr.read().strip()[:200]}
+    try:
+        seconds_fn()
+    finally:
+        pr.send_signal(signal.SIGINT)
+        pr.wait()
+    try:
+        rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--children", "--sort", "sym", "-g", "none",
+                              "--percent-limit", "1.5"], capture_output=True, text=True, timeout=240).stdout
+    finally:
+        try:
+            os.unlink(data)
+        except OSError:
+            pass
+    rows = []
+    for l in rep.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+([\d.]+)%\s+\[[.k]\]\s+(.*)", l)
+        if m:
+            rows.append({"children_pct": float(m.group(1)), "self_pct": float(m.group(2)), "symbol": m.group(3).strip()})
+    return {"label": label, "top": rows[:40]}
+
+
+def s_profiles(g, art, cfg):
+    out = {}
+    # (a) the selector on the call path during a transition
+    p = Proc([art["bin"] + "/callcost"], g.exe, "callcost-prof")
+    g.cli("load", p.pid, art["patches"] + "/p_trans.so", "--no-wait")
+    out["selector_fast_path"] = perf_profile(p.pid, lambda: p.cmd("measure trans 5 10000000"),
+                                             "callcost: switched thread calling f_trans during a transition",
+                                             tid=p.ready["tid_main"])
+    g.cli("disable", p.pid, "p_trans", "--wait")
+    p.close()
+    # (b) the agent's worker during transitions of 1000 blocked threads
+    p = Proc([art["bin"] + "/threads", "--blocked=1000"], g.exe, "threads-prof")
+    so = art["patches"] + "/p_threads.so"
+
+    def cycles():
+        for _ in range(3):
+            g.cli("load", p.pid, so)
+            g.cli("disable", p.pid, "p_threads", "--wait")
+            g.cli("unload", p.pid, "p_threads")
+    out["transition_1000_threads"] = perf_profile(p.pid, cycles, "threads --blocked=1000: 3 load/disable cycles")
+    p.close()
+    # (c) loading a 1000-function patch
+    p = Proc([art["bin"] + "/loadtarget"], g.exe, "loadtarget-prof")
+
+    def loads():
+        g.cli("load", p.pid, art["patches"] + "/load_1000.so")
+        g.cli("disable", p.pid, "load_1000", "--wait")
+        g.cli("unload", p.pid, "load_1000")
+    out["load_1000_funcs"] = perf_profile(p.pid, loads, "loadtarget: load + disable of a 1000-function patch")
+    p.close()
+    return out
+
+
+# ---- machine --------------------------------------------------------------------------------------
+
+def machine(build):
+    info = {"uname": " ".join(platform.uname()), "nproc": os.cpu_count()}
+    try:
+        cpu = open("/proc/cpuinfo").read()
+        m = re.search(r"model name\s*:\s*(.*)", cpu)
+        info["cpu_model"] = m.group(1).strip() if m else None
+        m = re.search(r"cpu MHz\s*:\s*(.*)", cpu)
+        info["cpu_mhz"] = float(m.group(1)) if m else None
+        m = re.search(r"flags\s*:\s*(.*)", cpu)
+        flags = m.group(1).split() if m else []
+        info["hypervisor"] = "hypervisor" in flags
+        info["cpu_flags_of_note"] = [f for f in ("avx512f", "avx512_fp16", "amx_tile", "serialize", "constant_tsc",
+                                                 "tsc_known_freq", "pcid", "invpcid") if f in flags]
+        m = re.search(r"cache size\s*:\s*(.*)", cpu)
+        info["cache"] = m.group(1).strip() if m else None
+    except OSError:
+        pass
+    try:
+        for l in open("/proc/meminfo"):
+            if l.startswith("MemTotal"):
+                info["mem_total_kb"] = int(l.split()[1])
+    except OSError:
+        pass
+    info["loadavg_start"] = open("/proc/loadavg").read().split()[:3]
+    try:
+        info["gcc"] = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    except Exception:
+        pass
+    try:
+        info["clocksource"] = open("/sys/devices/system/clocksource/clocksource0/current_clocksource").read().strip()
+    except OSError:
+        pass
+    try:
+        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "src", "include"],
+                               capture_output=True, text=True).stdout.strip()
+        info["graft_commit"] = head + (" (src/ or include/ modified)" if dirty else "")
+    except Exception:
+        pass
+    try:
+        cache = open(os.path.join(build, "CMakeCache.txt")).read()
+        m = re.search(r"^CMAKE_BUILD_TYPE:\w+=(.*)$", cache, re.M)
+        info["build_type"] = m.group(1) if m else None
+        m = re.search(r"^GRAFT_SANITIZE:\w+=(.*)$", cache, re.M)
+        info["sanitize"] = m.group(1) if m else ""
+    except OSError:
+        pass
+    return info
+
+
+# ---- main ---------------------------------------------------------------------------------------
+
+def config(quick):
+    c = {
+        "cc_reps": 11, "cc_calls": 10_000_000,
+        "spinners": 2, "transition_reps": 5, "transition_reps_10k": 2, "transition_timeout": 60,
+        "transition_matrix": [
+            ("blocked", 10, [10, 100, 1000, 10000]),
+            ("blocked", 100, [10, 100, 1000, 10000]),
+            ("spin_unpatched", 10, [10, 100, 1000]),
+            ("spin_patched", 10, [10, 100, 1000]),
+        ],
+        "dist_blocked": 100, "dist_window_s": 4.0, "dist_modes": ["control", "patching", "control", "patching"],
+        "srv_idle": 50, "srv_conns": 4, "srv_period_us": 250, "srv_window_s": 4.0,
+        "srv_modes": ["control", "patching", "control", "patching"],
+        "load_sizes": [1, 10, 100, 1000], "load_reps": 5,
+        "mem_threads": [10, 1000],
+    }
+    if quick:
+        c.update({"cc_reps": 3, "cc_calls": 2_000_000, "transition_reps": 2, "transition_reps_10k": 1,
+                  "transition_matrix": [("blocked", 10, [10, 100, 1000]), ("blocked", 100, [100]),
+                                        ("spin_unpatched", 10, [100]), ("spin_patched", 10, [100])],
+                  "dist_window_s": 1.5, "dist_modes": ["control", "patching"], "srv_window_s": 1.5,
+                  "srv_modes": ["control", "patching"], "load_reps": 2})
+    return c
+
+
+SECTIONS = ["callcost", "transition", "disturbance", "server", "loadcost", "memory", "profiles"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.json"))
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions and sizes (for trying the suite out)")
+    ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ",".join(SECTIONS))
+    ap.add_argument("--command", default=None, help="the command line to record in the report")
+    ap.add_argument("--no-report", action="store_true")
+    a = ap.parse_args()
+    build = os.path.abspath(a.build)
+    g = Graft(os.path.join(build, "bin", "graft"))
+    art = {"bin": os.path.join(build, "bench", "bin"), "patches": os.path.join(build, "bench", "patches")}
+    cfg = config(a.quick)
+    only = [s for s in a.only.split(",") if s]
+    if os.environ.get("GRAFT_BENCH_PERF", "1") == "0" and "profiles" in only:
+        only.remove("profiles")
+    res = {"schema": 1, "command": a.command or "bench/run.sh " + build, "quick": a.quick,
+           "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(build), "config": cfg,
+           "sections_run": only, "errors": {}}
+    fns = {"callcost": lambda: s_callcost(g, art, cfg), "transition": lambda: s_transition(g, art, cfg),
+           "disturbance": lambda: s_disturbance(g, art, cfg), "server": lambda: s_server(g, art, cfg),
+           "loadcost": lambda: s_loadcost(g, art, cfg), "memory": lambda: s_memory(g, art, cfg, res.get("transition")),
+           "profiles": lambda: s_profiles(g, art, cfg)}
+    durations = {}
+    try:
+        for s in SECTIONS:
+            if s not in only:
+                continue
+            log("section %s" % s)
+            t0 = time.monotonic()
+            try:
+                res[s] = fns[s]()
+            except Exception as e:
+                import traceback
+                log("section %s failed: %s" % (s, e))
+                res["errors"][s] = "%s\n%s" % (e, traceback.format_exc())
+            finally:
+                for p in list(PROCS):
+                    p.close()
+            durations[s] = round(time.monotonic() - t0, 1)
+    finally:
+        for p in list(PROCS):
+            p.close()
+    res["durations_s"] = durations
+    res["total_s"] = round(time.monotonic() - T_START, 1)
+    res["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1)
+    json.dump(res, sys.stdout, indent=1)
+    print()
+    log("results: %s (%.0f s)" % (a.out, res["total_s"]))
+    if not a.no_report:
+        subprocess.run([sys.executable, os.path.join(HERE, "report.py"), a.out], check=False)
+    return 1 if res["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

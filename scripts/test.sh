@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The README's test command: installs the dependencies, builds graft and runs every test.
+# Environment: as scripts/build.sh; GRAFT_TESTS (a ctest -R regex) to run a subset.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+scripts/build.sh
+dir=${GRAFT_BUILD_DIR:-build}
+args=(--output-on-failure --test-dir "$dir" --timeout 900)
+[ -n "${GRAFT_TESTS:-}" ] && args+=(-R "$GRAFT_TESTS")
+ctest "${args[@]}"

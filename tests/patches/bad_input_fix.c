@@ -1,0 +1,10 @@
+/* bad_input_fix: the good patch: value() returns 2. Loaded after every refused input to show
+ * that the agent still works. */
+#include <graft/graft.h>
+
+static int value_v2(void) { return 2; }
+
+static struct graft_func funcs[] = {{"value", (void *)value_v2, 0}, {0}};
+static struct graft_object objs[] = {{NULL, funcs, {0}}, {0}};
+static struct graft_patch patch = {NULL, objs, NULL, false};
+GRAFT_PATCH(patch);

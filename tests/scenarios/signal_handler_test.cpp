@@ -1,0 +1,76 @@
+// User story: a program's signal handler calls a patched function. Another thread sends the
+// signal in a tight loop, to threads that are themselves inside the patched functions and to a
+// thread sleeping in sigsuspend(), all through 100 load/disable transitions of a patch that
+// replaces two functions together. Every result the handler (and the interrupted loops) compute
+// is that of one version, and the program never crashes.
+#include <map>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "harness.hpp"
+
+using namespace graft::test;
+
+namespace {
+
+std::string ask(Target &t, const std::string &cmd, const std::string &prefix) {
+    size_t from = t.line_count();
+    t.send(cmd + "\n");
+    int i = t.wait_line(prefix, 60, from);
+    return i < 0 ? "<no answer to " + cmd + ">" : t.lines()[static_cast<size_t>(i)];
+}
+
+std::map<std::string, long> stats(Target &t) {
+    std::map<std::string, long> m;
+    std::istringstream is(ask(t, "stats", "stats "));
+    std::string w;
+    is >> w;
+    while (is >> w) {
+        auto eq = w.find('=');
+        if (eq != std::string::npos) m[w.substr(0, eq)] = std::stol(w.substr(eq + 1));
+    }
+    return m;
+}
+
+}  // namespace
+
+TEST(SignalHandler, HandlerCallingPatchedFunctionDuringTransitions) {
+    Target t(prog_path("signal_handler"));
+    ASSERT_GE(t.wait_line("ready"), 0);
+    ASSERT_TRUE(t.wait_agent());
+    const std::string pid = std::to_string(t.pid());
+    const std::string patch = patch_path("signal_handler_fix");
+    ASSERT_EQ(ask(t, "tick", "compute "), "compute 22");
+    auto s0 = stats(t);
+    ASSERT_EQ(s0.size(), 8u) << t.all_output();
+
+    for (int i = 0; i < 100; i++) {
+        SCOPED_TRACE("cycle " + std::to_string(i));
+        Cmd load = graft_cmd({"load", pid, patch, "--timeout", "60"});
+        ASSERT_EQ(load.rc, 0) << load.out << load.err;
+        ASSERT_EQ(ask(t, "tick", "compute "), "compute 37");
+        Cmd dis = graft_cmd({"disable", pid, "signal_handler_fix", "--wait", "--timeout", "60"});
+        ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
+        ASSERT_EQ(ask(t, "tick", "compute "), "compute 22");
+        Cmd unl = graft_cmd({"unload", pid, "signal_handler_fix"});
+        ASSERT_EQ(unl.rc, 0) << unl.err;
+        if (i % 25 == 24) {
+            auto s = stats(t);
+            ASSERT_EQ(s["h_bad"], 0) << "a handler saw mixed versions by cycle " << i;
+            ASSERT_EQ(s["loop_bad"], 0) << "a loop saw mixed versions by cycle " << i;
+        }
+    }
+    auto s = stats(t);
+    EXPECT_EQ(s["h_bad"], 0) << "handler results of no version";
+    EXPECT_EQ(s["loop_bad"], 0) << "loop results of no version";
+    EXPECT_GT(s["handled"] - s0["handled"], 1000) << "the handler hardly ran";
+    EXPECT_GT(s["h_v1"], s0["h_v1"]);
+    EXPECT_GT(s["h_v2"], s0["h_v2"]) << "no handler ever ran the patch";
+    EXPECT_GT(s["loop_v2"], s0["loop_v2"]);
+    EXPECT_EQ(s["h_v1"] + s["h_v2"] + s["h_bad"], s["handled"]);
+    auto st = status(t.pid());
+    EXPECT_TRUE(st["patches"].empty()) << st.dump(2);
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << "the program did not survive: " << t.all_output();
+}

@@ -1,0 +1,63 @@
+// Stress version of the consistency user story (tests/scenarios/consistency_test.cpp):
+// load/disable/unload cycles of consistency_v2 while 8 threads run rounds of producer ->
+// consumer -> printer; not one round may mix versions. 1000 cycles with GRAFT_STRESS_LONG=1,
+// else 50.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <sstream>
+
+#include "harness.hpp"
+
+using namespace graft::test;
+
+namespace {
+struct Stats {
+    long rounds = -1, v1 = -1, v2 = -1, mixed = -1, bad = -1;
+};
+
+Stats read_stats(Target &t) {
+    Stats s;
+    size_t from = t.line_count();
+    t.send("stats\n");
+    int i = t.wait_line("stats rounds ", 30, from);
+    if (i < 0) return s;
+    std::istringstream is(t.lines()[static_cast<size_t>(i)]);
+    std::string w;
+    is >> w >> w >> s.rounds >> w >> s.v1 >> w >> s.v2 >> w >> s.mixed >> w >> s.bad;
+    return s;
+}
+}  // namespace
+
+TEST(ConsistencyStress, LoadDisableCyclesWithEightThreads) {
+    const char *lng = std::getenv("GRAFT_STRESS_LONG");
+    const int cycles = lng && std::string(lng) == "1" ? 1000 : 50;
+    const char *kPatch = "consistency_v2";
+    Target t(prog_path("consistency"), {"workers", "8"});
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    ASSERT_TRUE(t.wait_agent());
+    const std::string pid = std::to_string(t.pid());
+    for (int i = 0; i < cycles; i++) {
+        Cmd load = graft_cmd({"load", pid, patch_path(kPatch), "--timeout", "120"});
+        ASSERT_EQ(load.rc, 0) << "cycle " << i << ": " << load.err;
+        Cmd dis = graft_cmd({"disable", pid, kPatch, "--wait", "--timeout", "120"});
+        ASSERT_EQ(dis.rc, 0) << "cycle " << i << ": " << dis.err;
+        Cmd unl = graft_cmd({"unload", pid, kPatch});
+        ASSERT_EQ(unl.rc, 0) << "cycle " << i << ": " << unl.err;
+        if (i % 50 == 49) {
+            Stats s = read_stats(t);
+            ASSERT_EQ(s.mixed, 0) << "after cycle " << i << " of " << s.rounds << " rounds";
+            ASSERT_EQ(s.bad, 0) << "after cycle " << i << " of " << s.rounds << " rounds";
+        }
+    }
+    Stats end = read_stats(t);
+    ASSERT_GE(end.rounds, 0) << t.all_output();
+    EXPECT_EQ(end.mixed, 0) << "rounds " << end.rounds;
+    EXPECT_EQ(end.bad, 0) << "rounds " << end.rounds;
+    EXPECT_GT(end.v1, 0);
+    EXPECT_GT(end.v2, 0);
+    for (auto &l : t.lines())
+        EXPECT_TRUE(l.find("MIXED") == std::string::npos && l.find("BAD") == std::string::npos) << l;
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0);
+}

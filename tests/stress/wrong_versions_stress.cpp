@@ -1,0 +1,95 @@
+// Stress: load/disable cycles of a patch that replaces two functions together (outer() calls
+// inner()), while many threads call them. A thread must never see a mixed pair — outer() of one
+// version calling inner() of the other — in any cycle, whether the transition completes or is
+// reversed half way. ~200 cycles by default; GRAFT_STRESS_LONG=1 runs 5000.
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "harness.hpp"
+
+using namespace graft::test;
+
+namespace {
+
+std::string ask(Target &t, const std::string &cmd, const std::string &prefix) {
+    size_t from = t.line_count();
+    t.send(cmd + "\n");
+    int i = t.wait_line(prefix, 60, from);
+    return i < 0 ? "<no answer to " + cmd + ">" : t.lines()[static_cast<size_t>(i)];
+}
+
+std::map<std::string, long> stats(Target &t) {
+    std::map<std::string, long> m;
+    std::istringstream is(ask(t, "stats", "stats "));
+    std::string w;
+    is >> w;
+    while (is >> w) {
+        auto eq = w.find('=');
+        if (eq != std::string::npos) m[w.substr(0, eq)] = std::stol(w.substr(eq + 1));
+    }
+    return m;
+}
+
+bool long_run() {
+    const char *e = std::getenv("GRAFT_STRESS_LONG");
+    return e && std::strcmp(e, "1") == 0;
+}
+
+}  // namespace
+
+TEST(WrongVersionsStress, NoMixedVersionsOverLoadDisableCycles) {
+    const int cycles = long_run() ? 5000 : 200;
+    Target t(prog_path("wrong_versions"), {"8"});
+    ASSERT_GE(t.wait_line("ready"), 0);
+    ASSERT_TRUE(t.wait_agent());
+    const std::string pid = std::to_string(t.pid());
+    const std::string patch = patch_path("wrong_versions_fix");
+    ASSERT_EQ(ask(t, "tick", "outer "), "outer 1");
+    auto s0 = stats(t);
+    ASSERT_EQ(s0.count("mixed"), 1u) << t.all_output();
+
+    int completed = 0, reversed_or_quick = 0;
+    for (int i = 0; i < cycles; i++) {
+        SCOPED_TRACE("cycle " + std::to_string(i));
+        if (i % 2 == 0) {
+            // A complete patching transition, then a complete unpatching one.
+            Cmd load = graft_cmd({"load", pid, patch, "--timeout", "60"});
+            ASSERT_EQ(load.rc, 0) << load.out << load.err;
+            ASSERT_EQ(ask(t, "tick", "outer "), "outer 2");
+            Cmd dis = graft_cmd({"disable", pid, "wrong_versions_fix", "--wait", "--timeout", "60"});
+            ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
+            ASSERT_EQ(ask(t, "tick", "outer "), "outer 1");
+            completed++;
+        } else {
+            // Disable right after the transition started: usually reversed half way.
+            Cmd load = graft_cmd({"load", pid, patch, "--no-wait"});
+            ASSERT_EQ(load.rc, 0) << load.out << load.err;
+            Cmd dis = graft_cmd({"disable", pid, "wrong_versions_fix", "--wait", "--timeout", "60"});
+            ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
+            reversed_or_quick++;
+        }
+        Cmd unl = graft_cmd({"unload", pid, "wrong_versions_fix"});
+        ASSERT_EQ(unl.rc, 0) << unl.err;
+        if (i % 50 == 49) {
+            ASSERT_EQ(stats(t)["mixed"], 0) << "mixed versions seen by cycle " << i;
+        }
+    }
+    auto s = stats(t);
+    EXPECT_EQ(s["mixed"], 0) << "calls where outer() and inner() were of different versions";
+    EXPECT_GT(s["calls"], s0["calls"]);
+    EXPECT_GT(s["v1"], s0["v1"]);
+    EXPECT_GT(s["v2"], s0["v2"]) << "the workers never ran the patched pair";
+    EXPECT_EQ(ask(t, "tick", "outer "), "outer 1");
+    auto st = status(t.pid());
+    EXPECT_TRUE(st["patches"].empty()) << st.dump(2);
+    EXPECT_TRUE(st["unloadable"].empty()) << st.dump(2);
+    std::cout << "cycles: " << completed << " complete, " << reversed_or_quick << " disabled at once; calls "
+              << s["calls"] << " (v1 " << s["v1"] << ", v2 " << s["v2"] << ")" << std::endl;
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
