@@ -65,22 +65,28 @@ struct graft_ref {
 #define GRAFT_CONCAT_(a, b) a##b
 #define GRAFT_CONCAT(a, b) GRAFT_CONCAT_(a, b)
 
-/* Exactly one per patch .so: exports the descriptor under a fixed name, with the ABI version
- * and the bounds of the patch's GRAFT_REF table. */
-#define GRAFT_PATCH(patch_variable)                                                          \
-    extern const struct graft_ref __start_graft_refs[] __attribute__((weak, visibility("hidden"))); \
-    extern const struct graft_ref __stop_graft_refs[] __attribute__((weak, visibility("hidden")));  \
-    __attribute__((visibility("default"), used)) struct graft_patch *graft_patch_descriptor(void) \
-    {                                                                                        \
-        return &(patch_variable);                                                            \
-    }                                                                                        \
-    __attribute__((visibility("default"), used)) const struct graft_ref *graft_patch_refs(   \
-        const struct graft_ref **end)                                                        \
-    {                                                                                        \
-        *end = __stop_graft_refs;                                                            \
-        return __start_graft_refs;                                                           \
-    }                                                                                        \
-    __attribute__((visibility("default"), used)) const unsigned graft_patch_abi = GRAFT_ABI_VERSION
+#ifdef __cplusplus
+#define GRAFT_EXTERN_C extern "C"
+#else
+#define GRAFT_EXTERN_C
+#endif
+
+/* Exactly one per patch .so (C or C++): exports the descriptor under a fixed C name, with the
+ * ABI version and the bounds of the patch's GRAFT_REF table. */
+#define GRAFT_PATCH(patch_variable)                                                             \
+    GRAFT_EXTERN_C __attribute__((weak, visibility("hidden"))) const struct graft_ref           \
+        __start_graft_refs[];                                                                   \
+    GRAFT_EXTERN_C __attribute__((weak, visibility("hidden"))) const struct graft_ref           \
+        __stop_graft_refs[];                                                                    \
+    GRAFT_EXTERN_C __attribute__((visibility("default"), used)) struct graft_patch *            \
+    graft_patch_descriptor(void) { return &(patch_variable); }                                  \
+    GRAFT_EXTERN_C __attribute__((visibility("default"), used)) const struct graft_ref *        \
+    graft_patch_refs(const struct graft_ref **end) {                                            \
+        *end = __stop_graft_refs;                                                               \
+        return __start_graft_refs;                                                              \
+    }                                                                                           \
+    GRAFT_EXTERN_C __attribute__((visibility("default"), used)) const unsigned graft_patch_abi = \
+        GRAFT_ABI_VERSION
 
 /* GRAFT_REF(object, "symbol", sympos, pointer_variable): after the patch is loaded,
  * pointer_variable holds the address of `symbol` in `object` (NULL: the main executable).

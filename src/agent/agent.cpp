@@ -6,6 +6,7 @@
 #include <libelf.h>
 #include <link.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -27,9 +28,10 @@
 namespace graft {
 namespace {
 
-void on_transition_signal(int, siginfo_t *, void *) {
+void on_transition_signal(int, siginfo_t *, void *uc) {
     int saved = errno;
-    transition_self_check(SelfContext::kSignalHandler);
+    auto *ctx = static_cast<ucontext_t *>(uc);
+    transition_self_check(SelfContext::kSignalHandler, static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RIP]));
     errno = saved;
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -72,18 +73,42 @@ nlohmann::json handle(const nlohmann::json &req) {
     return error_json(EINVAL, "unknown request '" + op + "'");
 }
 
+// One request line, read within a deadline: a client that sends nothing, or half a line, does
+// not hold the worker (and the transition it retries) for more than that.
+bool read_request(int fd, std::string *line) {
+    constexpr size_t kLimit = 1 << 20;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    line->clear();
+    char buf[4096];
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0) return false;
+        pollfd p{fd, POLLIN, 0};
+        if (poll(&p, 1, static_cast<int>(left)) <= 0) return false;
+        // Peek so that nothing past the newline is consumed.
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+        if (n <= 0) return false;
+        auto *nl = static_cast<char *>(memchr(buf, '\n', static_cast<size_t>(n)));
+        size_t take = nl ? static_cast<size_t>(nl - buf) + 1 : static_cast<size_t>(n);
+        n = recv(fd, buf, take, MSG_DONTWAIT);
+        if (n <= 0) return false;
+        line->append(buf, nl ? static_cast<size_t>(n) - 1 : static_cast<size_t>(n));
+        if (nl) return true;
+        if (line->size() > kLimit) return false;
+    }
+}
+
 void serve_client(int fd) {
     ucred cred{};
     socklen_t len = sizeof cred;
     std::string line;
     nlohmann::json answer;
+    bool got = read_request(fd, &line);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
         (cred.uid != 0 && cred.uid != geteuid())) {
         answer = error_json(EACCES, "only the process's own user or root may control it");
     } else {
-        // A client that sends nothing does not hold the worker for long.
-        pollfd p{fd, POLLIN, 0};
-        if (poll(&p, 1, 2000) <= 0 || !protocol::read_line(fd, &line)) {
+        if (!got) {
             answer = error_json(EINVAL, "malformed request: no complete line");
         } else {
             try {

@@ -214,6 +214,9 @@ OpResult core_load(const std::string &path) {
     if (access(path.c_str(), R_OK) != 0)
         return fail(errno, "cannot read '" + path + "'");
     if (!describe_file(path, &sf, &why)) return fail(ENOEXEC, why);
+    // Nothing of a file that is not a complete patch may run in the process (dlopen would run
+    // its constructors, and map a truncated file into SIGBUS).
+    if (!check_loadable(path, "graft_patch_descriptor", &why)) return fail(ENOEXEC, why);
     void *h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();

@@ -225,6 +225,68 @@ std::shared_ptr<const SymbolFile> symbols_of(const std::string &path, std::strin
     return sf;
 }
 
+bool check_loadable(const std::string &path, const char *symbol, std::string *err) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *err = "cannot open '" + path + "': " + std::strerror(errno);
+        return false;
+    }
+    struct stat st {};
+    fstat(fd, &st);
+    const auto size = static_cast<uint64_t>(st.st_size);
+    Elf *e = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+    bool ok = false;
+    GElf_Ehdr eh;
+    auto finish = [&](bool r) {
+        if (e) elf_end(e);
+        close(fd);
+        return r;
+    };
+    if (!e || elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &eh)) {
+        *err = "'" + path + "' is not an ELF file";
+        return finish(false);
+    }
+    if (eh.e_machine != EM_X86_64 || gelf_getclass(e) != ELFCLASS64 || eh.e_type != ET_DYN) {
+        *err = "'" + path + "' is not an x86-64 shared object";
+        return finish(false);
+    }
+    size_t phnum = 0;
+    if (elf_getphdrnum(e, &phnum) != 0 || phnum == 0) {
+        *err = "'" + path + "' has no program headers (truncated?)";
+        return finish(false);
+    }
+    for (size_t i = 0; i < phnum; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(e, static_cast<int>(i), &ph) || ph.p_offset + ph.p_filesz > size) {
+            *err = "'" + path + "' is truncated (a segment ends past the end of the file)";
+            return finish(false);
+        }
+    }
+    if (eh.e_shoff + static_cast<uint64_t>(eh.e_shnum) * eh.e_shentsize > size) {
+        *err = "'" + path + "' is truncated (section headers past the end of the file)";
+        return finish(false);
+    }
+    for (Elf_Scn *scn = elf_nextscn(e, nullptr); scn && !ok; scn = elf_nextscn(e, scn)) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh)) continue;
+        if (sh.sh_type != SHT_NOBITS && sh.sh_offset + sh.sh_size > size) {
+            *err = "'" + path + "' is truncated (a section ends past the end of the file)";
+            return finish(false);
+        }
+        if (sh.sh_type != SHT_DYNSYM) continue;
+        Elf_Data *d = elf_getdata(scn, nullptr);
+        size_t n = sh.sh_entsize ? sh.sh_size / sh.sh_entsize : 0;
+        for (size_t i = 0; d && i < n; i++) {
+            GElf_Sym sym;
+            if (!gelf_getsym(d, static_cast<int>(i), &sym) || sym.st_shndx == SHN_UNDEF) continue;
+            const char *nm = elf_strptr(e, sh.sh_link, sym.st_name);
+            if (nm && std::strcmp(nm, symbol) == 0) ok = true;
+        }
+    }
+    if (!ok) *err = "'" + path + "' is not a graft patch (it exports no " + symbol + ")";
+    return finish(ok);
+}
+
 bool describe_file(const std::string &path, SymbolFile *out, std::string *err) {
     return read_file(path, out, false, err);
 }

@@ -43,6 +43,9 @@ bool find_loaded_object(const char *name, LoadedObject *out);
 std::shared_ptr<const SymbolFile> symbols_of(const std::string &path, std::string *err);
 // Reads the build-id and naming facts of a file without caching (graft build --target).
 bool describe_file(const std::string &path, SymbolFile *out, std::string *err);
+// Checks, without running anything of it, that a file is a complete x86-64 shared object (every
+// segment and section inside the file) that exports `symbol` in its dynamic symbol table.
+bool check_loadable(const std::string &path, const char *symbol, std::string *err);
 
 struct Resolved {
     uintptr_t addr = 0;

@@ -1,7 +1,7 @@
 // The selector: klp_ftrace_handler() for one thread entering a function whose entry is routed
 // through graft's trampoline (src/arch/x86_64/trampoline.S).
 //
-// Built with -mgeneral-regs-only and no sanitizer instrumentation: the fast path must leave every
+// Built with -mno-sse -mno-mmx (general registers; x87 is never used) and no sanitizer instrumentation: the fast path must leave every
 // vector register alone (they may hold the patched function's arguments) and must not allocate,
 // lock, log or fail. It lives in its own section so stack checks can recognise a thread stopped
 // inside it (such a thread has chosen a version but not entered it yet: "unreliable").
@@ -15,7 +15,8 @@
 namespace graft {
 namespace {
 
-constexpr uint32_t kSelfCheckInterval = 1024;
+// ~30-50 us on current CPUs: bounds the unwinding a busy pending thread does to a few percent.
+constexpr uint64_t kSelfCheckCycles = 100000;
 
 // Returns the address to run, or 0 when the slow path must run first.
 GRAFT_SELECT_TEXT uintptr_t select(uint32_t idx, bool allow_slow) {
@@ -41,7 +42,7 @@ GRAFT_SELECT_TEXT uintptr_t select(uint32_t idx, bool allow_slow) {
                 if (ap == ((static_cast<uint64_t>(epoch) << 32) | entry_seq)) {
                     set_own_state(s, goal);
                     state = goal;
-                } else if (allow_slow && s->self_check_countdown-- == 0) {
+                } else if (allow_slow && arch::cycles() - s->last_self_check >= kSelfCheckCycles) {
                     read_unlock(s);
                     return 0;
                 }
@@ -64,7 +65,7 @@ extern "C" GRAFT_SELECT_TEXT uintptr_t graft_select_slow(uint32_t idx) {
     ThreadSlot *s = self_slot();  // first call on this thread: claim (async-signal-safe)
     if (s && s->nest == 0) {
         try_switch_self_from_selector();
-        s->self_check_countdown = kSelfCheckInterval;
+        s->last_self_check = arch::cycles();
     }
     uintptr_t t = select(idx, false);
     if (t) return t;

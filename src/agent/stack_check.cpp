@@ -69,7 +69,14 @@ struct OwnWalk {
     uintptr_t pc[kMaxFrames];
     int n = 0;
     bool overflow = false;
+    bool bad_cfa = false;
+    uintptr_t last_cfa = 0;
 };
+
+// Objects whose code may be interrupted at points where its CFI does not describe the stack
+// (the unwinder installing a context for a C++ exception, the dynamic loader): a signal that
+// lands there is answered "unreliable" before any walk starts.
+std::atomic<link_map *> g_unwinder_map{nullptr}, g_loader_map{nullptr};
 
 _Unwind_Reason_Code collect(struct _Unwind_Context *ctx, void *arg) {
     auto *w = static_cast<OwnWalk *>(arg);
@@ -83,6 +90,14 @@ _Unwind_Reason_Code collect(struct _Unwind_Context *ctx, void *arg) {
     // A return address points after the call: look the caller up at ip - 1. A signal-interrupted
     // frame reports the exact pc; it is marked with the top bit cleared in our encoding below.
     w->pc[w->n++] = before ? (ip | 1ull << 63) : ip - 1;
+    // Callers' frames lie above their callees': a CFA that does not grow is a broken walk, and
+    // stopping here keeps the unwinder from reading through it.
+    uintptr_t cfa = _Unwind_GetCFA(ctx);
+    if (w->last_cfa && cfa < w->last_cfa) {
+        w->bad_cfa = true;
+        return _URC_END_OF_STACK;
+    }
+    w->last_cfa = cfa;
     return _URC_NO_REASON;
 }
 
@@ -214,6 +229,10 @@ void stack_check_init_worker() {
     dl_find_object fo{};
     if (_dl_find_object(reinterpret_cast<void *>(&stack_check_init_worker), &fo) == 0)
         g_self_map.store(fo.dlfo_link_map, std::memory_order_release);
+    if (_dl_find_object(reinterpret_cast<void *>(&_Unwind_RaiseException), &fo) == 0)
+        g_unwinder_map.store(fo.dlfo_link_map, std::memory_order_release);
+    if (_dl_find_object(reinterpret_cast<void *>(&_dl_find_object), &fo) == 0)
+        g_loader_map.store(fo.dlfo_link_map, std::memory_order_release);
     // This runs on a pthread: the outermost frame of its stack is the thread-start helper.
     OwnWalk w;
     _Unwind_Backtrace(collect, &w);
@@ -227,11 +246,27 @@ void stack_check_invalidate() {
     g_dw.dwfl = nullptr;
 }
 
-StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table) {
+StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, uintptr_t interrupted_pc) {
     StackResult r;
+    if (ctx == SelfContext::kSignalHandler) {
+        dl_find_object fo{};
+        if (_dl_find_object(reinterpret_cast<void *>(interrupted_pc), &fo) != 0) {
+            r.why = "interrupted in code of no known object";
+            return r;
+        }
+        if (fo.dlfo_link_map == g_unwinder_map.load(std::memory_order_acquire) ||
+            fo.dlfo_link_map == g_loader_map.load(std::memory_order_acquire)) {
+            r.why = "interrupted inside the unwinder or the dynamic loader";
+            return r;
+        }
+        if (in_graft_hot_code(interrupted_pc)) {
+            r.why = "interrupted inside graft's trampoline";
+            return r;
+        }
+    }
     OwnWalk w;
     _Unwind_Reason_Code rc = _Unwind_Backtrace(collect, &w);
-    if (rc != _URC_END_OF_STACK || w.overflow || w.n == 0) {
+    if (rc != _URC_END_OF_STACK || w.overflow || w.bad_cfa || w.n == 0) {
         r.why = "the unwinder stopped early";
         return r;
     }

@@ -38,7 +38,8 @@ struct StackResult {
 enum class SelfContext { kSignalHandler, kSelector, kDirect };
 
 // Async-signal-safe. The caller is inside a read-side section (the table cannot go away).
-StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table);
+// `interrupted_pc`: for kSignalHandler, the pc the signal interrupted (from the ucontext).
+StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, uintptr_t interrupted_pc = 0);
 
 // Worker only. True and a verdict when the thread could be checked where it stands.
 StackResult check_blocked_thread(pid_t tid, uintptr_t sp, uintptr_t pc, const ForbiddenTable *table);

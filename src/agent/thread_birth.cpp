@@ -73,6 +73,14 @@ extern "C" __attribute__((visibility("default"))) int pthread_create(
     graft::ThreadSlot *me = graft::self_slot();
     uint64_t word = 0;
     if (me) {
+        // An approval the creator has not consumed yet holds here too (no selector entry since
+        // its stack was seen clean): take it now, so the child inherits the switched state.
+        int goal = graft::g_view.target_state.load(std::memory_order_acquire);
+        uint32_t epoch = graft::g_view.epoch.load(std::memory_order_acquire);
+        uint32_t seq = me->seq.load(std::memory_order_relaxed);
+        if (goal != graft::kIdle && me->nest == 0 &&
+            me->approved.load(std::memory_order_acquire) == ((static_cast<uint64_t>(epoch) << 32) | seq))
+            graft::set_own_state(me, goal);
         // Copy the creator's *effective* state for the current generation.
         uint32_t gen = graft::g_view.gen.load(std::memory_order_acquire);
         word = graft::make_word(gen, graft::effective_state(me));

@@ -69,7 +69,7 @@ ThreadSlot *self_slot() {
         s->seq.store((s->seq.load(std::memory_order_relaxed) | 1) + 1, std::memory_order_relaxed);
         s->approved.store(0, std::memory_order_relaxed);
         s->nest = 0;
-        s->self_check_countdown = 0;
+        s->last_self_check = 0;
         s->signalled.store(0, std::memory_order_relaxed);
         s->word.store(0, std::memory_order_relaxed);
         uint32_t hw = g_high_water.load(std::memory_order_relaxed);

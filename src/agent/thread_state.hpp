@@ -33,8 +33,10 @@ struct alignas(64) ThreadSlot {
     // selector since, you are switched". Written by the agent (transition.cpp), consumed by the
     // owner in the selector. Both sides are ordered by membarrier_all().
     std::atomic<uint64_t> approved{0};
-    // Owner-only countdown between self-check attempts in the selector's slow path.
-    uint32_t self_check_countdown = 0;
+    // Owner-only: cycle counter at this thread's last self-check from the selector. A pending
+    // thread retries at most every kSelfCheckCycles, however often it calls patched functions,
+    // and at its first call after that, however rarely it calls them.
+    uint64_t last_self_check = 0;
     // Set by the agent when it sent this thread the transition signal (for `graft threads`).
     std::atomic<uint32_t> signalled{0};
 };

@@ -40,6 +40,7 @@ auto &g_reports = *new std::vector<ThreadReport>;  // as of the last try; never 
 
 struct Observation {
     int running_streak = 0;
+    unsigned long long voluntary_at_streak_start = 0;
 };
 auto &g_obs = *new std::map<pid_t, Observation>;
 
@@ -104,6 +105,7 @@ struct Frozen {
     bool sleeping = false;
     std::string syscall_line;
     unsigned long long ctx_switches = 0;
+    unsigned long long voluntary = 0;
     uintptr_t sp = 0, pc = 0;
     bool sig_blocked = false;
 };
@@ -134,7 +136,10 @@ bool read_frozen(pid_t tid, Frozen *fz) {
     unsigned long long v = 0, sum = 0;
     unsigned long long blk = 0;
     while (std::fgets(buf, sizeof buf, f)) {
-        if (std::sscanf(buf, "voluntary_ctxt_switches: %llu", &v) == 1) sum += v;
+        if (std::sscanf(buf, "voluntary_ctxt_switches: %llu", &v) == 1) {
+            sum += v;
+            fz->voluntary = v;
+        }
         else if (std::sscanf(buf, "nonvoluntary_ctxt_switches: %llu", &v) == 1) sum += v;
         else if (std::sscanf(buf, "SigBlk: %llx", &blk) == 1 && g_signal > 0)
             fz->sig_blocked = (blk >> (g_signal - 1)) & 1;
@@ -255,11 +260,15 @@ void try_complete_transition() {
         Frozen a;
         if (!read_frozen(tid, &a)) continue;  // exited
         if (!a.sleeping) {
-            int streak = ++g_obs[tid].running_streak;
+            Observation &ob = g_obs[tid];
+            if (ob.running_streak++ == 0) ob.voluntary_at_streak_start = a.voluntary;
             r.reason = "running";
-            // A thread seen running over several tries is signalled now: it is not in a system
-            // call, so the signal interrupts nothing (docs/design.md, "Running threads").
-            if (streak >= 3 && !a.sig_blocked) to_signal.push_back(tid);
+            // A thread seen running over several tries without ever blocking in between is
+            // CPU-bound: it is not in a system call, so a signal interrupts no sleep
+            // (docs/design.md, "Running threads"). A thread that sleeps and wakes shows new
+            // voluntary context switches and is left alone: it is checked while it sleeps.
+            if (ob.running_streak >= 3 && a.voluntary == ob.voluntary_at_streak_start && !a.sig_blocked)
+                to_signal.push_back(tid);
         } else if (!s) {
             g_obs[tid].running_streak = 0;
             r.reason = "no graft state yet (thread not started by pthread_create)";
@@ -441,7 +450,7 @@ int transition_retry_ms() {
     return d < 0 ? 0 : static_cast<int>(d);
 }
 
-void transition_self_check(SelfContext ctx) {
+void transition_self_check(SelfContext ctx, uintptr_t interrupted_pc) {
     ThreadSlot *s = self_slot();
     if (!s) return;
     read_lock(s);
@@ -449,7 +458,7 @@ void transition_self_check(SelfContext ctx) {
     if (target != kIdle && effective_state(s) != target) {
         const ForbiddenTable *t = g_forbidden.load(std::memory_order_acquire);
         if (t) {
-            StackResult r = check_own_stack(ctx, t);
+            StackResult r = check_own_stack(ctx, t, interrupted_pc);
             // The target may have been reversed while we looked: switch only to the target the
             // table was built for (a reverse publishes a new table after a grace period).
             if (r.verdict == StackVerdict::kClean &&

@@ -10,6 +10,7 @@
 //    approval holds only if the thread entered no patched function since (seq unchanged).
 // All functions here except transition_self_check() run on the worker with the core mutex held.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -47,7 +48,7 @@ double signal_timeout();
 int transition_signal();
 
 // klp_update_patch_state for the calling thread after a reliable own-stack check.
-void transition_self_check(SelfContext ctx);
+void transition_self_check(SelfContext ctx, uintptr_t interrupted_pc = 0);
 // Milliseconds until the worker should call try_complete_transition again (-1: none running).
 int transition_retry_ms();
 

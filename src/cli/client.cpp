@@ -45,7 +45,13 @@ nlohmann::json request_raw(pid_t pid, const nlohmann::json &req, const std::stri
     }
     *connected = true;
     std::string line;
-    if (!protocol::write_all(fd, req.dump() + "\n") || !protocol::read_line(fd, &line)) {
+    // Read the answer even if sending failed: a refusing agent answers before it reads.
+    bool sent = protocol::write_all(fd, req.dump() + "\n");
+    if (!protocol::read_line(fd, &line) && !sent) {
+        close(fd);
+        die(what, "the agent closed the connection: " + errno_text(ECONNRESET));
+    }
+    if (line.empty()) {
         close(fd);
         die(what, "the agent closed the connection: " + errno_text(ECONNRESET));
     }

@@ -7,9 +7,9 @@
 // it beyond what the kernel would print in the same case. The agent keeps working: a real load
 // afterwards succeeds.
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <random>
 #include <set>
@@ -111,7 +112,9 @@ void expect_unchanged(BadInputTarget &b, const std::vector<std::string> &log_bef
     if (now == "<no answer to tick>") {
         int st = b.t.wait_exit(5);
         b.died = true;
-        FAIL() << "the target died (status " << st << ", 128+signal) " << b.t.all_output();
+        FAIL() << "the target died (wait status " << st << ", above 128: killed by signal " << st - 128
+               << ")\n"
+               << b.t.all_output();
     }
     EXPECT_EQ(now, kOriginal);
     auto st = status(b.t.pid());
@@ -166,10 +169,11 @@ TEST(BadInput, MissingSymbol) {
     ASSERT_TRUE(b.ok) << b.t.all_output();
     auto log0 = log_lines(b.t.pid());
     Cmd c = graft_cmd({"load", b.pid, patch_path("bad_input_missing")});
-    expect_refusal(c, {"bad_input_missing", "object 'main'", "symbol 'no_such_function' not found in symbol table",
-                       "Invalid argument"});
-    ASSERT_NO_FATAL_FAILURE(expect_unchanged(b, log0, {"graft: symbol 'no_such_function' not found in symbol table"},
-                     patch_path("bad_input_missing")));
+    expect_refusal(c, {"bad_input_missing", "object 'main'",
+                       "symbol 'no_such_function' not found in symbol table", "Invalid argument"});
+    ASSERT_NO_FATAL_FAILURE(expect_unchanged(b, log0,
+                                             {"graft: symbol 'no_such_function' not found in symbol table"},
+                                             patch_path("bad_input_missing")));
     expect_good_load_works(b);
     quit(b);
 }
@@ -182,15 +186,17 @@ TEST(BadInput, AmbiguousStaticSymbol) {
     // sympos 0: the name must be unique, and it is not.
     Cmd c0 = graft_cmd({"load", b.pid, patch_path("bad_input_twin0")});
     expect_refusal(c0, {"bad_input_twin0", "unresolvable ambiguity for symbol 'twin' in object 'main'"});
-    ASSERT_NO_FATAL_FAILURE(expect_unchanged(b, log0, {"graft: unresolvable ambiguity for symbol 'twin' in object 'main'"},
-                     patch_path("bad_input_twin0")));
+    ASSERT_NO_FATAL_FAILURE(
+        expect_unchanged(b, log0, {"graft: unresolvable ambiguity for symbol 'twin' in object 'main'"},
+                         patch_path("bad_input_twin0")));
 
     // sympos 3: there are only two.
     log0 = log_lines(b.t.pid());
     Cmd c3 = graft_cmd({"load", b.pid, patch_path("bad_input_twin3")});
     expect_refusal(c3, {"bad_input_twin3", "symbol position 3", "'twin'", "not found"});
-    ASSERT_NO_FATAL_FAILURE(expect_unchanged(b, log0, {"graft: symbol position 3 for symbol 'twin' in object 'main' not found"},
-                     patch_path("bad_input_twin3")));
+    ASSERT_NO_FATAL_FAILURE(
+        expect_unchanged(b, log0, {"graft: symbol position 3 for symbol 'twin' in object 'main' not found"},
+                         patch_path("bad_input_twin3")));
 
     // sympos 2: the second twin (bad_input_twin.c, linked second) and only that one.
     Cmd c2 = graft_cmd({"load", b.pid, patch_path("bad_input_twin2"), "--timeout", "60"});
@@ -242,7 +248,8 @@ TEST(BadInput, NotAPatch) {
     Cmd c1 = graft_cmd({"load", b.pid, lib});
     expect_refusal(c1, {});
     ASSERT_NO_FATAL_FAILURE(expect_unchanged(b, log0, {}, lib));
-    for (auto &l : b.t.lines()) EXPECT_EQ(l.find("constructor ran"), std::string::npos) << "the agent ran the library's code";
+    for (auto &l : b.t.lines())
+        EXPECT_EQ(l.find("constructor ran"), std::string::npos) << "the agent ran the library's code";
 
     // A text file named like a patch.
     const std::string text = dir.path + "/notes.so";
@@ -276,7 +283,8 @@ TEST(BadInput, TruncatedPatch) {
     ASSERT_GT(bytes.size(), 4096u);
     // Cut just past the ELF header, past the first page, and in half; each in a fresh target.
     for (size_t len : {size_t{100}, size_t{4096}, bytes.size() / 2}) {
-        SCOPED_TRACE("truncated to " + std::to_string(len) + " of " + std::to_string(bytes.size()) + " bytes");
+        SCOPED_TRACE("truncated to " + std::to_string(len) + " of " + std::to_string(bytes.size()) +
+                     " bytes");
         BadInputTarget b;
         ASSERT_TRUE(b.ok) << b.t.all_output();
         const std::string cut = dir.path + "/bad_input_fix_" + std::to_string(len) + ".so";
@@ -304,10 +312,14 @@ struct Exchange {
 
 const char *name_of(Outcome o) {
     switch (o) {
-        case Outcome::kAnswered: return "answered";
-        case Outcome::kClosed: return "closed";
-        case Outcome::kTimeout: return "timeout";
-        case Outcome::kNoConnect: return "no connection";
+        case Outcome::kAnswered:
+            return "answered";
+        case Outcome::kClosed:
+            return "closed";
+        case Outcome::kTimeout:
+            return "timeout";
+        case Outcome::kNoConnect:
+            return "no connection";
     }
     return "?";
 }
@@ -336,8 +348,9 @@ Exchange exchange(pid_t pid, const std::string &bytes, bool shut, double timeout
         ex.outcome = Outcome::kNoConnect;
         return ex;
     }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                                            std::chrono::duration<double>(timeout));
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                               std::chrono::duration<double>(timeout));
     size_t sent = 0;
     bool sending = true;
     std::string got;
@@ -368,9 +381,12 @@ Exchange exchange(pid_t pid, const std::string &bytes, bool shut, double timeout
             }
         }
         if (sending && (p.revents & POLLOUT)) {
-            ssize_t n = send(fd, bytes.data() + sent, std::min<size_t>(bytes.size() - sent, 65536), MSG_NOSIGNAL);
-            if (n > 0) sent += static_cast<size_t>(n);
-            else if (errno != EAGAIN && errno != EINTR) sending = false;  // the agent stopped reading
+            ssize_t n =
+                send(fd, bytes.data() + sent, std::min<size_t>(bytes.size() - sent, 65536), MSG_NOSIGNAL);
+            if (n > 0)
+                sent += static_cast<size_t>(n);
+            else if (errno != EAGAIN && errno != EINTR)
+                sending = false;  // the agent stopped reading
             if (sent == bytes.size()) {
                 sending = false;
                 if (shut) shutdown(fd, SHUT_WR);
@@ -440,6 +456,7 @@ TEST(BadInput, ControlSocketGarbage) {
         SCOPED_TRACE(what);
         Exchange ex = exchange(pid, c.first, c.second);
         expect_rejected(ex, what);
+        std::cout << what << ": " << name_of(ex.outcome) << " " << ex.answer.substr(0, 160) << std::endl;
         // The agent still answers the real command after each one.
         Cmd st = graft_cmd({"status", b.pid, "--json"}, 20);
         ASSERT_EQ(st.rc, 0) << what << ": " << st.err;
@@ -550,7 +567,8 @@ TEST(BadInput, OtherUserIsRefused) {
     BadInputTarget b;
     ASSERT_TRUE(b.ok) << b.t.all_output();
     auto as_nobody = [&](std::vector<std::string> args) {
-        std::vector<std::string> argv{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", graft_bin()};
+        std::vector<std::string> argv{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                      graft_bin()};
         argv.insert(argv.end(), args.begin(), args.end());
         return run(argv, 60);
     };
@@ -559,13 +577,12 @@ TEST(BadInput, OtherUserIsRefused) {
     ASSERT_EQ(flags.rc, 0) << "graft cannot run as nobody here: " << flags.err;
 
     auto log0 = log_lines(b.t.pid());
-    for (auto args : std::vector<std::vector<std::string>>{
-             {"status", b.pid},
-             {"list", b.pid, "--json"},
-             {"threads", b.pid},
-             {"log", b.pid},
-             {"load", b.pid, patch_path("bad_input_fix")},
-             {"disable", b.pid, "bad_input_fix"}}) {
+    for (auto args : std::vector<std::vector<std::string>>{{"status", b.pid},
+                                                           {"list", b.pid, "--json"},
+                                                           {"threads", b.pid},
+                                                           {"log", b.pid},
+                                                           {"load", b.pid, patch_path("bad_input_fix")},
+                                                           {"disable", b.pid, "bad_input_fix"}}) {
         SCOPED_TRACE(args[0]);
         Cmd c = as_nobody(args);
         expect_refusal(c, {"Permission denied"});

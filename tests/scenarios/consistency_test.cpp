@@ -62,16 +62,20 @@ Started start_interactive(Target &t) {
 
 // Waits until the transition of `kPatch` towards `target` lists thread `tid` as pending with
 // reason "sleeping on function producer" and that thread is its only pending thread.
+// Gives up at once if the transition is over (it must not complete while the thread is blocked).
 bool wait_blocked_in_producer(pid_t pid, long tid, const std::string &target, nlohmann::json *last) {
-    return wait_status(pid, [&](const nlohmann::json &st) {
+    bool ok = false;
+    wait_status(pid, [&](const nlohmann::json &st) {
         *last = st;
         if (st["transition"].is_null() || st["transition"]["patch"] != kPatch ||
             st["transition"]["target"] != target)
-            return false;
+            return true;  // over (or never started): fail now
         const nlohmann::json *e = pending_entry(st, tid);
-        return e && (*e)["reason"] == "sleeping on function producer" && (*e)["name"] == "roundthr" &&
-               st["transition"]["pending"].size() == 1;
-    });
+        ok = e && (*e)["reason"] == "sleeping on function producer" && (*e)["name"] == "roundthr" &&
+             st["transition"]["pending"].size() == 1;
+        return ok;
+    }, 30);
+    return ok;
 }
 
 }  // namespace
@@ -113,7 +117,7 @@ TEST(Consistency, BlockedProducerFinishesRoundWithOldFunctions) {
     t.send("value 7\n");
     ASSERT_GE(t.wait_line("round 1 value 7 "), 0) << t.all_output();
     EXPECT_GE(t.wait_line("round 1 value 7 versions 1 1 1 out 21 ok"), 0) << t.all_output();
-    ASSERT_TRUE(wait_idle(t.pid())) << status(t.pid()).dump(2);
+    ASSERT_TRUE(wait_idle(t.pid(), 30)) << "the transition did not complete after the thread left producer: " << status(t.pid()).dump(2);
     ASSERT_GE(t.wait_line("waiting in producer v2 round 2"), 0) << t.all_output();
     st = status(t.pid());
     ASSERT_EQ(st["patches"].size(), 1u) << st.dump(2);
@@ -131,7 +135,7 @@ TEST(Consistency, BlockedProducerFinishesRoundWithOldFunctions) {
     }
     t.send("value 8\n");
     EXPECT_GE(t.wait_line("round 2 value 8 versions 2 2 2 out 24 ok"), 0) << t.all_output();
-    ASSERT_TRUE(wait_idle(t.pid())) << status(t.pid()).dump(2);
+    ASSERT_TRUE(wait_idle(t.pid(), 30)) << "the transition did not complete after the thread left producer: " << status(t.pid()).dump(2);
     ASSERT_GE(t.wait_line("waiting in producer v1 round 3"), 0) << t.all_output();
     t.send("value 9\n");
     EXPECT_GE(t.wait_line("round 3 value 9 versions 1 1 1 out 27 ok"), 0) << t.all_output();
@@ -177,7 +181,7 @@ TEST(Consistency, SignalDoesNotSwitchThreadInsideProducer) {
 
     t.send("value 5\n");
     EXPECT_GE(t.wait_line("round 1 value 5 versions 1 1 1 out 15 ok"), 0) << t.all_output();
-    ASSERT_TRUE(wait_idle(t.pid())) << status(t.pid()).dump(2);
+    ASSERT_TRUE(wait_idle(t.pid(), 30)) << "the transition did not complete after the thread left producer: " << status(t.pid()).dump(2);
     ASSERT_GE(t.wait_line("waiting in producer v2 round 2"), 0) << t.all_output();
     t.send("value 6\n");
     EXPECT_GE(t.wait_line("round 2 value 6 versions 2 2 2 out 18 ok"), 0) << t.all_output();

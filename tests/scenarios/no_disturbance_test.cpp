@@ -5,6 +5,9 @@
 #include <map>
 #include <sstream>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <gtest/gtest.h>
 
 #include "harness.hpp"
@@ -12,6 +15,35 @@
 using namespace graft::test;
 
 namespace {
+
+// If the target dies, writing to its stdin must fail with EPIPE rather than kill the test with
+// SIGPIPE: blocked in this thread (and the children it starts) while the guard lives.
+struct SigpipeBlocked {
+    sigset_t old;
+    SigpipeBlocked() {
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &s, &old);
+    }
+    ~SigpipeBlocked() {
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, SIGPIPE);
+        timespec zero{0, 0};
+        while (sigtimedwait(&s, nullptr, &zero) == SIGPIPE) {
+        }
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+};
+
+// On a failure: whether the target is still running, or how it died.
+std::string target_state(Target &t) {
+    int st = t.wait_exit(1);
+    if (st < 0) return "\n(the target is still running)";
+    if (st > 128) return "\n(the target died of signal " + std::to_string(st - 128) + ")";
+    return "\n(the target exited with status " + std::to_string(st) + ")";
+}
 
 std::string ask(Target &t, const std::string &cmd, const std::string &prefix) {
     size_t from = t.line_count();
@@ -37,6 +69,7 @@ const char *const kWaiters[] = {"epoll", "poll", "nanosleep", "sockread", "piper
 }  // namespace
 
 TEST(NoDisturbance, BlockedThreadsSeeNoEintrOverHundredTransitions) {
+    SigpipeBlocked no_sigpipe;
     Target t(prog_path("no_disturbance"), {"2"});
     ASSERT_GE(t.wait_line("ready"), 0);
     ASSERT_TRUE(t.wait_agent());
@@ -50,17 +83,17 @@ TEST(NoDisturbance, BlockedThreadsSeeNoEintrOverHundredTransitions) {
     for (int i = 0; i < kCycles; i++) {
         SCOPED_TRACE("cycle " + std::to_string(i));
         Cmd load = graft_cmd({"load", pid, patch_path("no_disturbance_fix"), "--timeout", "60"});
-        ASSERT_EQ(load.rc, 0) << load.out << load.err;
+        ASSERT_EQ(load.rc, 0) << load.out << load.err << target_state(t);
         ASSERT_EQ(ask(t, "tick", "work "), "work 2");
         size_t from = t.line_count();
         t.send("poke\n");
         pokes++;
         ASSERT_GE(t.wait_line("piperead " + std::to_string(pokes), 30, from), 0) << t.all_output();
         Cmd dis = graft_cmd({"disable", pid, "no_disturbance_fix", "--wait", "--timeout", "60"});
-        ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
+        ASSERT_EQ(dis.rc, 0) << dis.out << dis.err << target_state(t);
         ASSERT_EQ(ask(t, "tick", "work "), "work 1");
         Cmd unl = graft_cmd({"unload", pid, "no_disturbance_fix"});
-        ASSERT_EQ(unl.rc, 0) << unl.err;
+        ASSERT_EQ(unl.rc, 0) << unl.err << target_state(t);
     }
 
     auto after = parse_counts(ask(t, "counts", "counts "));
@@ -81,7 +114,8 @@ TEST(NoDisturbance, BlockedThreadsSeeNoEintrOverHundredTransitions) {
     EXPECT_GT(after["work_calls"], before["work_calls"]);
 
     // No transition needed the signal timeout (the default, 15 s).
-    for (auto &l : log_lines(t.pid())) EXPECT_EQ(l.find("signaling remaining threads"), std::string::npos) << l;
+    for (auto &l : log_lines(t.pid()))
+        EXPECT_EQ(l.find("signaling remaining threads"), std::string::npos) << l;
     EXPECT_TRUE(status(t.pid())["patches"].empty());
 
     t.send("quit\n");

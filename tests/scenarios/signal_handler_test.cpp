@@ -3,8 +3,12 @@
 // thread sleeping in sigsuspend(), all through 100 load/disable transitions of a patch that
 // replaces two functions together. Every result the handler (and the interrupted loops) compute
 // is that of one version, and the program never crashes.
+#include <iostream>
 #include <map>
 #include <sstream>
+
+#include <pthread.h>
+#include <signal.h>
 
 #include <gtest/gtest.h>
 
@@ -13,6 +17,35 @@
 using namespace graft::test;
 
 namespace {
+
+// If the target dies, writing to its stdin must fail with EPIPE rather than kill the test with
+// SIGPIPE: blocked in this thread (and the children it starts) while the guard lives.
+struct SigpipeBlocked {
+    sigset_t old;
+    SigpipeBlocked() {
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &s, &old);
+    }
+    ~SigpipeBlocked() {
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, SIGPIPE);
+        timespec zero{0, 0};
+        while (sigtimedwait(&s, nullptr, &zero) == SIGPIPE) {
+        }
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+};
+
+// On a failure: whether the target is still running, or how it died.
+std::string target_state(Target &t) {
+    int st = t.wait_exit(1);
+    if (st < 0) return "\n(the target is still running)";
+    if (st > 128) return "\n(the target died of signal " + std::to_string(st - 128) + ")";
+    return "\n(the target exited with status " + std::to_string(st) + ")";
+}
 
 std::string ask(Target &t, const std::string &cmd, const std::string &prefix) {
     size_t from = t.line_count();
@@ -36,6 +69,7 @@ std::map<std::string, long> stats(Target &t) {
 }  // namespace
 
 TEST(SignalHandler, HandlerCallingPatchedFunctionDuringTransitions) {
+    SigpipeBlocked no_sigpipe;
     Target t(prog_path("signal_handler"));
     ASSERT_GE(t.wait_line("ready"), 0);
     ASSERT_TRUE(t.wait_agent());
@@ -48,13 +82,13 @@ TEST(SignalHandler, HandlerCallingPatchedFunctionDuringTransitions) {
     for (int i = 0; i < 100; i++) {
         SCOPED_TRACE("cycle " + std::to_string(i));
         Cmd load = graft_cmd({"load", pid, patch, "--timeout", "60"});
-        ASSERT_EQ(load.rc, 0) << load.out << load.err;
+        ASSERT_EQ(load.rc, 0) << load.out << load.err << target_state(t);
         ASSERT_EQ(ask(t, "tick", "compute "), "compute 37");
         Cmd dis = graft_cmd({"disable", pid, "signal_handler_fix", "--wait", "--timeout", "60"});
-        ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
+        ASSERT_EQ(dis.rc, 0) << dis.out << dis.err << target_state(t);
         ASSERT_EQ(ask(t, "tick", "compute "), "compute 22");
         Cmd unl = graft_cmd({"unload", pid, "signal_handler_fix"});
-        ASSERT_EQ(unl.rc, 0) << unl.err;
+        ASSERT_EQ(unl.rc, 0) << unl.err << target_state(t);
         if (i % 25 == 24) {
             auto s = stats(t);
             ASSERT_EQ(s["h_bad"], 0) << "a handler saw mixed versions by cycle " << i;
@@ -69,6 +103,9 @@ TEST(SignalHandler, HandlerCallingPatchedFunctionDuringTransitions) {
     EXPECT_GT(s["h_v2"], s0["h_v2"]) << "no handler ever ran the patch";
     EXPECT_GT(s["loop_v2"], s0["loop_v2"]);
     EXPECT_EQ(s["h_v1"] + s["h_v2"] + s["h_bad"], s["handled"]);
+    std::cout << "signals sent " << s["sent"] << ", handled " << s["handled"] << " (v1 " << s["h_v1"]
+              << ", v2 " << s["h_v2"] << "); loop calls v1 " << s["loop_v1"] << ", v2 " << s["loop_v2"]
+              << std::endl;
     auto st = status(t.pid());
     EXPECT_TRUE(st["patches"].empty()) << st.dump(2);
     t.send("quit\n");

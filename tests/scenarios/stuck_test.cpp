@@ -31,16 +31,20 @@ const nlohmann::json *pending_entry(const nlohmann::json &st, long tid) {
 
 // Until thread `tid` is the only pending thread of a transition of the patch towards `target`,
 // held in hold().
+// Gives up at once if the transition is over (it must not complete while the thread is held).
 bool wait_stuck(pid_t pid, long tid, const std::string &name, const std::string &target, nlohmann::json *last) {
-    return wait_status(pid, [&](const nlohmann::json &st) {
+    bool ok = false;
+    wait_status(pid, [&](const nlohmann::json &st) {
         *last = st;
         if (st["transition"].is_null() || st["transition"]["patch"] != kPatch ||
             st["transition"]["target"] != target)
-            return false;
+            return true;  // over (or never started): fail now
         const nlohmann::json *e = pending_entry(st, tid);
-        return e && (*e)["reason"] == "sleeping on function hold" && (*e)["name"] == name &&
-               st["transition"]["pending"].size() == 1;
-    });
+        ok = e && (*e)["reason"] == "sleeping on function hold" && (*e)["name"] == name &&
+             st["transition"]["pending"].size() == 1;
+        return ok;
+    }, 30);
+    return ok;
 }
 
 int version_seen(Target &t) {

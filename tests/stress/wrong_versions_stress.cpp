@@ -1,12 +1,17 @@
 // Stress: load/disable cycles of a patch that replaces two functions together (outer() calls
 // inner()), while many threads call them. A thread must never see a mixed pair — outer() of one
 // version calling inner() of the other — in any cycle, whether the transition completes or is
-// reversed half way. ~200 cycles by default; GRAFT_STRESS_LONG=1 runs 5000.
+// reversed half way. ~200 cycles by default; GRAFT_STRESS_LONG=1 runs 5000, or as many as fit in
+// 1000 s (the stress tests' ctest timeout is 1200 s) on a slow machine.
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
 #include <sstream>
+
+#include <pthread.h>
+#include <signal.h>
 
 #include <gtest/gtest.h>
 
@@ -15,6 +20,35 @@
 using namespace graft::test;
 
 namespace {
+
+// If the target dies, writing to its stdin must fail with EPIPE rather than kill the test with
+// SIGPIPE: blocked in this thread (and the children it starts) while the guard lives.
+struct SigpipeBlocked {
+    sigset_t old;
+    SigpipeBlocked() {
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &s, &old);
+    }
+    ~SigpipeBlocked() {
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, SIGPIPE);
+        timespec zero{0, 0};
+        while (sigtimedwait(&s, nullptr, &zero) == SIGPIPE) {
+        }
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+};
+
+// On a failure: whether the target is still running, or how it died.
+std::string target_state(Target &t) {
+    int st = t.wait_exit(1);
+    if (st < 0) return "\n(the target is still running)";
+    if (st > 128) return "\n(the target died of signal " + std::to_string(st - 128) + ")";
+    return "\n(the target exited with status " + std::to_string(st) + ")";
+}
 
 std::string ask(Target &t, const std::string &cmd, const std::string &prefix) {
     size_t from = t.line_count();
@@ -44,6 +78,9 @@ bool long_run() {
 
 TEST(WrongVersionsStress, NoMixedVersionsOverLoadDisableCycles) {
     const int cycles = long_run() ? 5000 : 200;
+    const double budget = long_run() ? 1000 : 1e9;
+    const auto start = std::chrono::steady_clock::now();
+    SigpipeBlocked no_sigpipe;
     Target t(prog_path("wrong_versions"), {"8"});
     ASSERT_GE(t.wait_line("ready"), 0);
     ASSERT_TRUE(t.wait_agent());
@@ -54,27 +91,29 @@ TEST(WrongVersionsStress, NoMixedVersionsOverLoadDisableCycles) {
     ASSERT_EQ(s0.count("mixed"), 1u) << t.all_output();
 
     int completed = 0, reversed_or_quick = 0;
-    for (int i = 0; i < cycles; i++) {
+    int done = 0;
+    for (int i = 0; i < cycles; i++, done++) {
         SCOPED_TRACE("cycle " + std::to_string(i));
+        if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > budget) break;
         if (i % 2 == 0) {
             // A complete patching transition, then a complete unpatching one.
             Cmd load = graft_cmd({"load", pid, patch, "--timeout", "60"});
-            ASSERT_EQ(load.rc, 0) << load.out << load.err;
+            ASSERT_EQ(load.rc, 0) << load.out << load.err << target_state(t);
             ASSERT_EQ(ask(t, "tick", "outer "), "outer 2");
             Cmd dis = graft_cmd({"disable", pid, "wrong_versions_fix", "--wait", "--timeout", "60"});
-            ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
+            ASSERT_EQ(dis.rc, 0) << dis.out << dis.err << target_state(t);
             ASSERT_EQ(ask(t, "tick", "outer "), "outer 1");
             completed++;
         } else {
             // Disable right after the transition started: usually reversed half way.
             Cmd load = graft_cmd({"load", pid, patch, "--no-wait"});
-            ASSERT_EQ(load.rc, 0) << load.out << load.err;
+            ASSERT_EQ(load.rc, 0) << load.out << load.err << target_state(t);
             Cmd dis = graft_cmd({"disable", pid, "wrong_versions_fix", "--wait", "--timeout", "60"});
-            ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
+            ASSERT_EQ(dis.rc, 0) << dis.out << dis.err << target_state(t);
             reversed_or_quick++;
         }
         Cmd unl = graft_cmd({"unload", pid, "wrong_versions_fix"});
-        ASSERT_EQ(unl.rc, 0) << unl.err;
+        ASSERT_EQ(unl.rc, 0) << unl.err << target_state(t);
         if (i % 50 == 49) {
             ASSERT_EQ(stats(t)["mixed"], 0) << "mixed versions seen by cycle " << i;
         }
@@ -88,7 +127,11 @@ TEST(WrongVersionsStress, NoMixedVersionsOverLoadDisableCycles) {
     auto st = status(t.pid());
     EXPECT_TRUE(st["patches"].empty()) << st.dump(2);
     EXPECT_TRUE(st["unloadable"].empty()) << st.dump(2);
-    std::cout << "cycles: " << completed << " complete, " << reversed_or_quick << " disabled at once; calls "
+    int reversals = 0;
+    for (auto &l : log_lines(t.pid()))
+        reversals += l.find("reversing transition from patching to unpatching") != std::string::npos;
+    std::cout << "cycles: " << done << " of " << cycles << ": " << completed << " complete, "
+              << reversed_or_quick << " disabled at once (" << reversals << " reversed half way); calls "
               << s["calls"] << " (v1 " << s["v1"] << ", v2 " << s["v2"] << ")" << std::endl;
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();

@@ -36,6 +36,9 @@ void prefix_jump_bytes(uint8_t out[6]);         // ff 25 f2 ff ff ff
 // True when the interrupted pc is on a gate's second byte (gcc single-byte nops).
 bool is_single_nop_pair(const uint8_t *p);
 
+// A cheap monotonic-enough cycle count for rate limits (not for time measurement).
+inline uint64_t cycles() { return __builtin_ia32_rdtsc(); }
+
 // Core-serialising barrier on every thread of the process (cross-modifying code rule).
 bool sync_cores();
 // Register the process for the membarrier commands used above; false if the kernel lacks them.

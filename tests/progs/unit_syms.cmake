@@ -1,0 +1,2 @@
+# Symbols for the unit tests of symbol resolution: two static `helper`s, one global function.
+graft_test_prog(unit_syms ${CMAKE_CURRENT_SOURCE_DIR}/progs/unit_syms_a.c ${CMAKE_CURRENT_SOURCE_DIR}/progs/unit_syms_b.c)
