@@ -67,17 +67,21 @@ struct graft_ref {
 
 #ifdef __cplusplus
 #define GRAFT_EXTERN_C extern "C"
+#define GRAFT_EXTERN_C_BEGIN extern "C" {
+#define GRAFT_EXTERN_C_END }
 #else
 #define GRAFT_EXTERN_C
+#define GRAFT_EXTERN_C_BEGIN
+#define GRAFT_EXTERN_C_END
 #endif
 
 /* Exactly one per patch .so (C or C++): exports the descriptor under a fixed C name, with the
  * ABI version and the bounds of the patch's GRAFT_REF table. */
 #define GRAFT_PATCH(patch_variable)                                                             \
-    GRAFT_EXTERN_C __attribute__((weak, visibility("hidden"))) const struct graft_ref           \
-        __start_graft_refs[];                                                                   \
-    GRAFT_EXTERN_C __attribute__((weak, visibility("hidden"))) const struct graft_ref           \
-        __stop_graft_refs[];                                                                    \
+    GRAFT_EXTERN_C_BEGIN                                                                        \
+    extern __attribute__((weak, visibility("hidden"))) const struct graft_ref __start_graft_refs[]; \
+    extern __attribute__((weak, visibility("hidden"))) const struct graft_ref __stop_graft_refs[];  \
+    GRAFT_EXTERN_C_END                                                                          \
     GRAFT_EXTERN_C __attribute__((visibility("default"), used)) struct graft_patch *            \
     graft_patch_descriptor(void) { return &(patch_variable); }                                  \
     GRAFT_EXTERN_C __attribute__((visibility("default"), used)) const struct graft_ref *        \

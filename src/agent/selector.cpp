@@ -19,7 +19,7 @@ namespace {
 constexpr uint64_t kSelfCheckCycles = 100000;
 
 // Returns the address to run, or 0 when the slow path must run first.
-GRAFT_SELECT_TEXT uintptr_t select(uint32_t idx, bool allow_slow) {
+GRAFT_SELECT_TEXT inline uintptr_t select(uint32_t idx, bool allow_slow, uintptr_t ra_slot) {
     FuncStack *fs = __atomic_load_n(&graft_stub_table[idx], __ATOMIC_ACQUIRE);
     ThreadSlot *s = self_slot_if_any();
     if (!s) return allow_slow ? 0 : reinterpret_cast<uintptr_t>(nullptr);
@@ -42,7 +42,8 @@ GRAFT_SELECT_TEXT uintptr_t select(uint32_t idx, bool allow_slow) {
                 if (ap == ((static_cast<uint64_t>(epoch) << 32) | entry_seq)) {
                     set_own_state(s, goal);
                     state = goal;
-                } else if (allow_slow && arch::cycles() - s->last_self_check >= kSelfCheckCycles) {
+                } else if (allow_slow && (ra_slot >= s->busy_ra_slot ||
+                                          arch::cycles() - s->last_self_check >= kSelfCheckCycles)) {
                     read_unlock(s);
                     return 0;
                 }
@@ -59,7 +60,9 @@ GRAFT_SELECT_TEXT uintptr_t select(uint32_t idx, bool allow_slow) {
 
 }  // namespace
 
-extern "C" GRAFT_SELECT_TEXT uintptr_t graft_select_fast(uint32_t idx) { return select(idx, true); }
+extern "C" GRAFT_SELECT_TEXT uintptr_t graft_select_fast(uint32_t idx, uintptr_t ra_slot) {
+    return select(idx, true, ra_slot);
+}
 
 extern "C" GRAFT_SELECT_TEXT uintptr_t graft_select_slow(uint32_t idx) {
     ThreadSlot *s = self_slot();  // first call on this thread: claim (async-signal-safe)
@@ -67,7 +70,7 @@ extern "C" GRAFT_SELECT_TEXT uintptr_t graft_select_slow(uint32_t idx) {
         try_switch_self_from_selector();
         s->last_self_check = arch::cycles();
     }
-    uintptr_t t = select(idx, false);
+    uintptr_t t = select(idx, false, 0);
     if (t) return t;
     // No slot could be claimed: run what a thread in the initial state runs.
     FuncStack *fs = __atomic_load_n(&graft_stub_table[idx], __ATOMIC_ACQUIRE);

@@ -67,6 +67,7 @@ const char *find_forbidden(uintptr_t pc, const ForbiddenTable *t) {
 
 struct OwnWalk {
     uintptr_t pc[kMaxFrames];
+    uintptr_t cfa[kMaxFrames];
     int n = 0;
     bool overflow = false;
     bool bad_cfa = false;
@@ -89,6 +90,7 @@ _Unwind_Reason_Code collect(struct _Unwind_Context *ctx, void *arg) {
     if (ip == 0) return _URC_NO_REASON;  // the frame past the outermost one (rip undefined)
     // A return address points after the call: look the caller up at ip - 1. A signal-interrupted
     // frame reports the exact pc; it is marked with the top bit cleared in our encoding below.
+    w->cfa[w->n] = _Unwind_GetCFA(ctx);
     w->pc[w->n++] = before ? (ip | 1ull << 63) : ip - 1;
     // Callers' frames lie above their callees': a CFA that does not grow is a broken walk, and
     // stopping here keeps the unwinder from reading through it.
@@ -302,7 +304,10 @@ StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, uintpt
             r.why = "interrupted inside graft's trampoline";
             return r;
         }
-        if (const char *hit = find_forbidden(pc, table); hit && !r.busy_in) r.busy_in = hit;
+        if (const char *hit = find_forbidden(pc, table); hit && !r.busy_in) {
+            r.busy_in = hit;
+            r.busy_cfa = w.cfa[i];
+        }
     }
     if (!is_root(w.pc[w.n - 1] & ~(1ull << 63))) {
         r.why = "the stack does not end at a thread's start";

@@ -33,6 +33,7 @@ struct StackResult {
     StackVerdict verdict = StackVerdict::kUnreliable;
     const char *busy_in = nullptr;  // kBusy: the function found on the stack
     const char *why = nullptr;      // kUnreliable: a short static reason
+    uintptr_t busy_cfa = 0;         // kBusy from check_own_stack: the CFA of the busy frame
 };
 
 enum class SelfContext { kSignalHandler, kSelector, kDirect };

@@ -10,6 +10,7 @@
 namespace graft {
 
 TransitionView g_view;
+__thread ThreadSlot *t_slot __attribute__((tls_model("initial-exec"))) = nullptr;
 
 namespace {
 // The array is mapped once and never moves or shrinks: a slot pointer cached in a thread stays
@@ -18,7 +19,6 @@ ThreadSlot *g_slots = nullptr;
 std::atomic<uint32_t> g_high_water{0};
 // Initial-exec TLS: no allocation and no lazy DTV setup, so it is safe in a signal handler and
 // costs one %fs-relative load on the selector's path.
-__thread ThreadSlot *t_slot __attribute__((tls_model("initial-exec"))) = nullptr;
 __thread pid_t t_tid __attribute__((tls_model("initial-exec"))) = 0;
 
 ThreadSlot *slots() {
@@ -50,8 +50,6 @@ ThreadSlot *slot_at(uint32_t i) {
 
 uint32_t slots_high_water() { return g_high_water.load(std::memory_order_acquire); }
 
-ThreadSlot *self_slot_if_any() { return t_slot; }
-
 ThreadSlot *self_slot() {
     if (t_slot) return t_slot;
     ThreadSlot *arr = slots();
@@ -70,6 +68,7 @@ ThreadSlot *self_slot() {
         s->approved.store(0, std::memory_order_relaxed);
         s->nest = 0;
         s->last_self_check = 0;
+        s->busy_ra_slot = 0;
         s->signalled.store(0, std::memory_order_relaxed);
         s->word.store(0, std::memory_order_relaxed);
         uint32_t hw = g_high_water.load(std::memory_order_relaxed);
@@ -94,15 +93,6 @@ void release_self_slot() {
 
 uint64_t make_word(uint32_t gen, int state) {
     return (static_cast<uint64_t>(gen) << 8) | static_cast<uint64_t>(state + 1);
-}
-
-int effective_state(const ThreadSlot *s) {
-    uint32_t gen = g_view.gen.load(std::memory_order_acquire);
-    if (s) {
-        uint64_t w = s->word.load(std::memory_order_acquire);
-        if ((w >> 8) == gen) return static_cast<int>(w & 0xff) - 1;
-    }
-    return g_view.initial_state.load(std::memory_order_acquire);
 }
 
 void set_own_state(ThreadSlot *s, int state) {

@@ -37,6 +37,10 @@ struct alignas(64) ThreadSlot {
     // thread retries at most every kSelfCheckCycles, however often it calls patched functions,
     // and at its first call after that, however rarely it calls them.
     uint64_t last_self_check = 0;
+    // Owner-only: where the return address of the forbidden function found by the last busy
+    // self-check was stored. A later entry whose own return-address slot is at or above it is
+    // proof that function has returned: check again at once, whatever the rate limit says.
+    uintptr_t busy_ra_slot = 0;
     // Set by the agent when it sent this thread the transition signal (for `graft threads`).
     std::atomic<uint32_t> signalled{0};
 };
@@ -53,20 +57,31 @@ struct TransitionView {
 };
 extern TransitionView g_view;
 
+// Initial-exec TLS: one %fs-relative load, no allocation, safe in signal handlers.
+extern __thread ThreadSlot *t_slot __attribute__((tls_model("initial-exec")));
+
 // This thread's slot, claiming one if needed. Async-signal-safe; nullptr only when every slot
 // is taken (the thread then counts as unregistered: see docs/design.md).
 ThreadSlot *self_slot();
 // Without claiming.
-ThreadSlot *self_slot_if_any();
+inline ThreadSlot *self_slot_if_any() { return t_slot; }
 ThreadSlot *slot_at(uint32_t i);
 uint32_t slots_high_water();
 pid_t current_tid();
 
+uint64_t make_word(uint32_t gen, int state);
+
 // The thread's patch state as klp_ftrace_handler would read task->patch_state.
-int effective_state(const ThreadSlot *s);
+inline int effective_state(const ThreadSlot *s) {
+    uint32_t gen = g_view.gen.load(std::memory_order_acquire);
+    if (s) {
+        uint64_t w = s->word.load(std::memory_order_acquire);
+        if ((w >> 8) == gen) return static_cast<int>(w & 0xff) - 1;
+    }
+    return g_view.initial_state.load(std::memory_order_acquire);
+}
 // klp_update_patch_state() for the calling thread.
 void set_own_state(ThreadSlot *s, int state);
-uint64_t make_word(uint32_t gen, int state);
 
 // Read-side section (rcu_read_lock / preempt_disable analog). Never blocks, never fails.
 inline void read_lock(ThreadSlot *s) {

@@ -465,6 +465,8 @@ void transition_self_check(SelfContext ctx, uintptr_t interrupted_pc) {
                 g_view.target_state.load(std::memory_order_acquire) == target &&
                 g_forbidden.load(std::memory_order_acquire) == t)
                 set_own_state(s, target);
+            // The busy function's return-address slot (its CFA - 8): see select().
+            s->busy_ra_slot = r.verdict == StackVerdict::kBusy && r.busy_cfa ? r.busy_cfa - 8 : UINTPTR_MAX;
         }
     }
     read_unlock(s);

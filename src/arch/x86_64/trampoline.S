@@ -60,6 +60,7 @@ graft_tramp_common:
     pushq %r11              /* the stub index; also aligns %rsp to 16 for the call */
     .cfi_adjust_cfa_offset 8
     movl %r11d, %edi
+    leaq 72(%rsp), %rsi     /* where the patched function's return address is */
     call graft_select_fast  /* general registers only: vector registers stay untouched */
     testq %rax, %rax
     jz 2f
