@@ -216,17 +216,39 @@ def smaps(pid):
     return {k: d.get(k) for k in ("Rss", "Pss", "Anonymous", "Private_Dirty", "Threads")}
 
 
+def worker_tid(pid):
+    """The agent's worker thread (named graft-worker), or None."""
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            try:
+                if open("/proc/%d/task/%s/comm" % (pid, t)).read().strip() == "graft-worker":
+                    return int(t)
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return None
+
+
+def thread_cpu_ns(pid, tid):
+    """CPU time of one thread in ns (/proc/.../schedstat: time on CPU)."""
+    try:
+        return int(open("/proc/%d/task/%d/schedstat" % (pid, tid)).read().split()[0])
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 # ---- 1. call cost -------------------------------------------------------------------------------
 
 def s_callcost(g, art, cfg):
-    reps, n = cfg["cc_reps"], cfg["cc_calls"]
+    reps, loop_us = cfg["cc_reps"], cfg["cc_loop_us"]
     p = Proc([art["bin"] + "/callcost"], g.exe, "callcost")
     pid = p.pid
-    out = {"calls_per_loop": n, "reps": reps, "pid_threads": p.ready}
+    out = {"loop_us": loop_us, "reps": reps, "pid_threads": p.ready}
     checks = []
 
     def M(key, name, expect, held=False):
-        r = p.cmd("%s %s %d %d" % ("measure_held" if held else "measure", name, reps, n))
+        r = p.cmd("%s %s %d %g" % ("measure_held" if held else "measure", name, reps, loop_us))
         if "error" in r:
             raise GraftError("callcost: %s" % r["error"])
         r["expected_check"] = expect
@@ -300,16 +322,22 @@ def transition_config(g, art, cfg, kind, n, depth, reps):
     mem_ready = smaps(pid)
     res = {"kind": kind, "threads": n + (spin if kind != "blocked" else 0), "blocked": n, "depth": depth,
            "spawn_s": round(start_s, 3), "mem_ready": mem_ready}
+    wtid = worker_tid(pid)
     cli_patch, cli_unpatch, cli_cmd, cli_after = [], [], [], []
+    worker_patch_cpu = []
     ag_patch, ag_unpatch, ag_load_req = [], [], []
     first_pending = []
     floor = []
     for i in range(reps):
         # the `graft` command, as a user runs it
+        w0 = thread_cpu_ns(pid, wtid)
         t0 = time.monotonic()
         g.cli("load", pid, so, "--no-wait")
         t1 = time.monotonic()
         t2, polls, first = g.wait_transition(pid, cfg["transition_timeout"])
+        w1 = thread_cpu_ns(pid, wtid)
+        if w0 is not None and w1 is not None:
+            worker_patch_cpu.append((w1 - w0) / 1e6)
         cli_patch.append((t2 - t0) * 1e3)
         cli_cmd.append((t1 - t0) * 1e3)
         cli_after.append((t2 - t1) * 1e3)
@@ -340,11 +368,13 @@ def transition_config(g, art, cfg, kind, n, depth, reps):
         "agent_patch_ms": summary(ag_patch), "agent_load_request_ms": summary(ag_load_req),
         "agent_unpatch_ms": summary(ag_unpatch), "cli_floor_status_ms": summary(floor),
         "pending_at_first_poll": summary(first_pending) if first_pending else None,
+        "worker_cpu_patch_ms": summary(worker_patch_cpu) if worker_patch_cpu else None,
         "mem_after": smaps(pid)})
     p.close()
-    log("  %-15s N=%-6d depth=%-3d patch: cli %8.1f ms (cmd %.1f + after %.1f)  agent %8.1f ms  unpatch %8.1f ms" % (
+    log("  %-15s N=%-6d depth=%-3d patch: cli %8.1f ms (cmd %.1f + after %.1f)  agent %8.1f ms  unpatch %8.1f ms  worker CPU %s ms" % (
         kind, n, depth, res["cli_patch_total_ms"]["median"], res["cli_load_cmd_ms"]["median"],
-        res["cli_after_return_ms"]["median"], res["agent_patch_ms"]["median"], res["cli_unpatch_total_ms"]["median"]))
+        res["cli_after_return_ms"]["median"], res["agent_patch_ms"]["median"], res["cli_unpatch_total_ms"]["median"],
+        "%.1f" % res["worker_cpu_patch_ms"]["median"] if res["worker_cpu_patch_ms"] else "?"))
     return res
 
 
@@ -365,65 +395,100 @@ def s_transition(g, art, cfg):
 
 # ---- 3a. disturbance: how long is one thread held -----------------------------------------------
 
-def gap_analysis(window, intervals):
-    """Per transition interval, the largest gap (wall and CPU) of the gap thread inside it."""
-    ev = window["events"]
-    per = []
-    for (a, b) in intervals:
-        a_ns, b_ns = a * 1e9, b * 1e9
-        mw = mc = 0
-        for t, wall, cpu in ev:
-            if t >= a_ns and t - wall <= b_ns:
-                mw = max(mw, wall)
-                mc = max(mc, cpu)
-        per.append((mw, mc))
-    return per
+def interval_stats(windows, which):
+    """Gaps of the gap thread inside the given kind of intervals ("patching": transitions of this
+    process, "control": transitions of the decoy). windows: [(events, [(mode, a_ns, b_ns)])].
+    Each gap (end time t, wall, cpu) is assigned to the interval it overlaps, if any."""
+    per, gaps, total = [], [], 0.0
+    for events, ivs in windows:
+        ivs = sorted((a, b) for m, a, b in ivs if m == which)
+        total += sum(b - a for a, b in ivs)
+        j = 0
+        cur = [[0, 0, 0.0] for _ in ivs]  # max wall, max cpu, sum cpu
+        for t, wall, cpu in events:  # events are in time order
+            while j < len(ivs) and ivs[j][1] < t - wall:
+                j += 1
+            if j < len(ivs) and t >= ivs[j][0]:
+                c = cur[j]
+                c[0] = max(c[0], wall)
+                c[1] = max(c[1], cpu)
+                c[2] += cpu
+                gaps.append(cpu)
+        per += [(b - a, c[0], c[1], c[2]) for (a, b), c in zip(ivs, cur)]
+    return per, gaps, total / 1e9
 
 
 def s_disturbance(g, art, cfg):
+    """How long one running thread is held during a transition. The driver runs load (waiting) /
+    disable (waiting) / unload cycles without pause, alternating cycle by cycle between this
+    process and an identical decoy process, and records when each transition ran. Transitions of
+    the decoy are the control: same machine, same moment, same `graft` commands, nothing done to
+    this process. Interleaving cycle by cycle cancels the slow changes of the background load.
+    Figures are normalised by time spent in transitions, since this process's transitions can
+    last longer than the decoy's (the spinning thread has to be signalled)."""
     so = art["patches"] + "/p_threads.so"
     blocked = cfg["dist_blocked"]
-    out = {"blocked_threads": blocked, "window_s": cfg["dist_window_s"], "kinds": {}}
+    out = {"blocked_threads": blocked, "window_s": cfg["dist_window_s"], "windows": cfg["dist_windows"], "kinds": {}}
     for kind in ("unpatched", "patched"):
         meas = Proc([art["bin"] + "/threads", "--blocked=%d" % blocked, "--gap-%s=1" % kind], g.exe, "threads-gap")
         decoy = Proc([art["bin"] + "/threads", "--blocked=%d" % blocked], g.exe, "threads-decoy")
         meas.cmd("window")  # start the first window
-        res = {"control": {"windows": [], "per_transition": []}, "patching": {"windows": [], "per_transition": []}}
-        for mode in cfg["dist_modes"]:
-            target = decoy if mode == "control" else meas
-            intervals = []
+        wins, cycles = [], {"patching": 0, "control": 0}
+        for wi in range(cfg["dist_windows"]):
+            ivs = []
             end = time.monotonic() + cfg["dist_window_s"]
-            cycles = 0
+            i = 0
             while time.monotonic() < end:
+                mode = "patching" if i % 2 == 0 else "control"
+                target = meas if mode == "patching" else decoy
                 t0 = time.monotonic()
                 g.cli("load", target.pid, so)
                 t1 = time.monotonic()
                 g.cli("disable", target.pid, "p_threads", "--wait")
                 t2 = time.monotonic()
                 g.cli("unload", target.pid, "p_threads")
-                intervals += [(t0, t1), (t1, t2)]
-                cycles += 1
+                ivs += [(mode, t0 * 1e9, t1 * 1e9), (mode, t1 * 1e9, t2 * 1e9)]
+                cycles[mode] += 1
+                i += 1
             w = meas.cmd("window")["gaps"][0]
-            per = gap_analysis(w, intervals)
-            res[mode]["per_transition"] += per
-            res[mode]["windows"].append({
-                "cycles": cycles, "iters": w["iters"], "window_s": w["window_ns"] / 1e9,
-                "cpu_share": w["cpu_ns"] / max(1, w["window_ns"]), "lost_events": w["lost"],
-                "max_wall_us": w["wall"]["max_ns"] / 1e3, "max_cpu_us": w["cpu"]["max_ns"] / 1e3,
-                "top_cpu_us": [x / 1e3 for x in w["cpu"]["top_ns"]],
-                "hist_cpu_log2_ns": w["cpu"]["hist_log2_ns"], "hist_wall_log2_ns": w["wall"]["hist_log2_ns"]})
-            log("  gap thread %-9s %-8s %3d cycles: max CPU gap %8.1f us (wall %9.1f us); per transition max CPU gap median %.1f us" % (
-                kind, mode, cycles, w["cpu"]["max_ns"] / 1e3, w["wall"]["max_ns"] / 1e3,
-                quantile([c for _, c in per], 0.5) / 1e3 if per else float("nan")))
-        for mode in ("control", "patching"):
-            per = res[mode].pop("per_transition")
-            res[mode]["transitions"] = len(per)
-            res[mode]["per_transition_max_cpu_gap_us"] = summary([c / 1e3 for _, c in per], 1)
-            res[mode]["per_transition_max_wall_gap_us"] = summary([w / 1e3 for w, _ in per], 1)
-            res[mode]["per_transition_max_cpu_gap_us_sorted"] = sorted(round(c / 1e3, 1) for _, c in per)
-            res[mode]["max_cpu_gap_in_transitions_us"] = round(max((c for _, c in per), default=0) / 1e3, 1)
-            res[mode]["max_wall_gap_in_transitions_us"] = round(max((w for w, _ in per), default=0) / 1e3, 1)
-            res[mode]["transitions_with_cpu_gap_over_50us"] = sum(1 for _, c in per if c > 50000)
+            if w["lost"]:
+                log("  gap thread %s: %d gap events lost (buffer full)" % (kind, w["lost"]))
+            wins.append((w["events"], ivs))
+        res = {"cycles": cycles}
+        for mode in ("patching", "control"):
+            per, gaps, secs = interval_stats(wins, mode)
+            n = len(per)
+            lost = [x[3] for x in per]
+            dur = [x[0] for x in per]
+            tot_lost, tot_dur = sum(lost), sum(dur)
+            frac = tot_lost / tot_dur if tot_dur else 0.0  # ns of CPU lost per ns of transition
+            # standard error of the ratio estimator
+            md = tot_dur / n if n else 1
+            se = (math.sqrt(sum((l - frac * d) ** 2 for l, d in zip(lost, dur)) / max(1, n - 1)) / md / math.sqrt(n)) if n > 1 else 0
+            big = sum(1 for c in gaps if c > 50000)
+            res[mode] = {
+                "transitions": n, "seconds": round(secs, 3),
+                "transition_ms": summary([d / 1e6 for d in dur], 2),
+                "cpu_lost_us_per_ms": round(frac * 1e3, 3), "cpu_lost_us_per_ms_se": round(se * 1e3, 3),
+                "gaps_over_50us": big, "gaps_over_50us_per_s": round(big / secs, 3) if secs else None,
+                "max_cpu_gap_us": round(max(gaps, default=0) / 1e3, 1),
+                "max_wall_gap_us": round(max((x[1] for x in per), default=0) / 1e3, 1),
+                "per_transition_max_cpu_gap_us": summary([x[2] / 1e3 for x in per], 1),
+                # gaps per second of transition longer than x (x in us), for the plot
+                "gap_rate_ccdf": [[x, round(sum(1 for c in gaps if c > x * 1e3) / secs, 3)]
+                                  for x in (2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000,
+                                            1500, 2000, 3000, 5000)] if secs else [],
+            }
+        p, c = res["patching"], res["control"]
+        mean_ms = p["seconds"] * 1e3 / max(1, p["transitions"])  # mean duration of this process's transitions
+        res["mean_transition_ms"] = round(mean_ms, 3)
+        res["hold_per_transition_us"] = round((p["cpu_lost_us_per_ms"] - c["cpu_lost_us_per_ms"]) * mean_ms, 2)
+        res["hold_per_transition_us_se"] = round(
+            math.sqrt(p["cpu_lost_us_per_ms_se"] ** 2 + c["cpu_lost_us_per_ms_se"] ** 2) * mean_ms, 2)
+        log("  gap thread %-9s %d/%d cycles: CPU lost %.2f vs %.2f us per ms of transition (graft: %+.1f +- %.1f us per transition); gaps > 50 us %.2f/s vs %.2f/s; max %.0f vs %.0f us" % (
+            kind, cycles["patching"], cycles["control"], p["cpu_lost_us_per_ms"], c["cpu_lost_us_per_ms"],
+            res["hold_per_transition_us"], res["hold_per_transition_us_se"], p["gaps_over_50us_per_s"] or 0,
+            c["gaps_over_50us_per_s"] or 0, p["max_cpu_gap_us"], c["max_cpu_gap_us"]))
         out["kinds"][kind] = res
         meas.close()
         decoy.close()
@@ -433,7 +498,9 @@ def s_disturbance(g, art, cfg):
 # ---- 3b. server latency ---------------------------------------------------------------------------
 
 def s_server(g, art, cfg):
-    so = art["patches"] + "/p_server.so"
+    patches = {"control": ("p_server", art["patches"] + "/p_server.so"),
+               "patching": ("p_server", art["patches"] + "/p_server.so"),
+               "offpath": ("p_server_offpath", art["patches"] + "/p_server_offpath.so")}
     idle = cfg["srv_idle"]
     srv = Proc([art["bin"] + "/server", "--idle=%d" % idle], g.exe, "server")
     decoy = Proc([art["bin"] + "/server", "--idle=%d" % idle], g.exe, "server-decoy")
@@ -443,12 +510,13 @@ def s_server(g, art, cfg):
         s = socket.create_connection(("127.0.0.1", decoy.ready["port"]))
         hold.append(s)
     time.sleep(0.2)
-    lat = {"control": array.array("I"), "patching": array.array("I")}
+    lat = {m: array.array("I") for m in ("control", "patching", "offpath")}
     windows = []
     tmp = tempfile.mkdtemp(prefix="graft-bench-")
     try:
         for wi, mode in enumerate(cfg["srv_modes"]):
             target = decoy if mode == "control" else srv
+            pname, so = patches[mode]
             raw = os.path.join(tmp, "lat%d.bin" % wi)
             lg = subprocess.Popen([art["bin"] + "/loadgen", str(srv.ready["port"]), str(cfg["srv_conns"]),
                                    str(cfg["srv_period_us"]), str(cfg["srv_window_s"]), raw],
@@ -456,8 +524,8 @@ def s_server(g, art, cfg):
             cycles = 0
             while lg.poll() is None:
                 g.cli("load", target.pid, so)
-                g.cli("disable", target.pid, "p_server", "--wait")
-                g.cli("unload", target.pid, "p_server")
+                g.cli("disable", target.pid, pname, "--wait")
+                g.cli("unload", target.pid, pname)
                 cycles += 1
             o = json.loads(lg.stdout.read())
             a = array.array("I")
@@ -504,10 +572,15 @@ def s_loadcost(g, art, cfg):
         name = "load_%d" % n
         time.sleep(0.05)
         m0 = smaps(pid)
-        loads, disables, unloads, floor = [], [], [], []
+        loads, disables, unloads, floor, wcpu = [], [], [], [], []
         m1 = m2 = None
+        wtid = worker_tid(pid)
         for i in range(cfg["load_reps"]):
+            w0 = thread_cpu_ns(pid, wtid)
             _, t = g.cli("load", pid, so)
+            w1 = thread_cpu_ns(pid, wtid)
+            if w0 is not None and w1 is not None:
+                wcpu.append((w1 - w0) / 1e6)
             loads.append(t * 1e3)
             if i == 0:
                 m1 = smaps(pid)
@@ -523,6 +596,7 @@ def s_loadcost(g, art, cfg):
         r = {"funcs": n, "patch_file_bytes": os.path.getsize(so),
              "load_first_ms": round(loads[0], 2), "load_warm_ms": summary(loads[1:]),
              "disable_ms": summary(disables), "unload_ms": summary(unloads), "cli_floor_status_ms": summary(floor),
+             "worker_cpu_load_ms": summary(wcpu) if wcpu else None,
              "mem_before": m0, "mem_loaded": m1, "mem_after_unload": m2,
              "delta_rss_kb": m1["Rss"] - m0["Rss"], "delta_anon_kb": m1["Anonymous"] - m0["Anonymous"]}
         out["sizes"].append(r)
@@ -571,26 +645,28 @@ def s_memory(g, art, cfg, transition):
 
 # ---- where the time goes (optional perf profiles) -----------------------------------------------
 
-def perf_profile(pid, seconds_fn, label, tid=None):
+def perf_profile(pid, seconds_fn, label, tid=None, want=()):
     """Runs perf record with DWARF call graphs on a process (or one thread) while seconds_fn()
-    runs; returns the top entries of the inclusive ("children") profile."""
+    runs; returns the top entries of the inclusive ("children") profile, and the inclusive share
+    of each symbol in `want`."""
     if not shutil.which("perf"):
         return {"skipped": "perf not installed"}
     data = tempfile.mktemp(prefix="graft-perf-", suffix=".data")
     target = ["-t", str(tid)] if tid else ["-p", str(pid)]
-    pr = subprocess.Popen(["perf", "record", "-q", "--call-graph=dwarf,16384", "-F", "1500", "-o", data, *target],
+    pr = subprocess.Popen(["perf", "record", "-q", "--call-graph=dwarf,16384", "-F", "2000", "-o", data, *target],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(0.4)
     if pr.poll() is not None:
         return {"skipped": "perf record failed: %s" % pr.stderr.read().strip()[:200]}
+    extra = None
     try:
-        seconds_fn()
+        extra = seconds_fn()
     finally:
         pr.send_signal(signal.SIGINT)
         pr.wait()
     try:
         rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--children", "--sort", "sym", "-g", "none",
-                              "--percent-limit", "1.5"], capture_output=True, text=True, timeout=240).stdout
+                              "--percent-limit", "0"], capture_output=True, text=True, timeout=300).stdout
     finally:
         try:
             os.unlink(data)
@@ -601,7 +677,11 @@ def perf_profile(pid, seconds_fn, label, tid=None):
         m = re.match(r"\s*([\d.]+)%\s+([\d.]+)%\s+\[[.k]\]\s+(.*)", l)
         if m:
             rows.append({"children_pct": float(m.group(1)), "self_pct": float(m.group(2)), "symbol": m.group(3).strip()})
-    return {"label": label, "top": rows[:40]}
+    shares = {}
+    for w in want:
+        shares[w] = max((r["children_pct"] for r in rows if r["symbol"].startswith(w)), default=0.0)
+    return {"label": label, "top": [r for r in rows if r["children_pct"] >= 1.5][:40], "shares_pct": shares,
+            "extra": extra}
 
 
 def s_profiles(g, art, cfg):
@@ -609,7 +689,7 @@ def s_profiles(g, art, cfg):
     # (a) the selector on the call path during a transition
     p = Proc([art["bin"] + "/callcost"], g.exe, "callcost-prof")
     g.cli("load", p.pid, art["patches"] + "/p_trans.so", "--no-wait")
-    out["selector_fast_path"] = perf_profile(p.pid, lambda: p.cmd("measure trans 5 10000000"),
+    out["selector_fast_path"] = perf_profile(p.pid, lambda: p.cmd("measure trans 101 2000"),
                                              "callcost: switched thread calling f_trans during a transition",
                                              tid=p.ready["tid_main"])
     g.cli("disable", p.pid, "p_trans", "--wait")
@@ -623,7 +703,8 @@ def s_profiles(g, art, cfg):
             g.cli("load", p.pid, so)
             g.cli("disable", p.pid, "p_threads", "--wait")
             g.cli("unload", p.pid, "p_threads")
-    out["transition_1000_threads"] = perf_profile(p.pid, cycles, "threads --blocked=1000: 3 load/disable cycles")
+    out["transition_1000_threads"] = perf_profile(p.pid, cycles, "threads --blocked=1000: the agent's worker thread "
+                                                  "during 3 load/disable cycles", tid=worker_tid(p.pid))
     p.close()
     # (c) loading a 1000-function patch
     p = Proc([art["bin"] + "/loadtarget"], g.exe, "loadtarget-prof")
@@ -632,8 +713,40 @@ def s_profiles(g, art, cfg):
         g.cli("load", p.pid, art["patches"] + "/load_1000.so")
         g.cli("disable", p.pid, "load_1000", "--wait")
         g.cli("unload", p.pid, "load_1000")
-    out["load_1000_funcs"] = perf_profile(p.pid, loads, "loadtarget: load + disable of a 1000-function patch")
+    out["load_1000_funcs"] = perf_profile(p.pid, loads, "loadtarget: the agent's worker thread during load + "
+                                          "disable of a 1000-function patch", tid=worker_tid(p.pid))
     p.close()
+    # (d) graft's own code on a running thread during transitions: the share of the spinning
+    # thread's CPU samples under the transition signal's handler and the selector
+    want = ("graft::(anonymous namespace)::on_transition_signal", "arch_do_signal_or_restart",
+            "__x64_sys_rt_sigreturn", "graft_select_slow", "graft_tramp_common", "graft_select_fast")
+    for kind in ("unpatched", "patched"):
+        p = Proc([art["bin"] + "/threads", "--blocked=%d" % cfg["dist_blocked"], "--gap-%s=1" % kind], g.exe, "threads-hold")
+        gtid = p.cmd("window")["gaps"][0]["tid"]
+
+        def cycles_for(seconds, p=p, gtid=gtid):
+            c0 = thread_cpu_ns(p.pid, gtid)
+            n, end = 0, time.monotonic() + seconds
+            while time.monotonic() < end:
+                g.cli("load", p.pid, so)
+                g.cli("disable", p.pid, "p_threads", "--wait")
+                g.cli("unload", p.pid, "p_threads")
+                n += 2
+            return {"transitions": n, "thread_cpu_ms": (thread_cpu_ns(p.pid, gtid) - c0) / 1e6}
+        prof = perf_profile(p.pid, lambda: cycles_for(cfg["hold_profile_s"]),
+                            "threads --gap-%s=1: the spinning thread, load/disable cycles" % kind, tid=gtid, want=want)
+        if "extra" in prof and prof["extra"]:
+            e = prof["extra"]
+            sh = prof["shares_pct"]
+            per = lambda pct: pct / 100 * e["thread_cpu_ms"] * 1e3 / max(1, e["transitions"])
+            prof["us_per_transition"] = {
+                "signal handler (graft code)": round(per(sh[want[0]]), 2),
+                "signal delivery and return (kernel)": round(per(sh[want[1]] + sh[want[2]]), 2),
+                "selector slow path": round(per(sh[want[3]]), 2),
+                "trampoline + selector, every call": round(per(sh[want[4]]), 2)}
+            log("  hold profile %-9s: %s over %d transitions" % (kind, prof["us_per_transition"], e["transitions"]))
+        out["hold_%s" % kind] = prof
+        p.close()
     return out
 
 
@@ -693,7 +806,7 @@ def machine(build):
 
 def config(quick):
     c = {
-        "cc_reps": 11, "cc_calls": 10_000_000,
+        "cc_reps": 201, "cc_loop_us": 300,
         "spinners": 2, "transition_reps": 5, "transition_reps_10k": 2, "transition_timeout": 60,
         "transition_matrix": [
             ("blocked", 10, [10, 100, 1000, 10000]),
@@ -701,18 +814,18 @@ def config(quick):
             ("spin_unpatched", 10, [10, 100, 1000]),
             ("spin_patched", 10, [10, 100, 1000]),
         ],
-        "dist_blocked": 100, "dist_window_s": 4.0, "dist_modes": ["control", "patching", "control", "patching"],
-        "srv_idle": 50, "srv_conns": 4, "srv_period_us": 250, "srv_window_s": 4.0,
-        "srv_modes": ["control", "patching", "control", "patching"],
+        "dist_blocked": 10, "dist_window_s": 8.0, "dist_windows": 3, "hold_profile_s": 5.0,
+        "srv_idle": 50, "srv_conns": 4, "srv_period_us": 250, "srv_window_s": 3.0,
+        "srv_modes": ["control", "patching", "offpath"] * 3,
         "load_sizes": [1, 10, 100, 1000], "load_reps": 5,
         "mem_threads": [10, 1000],
     }
     if quick:
-        c.update({"cc_reps": 3, "cc_calls": 2_000_000, "transition_reps": 2, "transition_reps_10k": 1,
+        c.update({"cc_reps": 41, "transition_reps": 2, "transition_reps_10k": 1,
                   "transition_matrix": [("blocked", 10, [10, 100, 1000]), ("blocked", 100, [100]),
                                         ("spin_unpatched", 10, [100]), ("spin_patched", 10, [100])],
-                  "dist_window_s": 1.5, "dist_modes": ["control", "patching"], "srv_window_s": 1.5,
-                  "srv_modes": ["control", "patching"], "load_reps": 2})
+                  "dist_window_s": 3.0, "dist_windows": 1, "srv_window_s": 1.5,
+                  "srv_modes": ["control", "patching", "offpath"], "load_reps": 2})
     return c
 
 

@@ -3,8 +3,9 @@
  *
  * Runs under `graft run`. The driver (bench/driver.py) loads and disables patches with the real
  * `graft` command between phases, and tells this program on stdin what to measure:
- *   measure NAME REPS N        the main thread: REPS x (N calls of f_direct, N calls of f_NAME)
- *   measure_held NAME REPS N   the same on the "held" thread, which never leaves hold_frame()
+ *   measure NAME PAIRS US      the main thread: PAIRS x (a loop of f_direct, a loop of f_NAME),
+ *                              each loop lasting about US microseconds (see measure())
+ *   measure_held NAME PAIRS US the same on the "held" thread, which never leaves hold_frame()
  *   kref_transition 0|1        the reference handler's func->transition flag
  *   quit
  * Each command answers with one JSON line. NAME: direct gate done stack trans kref.
@@ -103,59 +104,101 @@ static double quantile(double *v, int n, double q) {
     return r;
 }
 
-#define MAX_REPS 101
+#define MAX_REPS 1001
 
-/* REPS pairs, alternating which of the two runs first; per-call ns. */
-static void measure(const char *name, int reps, uint64_t n, char *out, size_t outsz) {
+static double cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+/* One timed loop: ns per call, and whether the thread kept its CPU throughout (wall time and
+ * this thread's CPU time advance together unless it was descheduled; 20 us of slack allows for
+ * interrupts). Time the thread spends in graft (signal handler, selector) is CPU time: kept. */
+static double timed(loop_fn fn, uint64_t n, uint64_t *check, int *preempted) {
+    double c0 = cpu_ns(), t0 = now_ns();
+    *check = fn(n);
+    double t1 = now_ns(), c1 = cpu_ns();
+    if ((t1 - t0) - (c1 - c0) > 20000) *preempted = 1;
+    return (t1 - t0) / n;
+}
+
+/* Calls per loop so that one loop lasts about loop_us. */
+static uint64_t calibrate(loop_fn fn, double loop_us) {
+    uint64_t n = 10000, check;
+    int p = 0;
+    double best = 1e9;
+    for (int i = 0; i < 5; i++) {
+        double t = timed(fn, n, &check, &p);
+        if (t < best) best = t;
+    }
+    double calls = loop_us * 1000 / best;
+    if (calls < 2000) calls = 2000;
+    if (calls > 1e8) calls = 1e8;
+    return (uint64_t)calls;
+}
+
+/* PAIRS pairs of (loop of f_direct, loop of f_NAME), alternating which runs first, each loop
+ * lasting about LOOP_US. A pair in which either loop lost the CPU is measured again (up to
+ * 10 x PAIRS attempts): on a shared machine, a loop that was descheduled measures the other
+ * tenants, not the call. Figures are ns per call over the kept pairs. */
+static void measure(const char *name, int reps, double loop_us, char *out, size_t outsz) {
     loop_fn var = loop_by_name(name);
-    if (!var || reps < 1 || reps > MAX_REPS || n < 1) {
+    if (!var || reps < 1 || reps > MAX_REPS || loop_us <= 0) {
         snprintf(out, outsz, "{\"error\":\"bad measure arguments\"}");
         return;
     }
-    double base[MAX_REPS], vr[MAX_REPS], diff[MAX_REPS], ratio[MAX_REPS];
+    static __thread double base[MAX_REPS], vr[MAX_REPS], diff[MAX_REPS], ratio[MAX_REPS];
     uint64_t cb = 0, cv = 0;
     /* Warm up: trains predictors, and lets a thread that can switch itself do so (graft's
      * selector tries a self-switch on a thread's first call and every 1024 calls after). */
-    loop_f_direct(n / 10);
-    var(n / 10);
-    for (int r = 0; r < reps; r++) {
-        double t0, t1, t2;
-        if (r & 1) {
-            t0 = now_ns();
-            cv = var(n);
-            t1 = now_ns();
-            cb = loop_f_direct(n);
-            t2 = now_ns();
-            vr[r] = (t1 - t0) / n;
-            base[r] = (t2 - t1) / n;
+    loop_f_direct(100000);
+    var(100000);
+    uint64_t nb = calibrate(loop_f_direct, loop_us), nv = calibrate(var, loop_us);
+    int kept = 0, attempts = 0;
+    while (kept < reps && attempts < 10 * reps) {
+        int pre = 0;
+        double b, v;
+        if (attempts++ & 1) {
+            v = timed(var, nv, &cv, &pre);
+            b = timed(loop_f_direct, nb, &cb, &pre);
         } else {
-            t0 = now_ns();
-            cb = loop_f_direct(n);
-            t1 = now_ns();
-            cv = var(n);
-            t2 = now_ns();
-            base[r] = (t1 - t0) / n;
-            vr[r] = (t2 - t1) / n;
+            b = timed(loop_f_direct, nb, &cb, &pre);
+            v = timed(var, nv, &cv, &pre);
         }
-        diff[r] = vr[r] - base[r];
-        ratio[r] = vr[r] / base[r];
+        if (pre) continue;
+        base[kept] = b;
+        vr[kept] = v;
+        diff[kept] = v - b;
+        ratio[kept] = v / b;
+        kept++;
+    }
+    if (kept == 0) {
+        snprintf(out, outsz, "{\"error\":\"every loop was preempted\"}");
+        return;
     }
     snprintf(out, outsz,
-             "{\"name\":\"%s\",\"tid\":%ld,\"reps\":%d,\"n\":%llu,\"base_ns\":%.4f,\"var_ns\":%.4f,"
-             "\"delta_ns\":%.4f,\"delta_p10\":%.4f,\"delta_p90\":%.4f,\"ratio\":%.4f,"
-             "\"base_min\":%.4f,\"var_min\":%.4f,\"check_base\":%.3f,\"check\":%.3f}",
-             name, (long)syscall(SYS_gettid), reps, (unsigned long long)n, quantile(base, reps, 0.5),
-             quantile(vr, reps, 0.5), quantile(diff, reps, 0.5), quantile(diff, reps, 0.1),
-             quantile(diff, reps, 0.9), quantile(ratio, reps, 0.5), quantile(base, reps, 0.0),
-             quantile(vr, reps, 0.0), (double)cb / n, (double)cv / n);
+             "{\"name\":\"%s\",\"tid\":%ld,\"reps\":%d,\"attempts\":%d,\"n_direct\":%llu,\"n\":%llu,"
+             "\"base_ns\":%.4f,\"var_ns\":%.4f,\"delta_ns\":%.4f,\"delta_p10\":%.4f,\"delta_p90\":%.4f,"
+             "\"ratio\":%.4f,\"base_min\":%.4f,\"var_min\":%.4f,\"check_base\":%.3f,\"check\":%.3f",
+             name, (long)syscall(SYS_gettid), kept, attempts, (unsigned long long)nb, (unsigned long long)nv,
+             quantile(base, kept, 0.5), quantile(vr, kept, 0.5), quantile(diff, kept, 0.5),
+             quantile(diff, kept, 0.1), quantile(diff, kept, 0.9), quantile(ratio, kept, 0.5),
+             quantile(base, kept, 0.0), quantile(vr, kept, 0.0), (double)cb / nb, (double)cv / nv);
+    /* every kept pair, in order: "pairs":[[direct, variant], ...] (ns per call) */
+    size_t len = strlen(out);
+    len += (size_t)snprintf(out + len, outsz - len, ",\"pairs\":[");
+    for (int r = 0; r < kept && len + 40 < outsz; r++)
+        len += (size_t)snprintf(out + len, outsz - len, "%s[%.3f,%.3f]", r ? "," : "", base[r], vr[r]);
+    snprintf(out + len, outsz - len, "]}");
 }
 
 /* ---- the held thread: lives inside hold_frame(), which p_trans patches ---------------------- */
 static int hold_cmd[2], hold_ack[2], block_pipe[2];
 static char hold_name[32];
 static int hold_reps;
-static uint64_t hold_n;
-static char hold_out[1024];
+static double hold_us;
+static char hold_out[65536];
 
 TARGET void hold_frame(void) {
     for (;;) {
@@ -163,7 +206,7 @@ TARGET void hold_frame(void) {
         ssize_t r = read(hold_cmd[0], &c, 1);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0 || c == 'q') return;
-        measure(hold_name, hold_reps, hold_n, hold_out, sizeof hold_out);
+        measure(hold_name, hold_reps, hold_us, hold_out, sizeof hold_out);
         while (write(hold_ack[1], "a", 1) < 0 && errno == EINTR) {
         }
     }
@@ -215,19 +258,19 @@ int main(void) {
     printf("{\"ready\":true,\"pid\":%d,\"tid_main\":%ld,\"tid_held\":%d,\"tid_blocker\":%d}\n", (int)getpid(),
            (long)syscall(SYS_gettid), g_tid_held, g_tid_blocker);
     fflush(stdout);
-    char line[256], out[1024];
+    static char line[256], out[65536];
     while (fgets(line, sizeof line, stdin)) {
         char cmd[32] = "", name[32] = "";
         int reps = 0;
-        unsigned long long n = 0;
-        int k = sscanf(line, "%31s %31s %d %llu", cmd, name, &reps, &n);
+        double us = 0;
+        int k = sscanf(line, "%31s %31s %d %lf", cmd, name, &reps, &us);
         if (k >= 1 && !strcmp(cmd, "quit")) break;
         if (k == 4 && !strcmp(cmd, "measure")) {
-            measure(name, reps, n, out, sizeof out);
+            measure(name, reps, us, out, sizeof out);
         } else if (k == 4 && !strcmp(cmd, "measure_held")) {
             snprintf(hold_name, sizeof hold_name, "%s", name);
             hold_reps = reps;
-            hold_n = n;
+            hold_us = us;
             char c;
             if (write(hold_cmd[1], "m", 1) != 1) return 1;
             while (read(hold_ack[0], &c, 1) < 0 && errno == EINTR) {

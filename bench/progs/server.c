@@ -1,5 +1,6 @@
 /* server: a small multi-threaded request/response server on 127.0.0.1, patched while it serves
- * (p_server replaces handle_request() and compute() with equivalent code).
+ * (p_server replaces handle_request() and compute() with equivalent code; p_server_offpath
+ * replaces server_maintenance(), which no request calls).
  *
  *   server [--idle=N]     (N extra threads asleep in a futex, like a real server's pools)
  *
@@ -41,6 +42,10 @@ TARGET void handle_request(const struct msg *rq, struct msg *rs) {
     rs->value = compute(rq->payload, sizeof rq->payload, rq->id);
     memcpy(rs->payload, rq->payload, sizeof rs->payload);
 }
+
+/* Never called while serving: p_server_offpath replaces it, to tell the cost of patching the
+ * process from the cost of patching the request path. */
+TARGET uint64_t server_maintenance(uint64_t x) { return x * 31 + 7; }
 
 static int read_full(int fd, void *buf, size_t n) {
     size_t off = 0;

@@ -11,24 +11,28 @@
 namespace graft {
 namespace {
 
-// Protection of every page of [lo, hi) as /proc/self/maps shows it; false if any is unmapped.
-bool page_prots(uintptr_t lo, uintptr_t hi, std::map<uintptr_t, int> *out) {
+// Protection of every page the writes touch, from one read of /proc/self/maps; false if any
+// page is unmapped.
+bool page_prots(const std::vector<CodeWrite> &writes, std::map<uintptr_t, int> *out) {
+    const uintptr_t pg = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    std::map<uintptr_t, int> wanted;  // page -> -1 until found
+    for (const auto &w : writes)
+        for (uintptr_t p = w.addr & ~(pg - 1); p < w.addr + w.len; p += pg) wanted[p] = -1;
     FILE *f = std::fopen("/proc/self/maps", "re");
     if (!f) return false;
     char line[512];
-    const uintptr_t pg = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     while (std::fgets(line, sizeof line, f)) {
         unsigned long a, b;
         char perms[5] = {};
         if (std::sscanf(line, "%lx-%lx %4s", &a, &b, perms) != 3) continue;
-        if (b <= lo || a >= hi) continue;
         int prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
                    (perms[2] == 'x' ? PROT_EXEC : 0);
-        for (uintptr_t p = std::max<uintptr_t>(a, lo & ~(pg - 1)); p < b && p < hi; p += pg) (*out)[p] = prot;
+        for (auto it = wanted.lower_bound(a); it != wanted.end() && it->first < b; ++it) it->second = prot;
     }
     std::fclose(f);
-    for (uintptr_t p = lo & ~(pg - 1); p < hi; p += pg)
-        if (!out->count(p)) return false;
+    for (auto &[p, prot] : wanted)
+        if (prot < 0) return false;
+    *out = wanted;
     return true;
 }
 
@@ -38,11 +42,9 @@ bool write_code(const std::vector<CodeWrite> &writes, std::string *why) {
     if (writes.empty()) return true;
     const uintptr_t pg = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     std::map<uintptr_t, int> prots;
-    for (const auto &w : writes) {
-        if (!page_prots(w.addr, w.addr + w.len, &prots)) {
-            *why = "the code is not mapped";
-            return false;
-        }
+    if (!page_prots(writes, &prots)) {
+        *why = "the code is not mapped";
+        return false;
     }
     std::map<uintptr_t, int> changed;
     for (auto &[page, prot] : prots) {

@@ -354,7 +354,8 @@ OpResult core_load(const std::string &path) {
         return fail(EINVAL, failure);
     }
     raw->enabled = true;
-    try_complete_transition();
+    // The first try runs on the worker right after this request is answered (the retry is due
+    // now), so `graft load --no-wait` returns as soon as the transition started.
     return {};
 }
 

@@ -26,31 +26,38 @@ GRAFT_SELECT_TEXT inline uintptr_t select(uint32_t idx, bool allow_slow, uintptr
     const uint32_t outer = s->nest == 0;
     read_lock(s);
     uintptr_t target = fs->entry.body;
+    // A pending thread's chance to switch: here, at the entry of a function routed through the
+    // selector, it holds no frame of this function yet (the userspace twin of the kernel's
+    // switch at kernel exit). This runs whether or not this function's top is in transition:
+    // a thread spinning on a function another patch covers must switch too.
+    const int goal = g_view.target_state.load(std::memory_order_acquire);
+    int state = kIdle;
+    if (goal != kIdle) {
+        state = effective_state(s);
+        if (state != goal && outer) {
+            // An approval from the worker (transition.cpp) names the seq this thread had when
+            // its stack was seen clean; it holds if no section began since then. The target is
+            // loaded before the epoch: see reverse_transition().
+            uint32_t epoch = g_view.epoch.load(std::memory_order_acquire);
+            uint32_t entry_seq = s->seq.load(std::memory_order_relaxed) - 1;
+            uint64_t ap = s->approved.load(std::memory_order_acquire);
+            if (ap == ((static_cast<uint64_t>(epoch) << 32) | entry_seq)) {
+                set_own_state(s, goal);
+                state = goal;
+            } else if (allow_slow && (ra_slot >= s->busy_ra_slot ||
+                                      arch::cycles() - s->last_self_check >= kSelfCheckCycles)) {
+                read_unlock(s);
+                return 0;
+            }
+        }
+    }
     Func *f = fs->top.load(std::memory_order_acquire);
     if (f) {
         // Acquire pairs with the release store of `transition` in transition.cpp (the kernel's
         // smp_rmb after reading the stack top: func_stack before func->transition).
         if (f->transition.load(std::memory_order_acquire)) {
-            int state = effective_state(s);
-            int goal = g_view.target_state.load(std::memory_order_acquire);
-            if (state != goal && outer) {
-                // An approval from the worker (transition.cpp) names the seq this thread had
-                // when its stack was seen clean; it holds if no section began since then.
-                uint32_t epoch = g_view.epoch.load(std::memory_order_acquire);
-                uint32_t entry_seq = s->seq.load(std::memory_order_relaxed) - 1;
-                uint64_t ap = s->approved.load(std::memory_order_acquire);
-                if (ap == ((static_cast<uint64_t>(epoch) << 32) | entry_seq)) {
-                    set_own_state(s, goal);
-                    state = goal;
-                } else if (allow_slow && (ra_slot >= s->busy_ra_slot ||
-                                          arch::cycles() - s->last_self_check >= kSelfCheckCycles)) {
-                    read_unlock(s);
-                    return 0;
-                }
-            }
-            if (state == kUnpatched) {
-                f = f->below.load(std::memory_order_acquire);
-            }
+            if (goal == kIdle) state = effective_state(s);
+            if (state == kUnpatched) f = f->below.load(std::memory_order_acquire);
         }
         if (f && !f->nop) target = reinterpret_cast<uintptr_t>(f->new_func);
     }

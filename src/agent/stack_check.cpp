@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <unwind.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -125,10 +126,42 @@ pid_t dw_next_thread(Dwfl *, void *arg, void **thread_argp) {
     return st->target.tid;
 }
 
+// The frozen thread's stack, copied once per check: most reads of a walk fall inside it, and
+// copying with process_vm_readv cannot fault, whatever the addresses (worker only).
+struct StackWindow {
+    uintptr_t lo = 0;
+    size_t len = 0;
+    unsigned char bytes[128 * 1024];
+};
+StackWindow *g_window = new StackWindow;
+const pid_t g_pid = getpid();
+
+void load_window(uintptr_t sp) {
+    g_window->lo = sp;
+    g_window->len = 0;
+    // Read page by page up to the window's size: the stack's mapping may end before it.
+    const size_t page = 4096;
+    uintptr_t first_end = (sp | (page - 1)) + 1;
+    size_t want = std::min(sizeof g_window->bytes, static_cast<size_t>(first_end - sp));
+    while (g_window->len < sizeof g_window->bytes) {
+        iovec local{g_window->bytes + g_window->len, want};
+        iovec remote{reinterpret_cast<void *>(sp + g_window->len), want};
+        ssize_t n = process_vm_readv(g_pid, &local, 1, &remote, 1, 0);
+        if (n <= 0) break;
+        g_window->len += static_cast<size_t>(n);
+        if (static_cast<size_t>(n) < want) break;
+        want = std::min(page * 8, sizeof g_window->bytes - g_window->len);
+    }
+}
+
 bool dw_memory_read(Dwfl *, Dwarf_Addr addr, Dwarf_Word *result, void *) {
+    if (addr >= g_window->lo && addr + sizeof(*result) <= g_window->lo + g_window->len) {
+        std::memcpy(result, g_window->bytes + (addr - g_window->lo), sizeof(*result));
+        return true;
+    }
     iovec local{result, sizeof(*result)};
     iovec remote{reinterpret_cast<void *>(addr), sizeof(*result)};
-    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == sizeof(*result);
+    return process_vm_readv(g_pid, &local, 1, &remote, 1, 0) == sizeof(*result);
 }
 
 bool dw_set_initial_registers(Dwfl_Thread *thread, void *arg) {
@@ -325,6 +358,7 @@ StackResult check_blocked_thread(pid_t tid, uintptr_t sp, uintptr_t pc, const Fo
         return r;
     }
     g_dw.target = RemoteTarget{tid, sp, pc};
+    load_window(sp);
     RemoteWalk w{table, {}, 0, 0, false};
     int rc = dwfl_getthread_frames(g_dw.dwfl, tid, remote_frame, &w);
     if (w.bad) {

@@ -1,6 +1,7 @@
 #include "agent/transition.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -80,7 +81,16 @@ void publish_forbidden(ForbiddenTable *t) {
     }
 }
 
+auto &g_names = *new std::map<pid_t, std::string>;  // tid -> comm, cleared per transition
+
+std::string thread_name_uncached(pid_t tid);
 std::string thread_name(pid_t tid) {
+    auto it = g_names.find(tid);
+    if (it != g_names.end()) return it->second;
+    return g_names[tid] = thread_name_uncached(tid);
+}
+
+std::string thread_name_uncached(pid_t tid) {
     char path[64], buf[64] = {};
     std::snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
     FILE *f = std::fopen(path, "re");
@@ -110,7 +120,24 @@ struct Frozen {
     bool sig_blocked = false;
 };
 
-bool read_frozen(pid_t tid, Frozen *fz) {
+// How many times the thread was scheduled in (/proc/.../schedstat, third field): if it did not
+// change across a check, the thread did not run during it. Falls back to status counters.
+bool read_timeslices(pid_t tid, unsigned long long *out) {
+    char path[96], buf[128];
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = 0;
+    unsigned long long run, wait, slices;
+    if (std::sscanf(buf, "%llu %llu %llu", &run, &wait, &slices) != 3) return false;
+    *out = slices;
+    return true;
+}
+
+bool read_frozen(pid_t tid, Frozen *fz, bool want_status) {
     char path[96], buf[512];
     std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
     FILE *f = std::fopen(path, "re");
@@ -130,6 +157,7 @@ bool read_frozen(pid_t tid, Frozen *fz) {
         fz->sp = vals[vals.size() - 2];
         fz->pc = vals[vals.size() - 1];
     }
+    if (!want_status && read_timeslices(tid, &fz->ctx_switches)) return true;
     std::snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
     f = std::fopen(path, "re");
     if (!f) return false;
@@ -158,6 +186,12 @@ std::map<pid_t, ThreadSlot *> slot_map() {
         if (t > 0) m[t] = s;
     }
     return m;
+}
+
+bool approval_holds(ThreadSlot *s, uint32_t epoch) {
+    uint64_t ap = s->approved.load(std::memory_order_acquire);
+    uint32_t seq = s->seq.load(std::memory_order_acquire);
+    return (ap >> 32) == epoch && static_cast<uint32_t>(ap) == seq && !(seq & 1);
 }
 
 void bump_epoch() { g_view.epoch.fetch_add(1, std::memory_order_acq_rel); }
@@ -190,10 +224,13 @@ void init_transition(Patch *p, int state) {
             state == kPatched ? "patching" : "unpatching");
     // Every thread, including ones graft never saw, now counts as being in the initial state:
     // a new generation makes every older per-thread word stale (klp_init_transition's loop).
-    g_view.initial_state.store(!state, std::memory_order_relaxed);
-    g_view.target_state.store(state, std::memory_order_relaxed);
-    g_view.gen.fetch_add(1, std::memory_order_release);
+    // Order matters (x86 keeps stores in order; the releases say so for the compiler): a selector
+    // that loads the new target (acquire) then sees the new epoch, generation and initial state,
+    // so it can never combine the new target with an older transition's approval or word.
     bump_epoch();
+    g_view.initial_state.store(!state, std::memory_order_relaxed);
+    g_view.gen.fetch_add(1, std::memory_order_release);
+    g_view.target_state.store(state, std::memory_order_release);
     // Release (smp_wmb in klp_init_transition): the states above are visible to any selector
     // that sees transition == true (it loads transition with acquire, then the states).
     set_func_transition(p, true);
@@ -201,6 +238,7 @@ void init_transition(Patch *p, int state) {
     if (ThreadSlot *s = self_slot()) set_own_state(s, state);
     g_obs.clear();
     g_reports.clear();
+    g_names.clear();
 }
 
 bool start_transition(std::string *why) {
@@ -220,6 +258,7 @@ bool start_transition(std::string *why) {
     g_next_signal = g_started + std::chrono::duration_cast<Clock::duration>(
                                     std::chrono::duration<double>(g_signal_timeout));
     schedule_retry(true);
+    g_next_retry = Clock::now();  // first try right away
     return true;
 }
 
@@ -241,9 +280,12 @@ void try_complete_transition() {
     std::vector<Approval> approvals;
     std::vector<pid_t> to_signal;
     const bool signal_round = Clock::now() >= g_next_signal;
+    // Pairs with read_lock(): after it, a seq equal to an approval's means no selector entry
+    // since the approval was given (approval_holds()).
+    arch::membarrier_all();
 
     for (pid_t tid : tids) {
-        ThreadReport r{tid, thread_name(tid), target, false, {}};
+        ThreadReport r{tid, {}, target, false, {}};
         if (tid == me) {
             reports.push_back(r);
             continue;
@@ -251,16 +293,20 @@ void try_complete_transition() {
         auto it = slots.find(tid);
         ThreadSlot *s = it == slots.end() ? nullptr : it->second;
         int st = effective_state(s);
-        if (st == target) {
+        // Switched, or approved earlier with no selector entry since (the membarrier above
+        // orders this read after any such entry).
+        if (st == target || (s && approval_holds(s, epoch))) {
             reports.push_back(r);
             continue;
         }
         r.state = st;
         r.pending = true;
+        r.name = thread_name(tid);
+        Observation &ob = g_obs[tid];
         Frozen a;
-        if (!read_frozen(tid, &a)) continue;  // exited
+        if (!read_frozen(tid, &a, signal_round)) continue;  // exited
+        if (!a.sleeping && !signal_round && !read_frozen(tid, &a, true)) continue;
         if (!a.sleeping) {
-            Observation &ob = g_obs[tid];
             if (ob.running_streak++ == 0) ob.voluntary_at_streak_start = a.voluntary;
             r.reason = "running";
             // A thread seen running over several tries without ever blocking in between is
@@ -270,16 +316,22 @@ void try_complete_transition() {
             if (ob.running_streak >= 3 && a.voluntary == ob.voluntary_at_streak_start && !a.sig_blocked)
                 to_signal.push_back(tid);
         } else if (!s) {
-            g_obs[tid].running_streak = 0;
+            ob.running_streak = 0;
             r.reason = "no graft state yet (thread not started by pthread_create)";
         } else {
-            g_obs[tid].running_streak = 0;
+            ob.running_streak = 0;
+            // Snapshot: the seq, how often it was scheduled, where it sleeps. The walk below is
+            // trusted only if all three are unchanged after it (the thread did not run).
             uint32_t seq0 = s->seq.load(std::memory_order_acquire);
-            StackResult res = check_blocked_thread(tid, a.sp, a.pc, table);
+            unsigned long long slices0 = 0, slices1 = 1;
+            bool have0 = read_timeslices(tid, &slices0);
+            Frozen a1;
+            bool stable = have0 && read_frozen(tid, &a1, false) && a1.sleeping && a1.syscall_line == a.syscall_line;
+            StackResult res = stable ? check_blocked_thread(tid, a.sp, a.pc, table) : StackResult{};
             Frozen b;
-            bool still = read_frozen(tid, &b) && b.sleeping && b.syscall_line == a.syscall_line &&
-                         b.ctx_switches == a.ctx_switches;
-            if (!still) {
+            stable = stable && read_timeslices(tid, &slices1) && slices1 == slices0 &&
+                     read_frozen(tid, &b, false) && b.sleeping && b.syscall_line == a.syscall_line;
+            if (!stable) {
                 r.reason = "running";
             } else if (res.verdict == StackVerdict::kBusy) {
                 r.reason = std::string("sleeping on function ") + res.busy_in;
@@ -424,7 +476,12 @@ void force_transition() {
 
 std::vector<ThreadReport> thread_reports() {
     std::vector<ThreadReport> v;
-    if (g_transition_patch && !g_reports.empty()) return g_reports;
+    if (g_transition_patch && !g_reports.empty()) {
+        v = g_reports;
+        for (auto &r : v)
+            if (r.name.empty()) r.name = thread_name(r.tid);
+        return v;
+    }
     auto slots = slot_map();
     for (pid_t tid : list_tids()) {
         auto it = slots.find(tid);

@@ -32,6 +32,11 @@ std::string c_escape(const std::string &s) {
 }
 }  // namespace
 
+std::vector<std::string> &build_passthrough() {
+    static std::vector<std::string> v;
+    return v;
+}
+
 void add_build(CLI::App &app) {
     auto *sub = app.add_subcommand("build", "Compile a patch shared object");
     static std::string out;
@@ -40,9 +45,8 @@ void add_build(CLI::App &app) {
     sub->add_option("--target", targets, "an object the patch is for: its build-id is recorded");
     sub->add_option("sources", sources, "C or C++ sources")->required();
     sub->add_option("--cc-args", extra, "extra compiler arguments (or after --)");
-    sub->allow_extras();
-    sub->callback([sub] {
-        for (auto &e : sub->remaining()) extra.push_back(e);
+    sub->callback([] {
+        for (auto &e : build_passthrough()) extra.push_back(e);
         bool cxx = false;
         for (auto &s : sources) cxx = cxx || is_cxx(s);
         std::string cc = cxx ? (std::getenv("CXX") ? std::getenv("CXX") : "c++")

@@ -2,6 +2,7 @@
 // stdio, signals, the pid and the exit status are the program's own.
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <vector>
 
@@ -12,11 +13,18 @@ namespace graft::cli {
 
 void add_run(CLI::App &app) {
     auto *sub = app.add_subcommand("run", "Run a program with the graft agent loaded");
-    static std::vector<std::string> argv_;
-    sub->add_option("program", argv_, "program and its arguments")->required();
+    // Everything after `run` (and an optional `--`) is the program's command line, untouched.
     sub->prefix_command();
     sub->callback([sub] {
-        for (auto &e : sub->remaining()) argv_.push_back(e);
+        std::vector<std::string> argv_ = sub->remaining();
+        if (!argv_.empty() && argv_[0] == "--") argv_.erase(argv_.begin());
+        run_program(argv_);
+    });
+}
+
+void run_program(const std::vector<std::string> &argv_) {
+    {
+        if (argv_.empty()) die("run", "no program to run: " + errno_text(EINVAL), 2);
         std::string agent = agent_path();
         const char *old = std::getenv("LD_PRELOAD");
         std::string pre = old && *old ? std::string(old) + ":" + agent : agent;
@@ -26,7 +34,7 @@ void add_run(CLI::App &app) {
         args.push_back(nullptr);
         execvp(args[0], args.data());
         die("run", "cannot run '" + argv_[0] + "': " + errno_text(errno), 127);
-    });
+    }
 }
 
 }  // namespace graft::cli

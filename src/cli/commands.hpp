@@ -1,11 +1,16 @@
 // One function per subcommand; each registers itself on the CLI11 app (src/cli/cmd_*.cpp).
 #pragma once
 #include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
 
 namespace graft::cli {
 void add_flags(CLI::App &app);
 void add_build(CLI::App &app);
+// Arguments after `--` on a `graft build` command line, passed to the compiler as they are.
+std::vector<std::string> &build_passthrough();
 void add_run(CLI::App &app);
+[[noreturn]] void run_program(const std::vector<std::string> &argv);
 void add_ps(CLI::App &app);
 void add_load(CLI::App &app);
 void add_disable(CLI::App &app);

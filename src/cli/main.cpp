@@ -1,5 +1,6 @@
 // graft: live patching for running processes. See docs/commands.md.
 #include <iostream>
+#include <string>
 
 #include "cli/client.hpp"
 #include "cli/commands.hpp"
@@ -20,6 +21,21 @@ int main(int argc, char **argv) {
     graft::cli::add_list(app);
     graft::cli::add_threads(app);
     graft::cli::add_log(app);
+    // `graft run [--] PROGRAM ARGS...`: the program's command line is passed on untouched.
+    if (argc > 2 && std::string(argv[1]) == "run" && std::string(argv[2]) != "--help" && std::string(argv[2]) != "-h") {
+        std::vector<std::string> prog(argv + 2, argv + argc);
+        if (!prog.empty() && prog[0] == "--") prog.erase(prog.begin());
+        graft::cli::run_program(prog);
+    }
+    // `graft build ... -- COMPILER_ARGS`: what follows `--` is the compiler's, not ours.
+    if (argc > 1 && std::string(argv[1]) == "build") {
+        for (int i = 2; i < argc; i++) {
+            if (std::string(argv[i]) != "--") continue;
+            for (int j = i + 1; j < argc; j++) graft::cli::build_passthrough().push_back(argv[j]);
+            argc = i;
+            break;
+        }
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp &e) {
