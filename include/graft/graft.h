@@ -17,9 +17,9 @@ extern "C" {
 struct graft_object;
 
 struct graft_func {
-    const char *old_name;      /* function in the target object */
-    void *new_func;            /* replacement */
-    unsigned long old_sympos;  /* 0: name must be unique; N: the Nth symbol of that name */
+    const char *old_name;     /* function in the target object */
+    void *new_func;           /* replacement */
+    unsigned long old_sympos; /* 0: name must be unique; N: the Nth symbol of that name */
 };
 
 struct graft_callbacks {
@@ -30,22 +30,22 @@ struct graft_callbacks {
 };
 
 struct graft_object {
-    const char *name;          /* NULL: the main executable; else soname or basename */
-    struct graft_func *funcs;  /* array ended by an all-zero entry; may be empty, not NULL */
+    const char *name;         /* NULL: the main executable; else soname or basename */
+    struct graft_func *funcs; /* array ended by an all-zero entry; may be empty, not NULL */
     struct graft_callbacks callbacks;
 };
 
 struct graft_state {
-    unsigned long id;          /* non-zero */
+    unsigned long id; /* non-zero */
     unsigned int version;
     void *data;
 };
 
 struct graft_patch {
-    const char *name;          /* NULL: the patch file's basename without ".so" */
-    struct graft_object *objs; /* ended by an entry with name == NULL and funcs == NULL */
-    struct graft_state *states;/* ended by id == 0; may be NULL */
-    bool replace;              /* atomic replace (cumulative patch) */
+    const char *name;           /* NULL: the patch file's basename without ".so" */
+    struct graft_object *objs;  /* ended by an entry with name == NULL and funcs == NULL */
+    struct graft_state *states; /* ended by id == 0; may be NULL */
+    bool replace;               /* atomic replace (cumulative patch) */
 };
 
 /* A reference from a patch to a symbol of its target that the patch cannot link against
@@ -54,7 +54,7 @@ struct graft_patch {
  * and stores the address into *addr before any callback or new function can run.
  * Declare them with GRAFT_REF(); see docs/patch-authors-guide.md. */
 struct graft_ref {
-    const char *object;        /* NULL: the main executable */
+    const char *object; /* NULL: the main executable */
     const char *name;
     unsigned long sympos;
     void **addr;
@@ -77,29 +77,30 @@ struct graft_ref {
 
 /* Exactly one per patch .so (C or C++): exports the descriptor under a fixed C name, with the
  * ABI version and the bounds of the patch's GRAFT_REF table. */
-#define GRAFT_PATCH(patch_variable)                                                             \
-    GRAFT_EXTERN_C_BEGIN                                                                        \
-    extern __attribute__((weak, visibility("hidden"))) const struct graft_ref __start_graft_refs[]; \
-    extern __attribute__((weak, visibility("hidden"))) const struct graft_ref __stop_graft_refs[];  \
-    GRAFT_EXTERN_C_END                                                                          \
-    GRAFT_EXTERN_C __attribute__((visibility("default"), used)) struct graft_patch *            \
-    graft_patch_descriptor(void) { return &(patch_variable); }                                  \
-    GRAFT_EXTERN_C __attribute__((visibility("default"), used)) const struct graft_ref *        \
-    graft_patch_refs(const struct graft_ref **end) {                                            \
-        *end = __stop_graft_refs;                                                               \
-        return __start_graft_refs;                                                              \
-    }                                                                                           \
-    GRAFT_EXTERN_C __attribute__((visibility("default"), used)) const unsigned graft_patch_abi = \
+#define GRAFT_PATCH(patch_variable)                                                                         \
+    GRAFT_EXTERN_C_BEGIN                                                                                    \
+    extern __attribute__((weak, visibility("hidden"))) const struct graft_ref __start_graft_refs[];         \
+    extern __attribute__((weak, visibility("hidden"))) const struct graft_ref __stop_graft_refs[];          \
+    GRAFT_EXTERN_C_END                                                                                      \
+    GRAFT_EXTERN_C __attribute__((visibility("default"), used)) struct graft_patch *graft_patch_descriptor( \
+        void) {                                                                                             \
+        return &(patch_variable);                                                                           \
+    }                                                                                                       \
+    GRAFT_EXTERN_C __attribute__((visibility("default"), used)) const struct graft_ref *graft_patch_refs(   \
+        const struct graft_ref **end) {                                                                     \
+        *end = __stop_graft_refs;                                                                           \
+        return __start_graft_refs;                                                                          \
+    }                                                                                                       \
+    GRAFT_EXTERN_C __attribute__((visibility("default"), used)) const unsigned graft_patch_abi =            \
         GRAFT_ABI_VERSION
 
 /* GRAFT_REF(object, "symbol", sympos, pointer_variable): after the patch is loaded,
  * pointer_variable holds the address of `symbol` in `object` (NULL: the main executable).
  *   static int (*orig_helper)(int);   GRAFT_REF(NULL, "helper", 0, orig_helper);
  *   static long *hits;                GRAFT_REF(NULL, "hits", 0, hits);                      */
-#define GRAFT_REF(object, symbol, sympos, pointer_variable)                                  \
-    __attribute__((section("graft_refs"), used)) static struct graft_ref               \
-    GRAFT_CONCAT(graft_ref_, __COUNTER__) = {(object), (symbol), (sympos),                   \
-                                            (void **)(void *)&(pointer_variable)}
+#define GRAFT_REF(object, symbol, sympos, pointer_variable)                            \
+    __attribute__((section("graft_refs"), used)) static struct graft_ref GRAFT_CONCAT( \
+        graft_ref_, __COUNTER__) = {(object), (symbol), (sympos), (void **)(void *)&(pointer_variable)}
 
 /* Object state for callbacks: */
 enum graft_object_state { GRAFT_OBJECT_LIVE, GRAFT_OBJECT_COMING, GRAFT_OBJECT_GOING };
@@ -109,10 +110,9 @@ enum graft_object_state graft_object_state(const struct graft_object *obj);
 typedef int (*graft_shadow_ctor_t)(void *obj, void *shadow_data, void *ctor_data);
 typedef void (*graft_shadow_dtor_t)(void *obj, void *shadow_data);
 void *graft_shadow_get(void *obj, unsigned long id);
-void *graft_shadow_alloc(void *obj, unsigned long id, size_t size, graft_shadow_ctor_t ctor,
-                         void *ctor_data);
-void *graft_shadow_get_or_alloc(void *obj, unsigned long id, size_t size,
-                                graft_shadow_ctor_t ctor, void *ctor_data);
+void *graft_shadow_alloc(void *obj, unsigned long id, size_t size, graft_shadow_ctor_t ctor, void *ctor_data);
+void *graft_shadow_get_or_alloc(void *obj, unsigned long id, size_t size, graft_shadow_ctor_t ctor,
+                                void *ctor_data);
 void graft_shadow_free(void *obj, unsigned long id, graft_shadow_dtor_t dtor);
 void graft_shadow_free_all(unsigned long id, graft_shadow_dtor_t dtor);
 

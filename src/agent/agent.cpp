@@ -9,11 +9,11 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <fcntl.h>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <fcntl.h>
 
 #include "agent/code_writer.hpp"
 #include "agent/control.hpp"
@@ -31,7 +31,8 @@ namespace {
 void on_transition_signal(int, siginfo_t *, void *uc) {
     int saved = errno;
     auto *ctx = static_cast<ucontext_t *>(uc);
-    transition_self_check(SelfContext::kSignalHandler, static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RIP]));
+    transition_self_check(SelfContext::kSignalHandler,
+                          static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RIP]));
     errno = saved;
 }
 
@@ -113,7 +114,8 @@ __attribute__((visibility("default"))) void graft_quiescent(void) {
     graft::transition_self_check(graft::SelfContext::kDirect);
 }
 
-__attribute__((visibility("default"))) enum graft_object_state graft_object_state(const struct graft_object *) {
+__attribute__((visibility("default"))) enum graft_object_state graft_object_state(
+    const struct graft_object *) {
     return GRAFT_OBJECT_LIVE;
 }
 

@@ -60,23 +60,23 @@ bool write_code(const std::vector<CodeWrite> &writes, std::string *why) {
     }
     for (const auto &w : writes) {
         switch (w.len) {
-        case 1:
-            __atomic_store_n(reinterpret_cast<uint8_t *>(w.addr), w.bytes[0], __ATOMIC_RELEASE);
-            break;
-        case 2: {
-            uint16_t v;
-            std::memcpy(&v, w.bytes, 2);
-            __atomic_store_n(reinterpret_cast<uint16_t *>(w.addr), v, __ATOMIC_RELEASE);
-            break;
-        }
-        case 8: {
-            uint64_t v;
-            std::memcpy(&v, w.bytes, 8);
-            __atomic_store_n(reinterpret_cast<uint64_t *>(w.addr), v, __ATOMIC_RELEASE);
-            break;
-        }
-        default:
-            std::memcpy(reinterpret_cast<void *>(w.addr), w.bytes, w.len);
+            case 1:
+                __atomic_store_n(reinterpret_cast<uint8_t *>(w.addr), w.bytes[0], __ATOMIC_RELEASE);
+                break;
+            case 2: {
+                uint16_t v;
+                std::memcpy(&v, w.bytes, 2);
+                __atomic_store_n(reinterpret_cast<uint16_t *>(w.addr), v, __ATOMIC_RELEASE);
+                break;
+            }
+            case 8: {
+                uint64_t v;
+                std::memcpy(&v, w.bytes, 8);
+                __atomic_store_n(reinterpret_cast<uint64_t *>(w.addr), v, __ATOMIC_RELEASE);
+                break;
+            }
+            default:
+                std::memcpy(reinterpret_cast<void *>(w.addr), w.bytes, w.len);
         }
     }
     for (auto &[page, prot] : changed) mprotect(reinterpret_cast<void *>(page), pg, prot);

@@ -13,7 +13,7 @@ namespace graft {
 
 struct CodeWrite {
     uintptr_t addr;
-    uint8_t len;        // 1, 2, 8: one atomic store; other: plain copy (unreachable code only)
+    uint8_t len;  // 1, 2, 8: one atomic store; other: plain copy (unreachable code only)
     uint8_t bytes[16];
 };
 

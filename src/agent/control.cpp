@@ -1,8 +1,8 @@
 #include "agent/control.hpp"
 
 #include <poll.h>
-#include <signal.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -40,7 +40,8 @@ nlohmann::json handle(const nlohmann::json &req) {
         return error_json(EINVAL, "malformed request: expected {\"op\": ...}");
     const std::string op = req["op"];
     auto str = [&](const char *k) -> std::string {
-        if (!req.contains(k) || !req[k].is_string()) throw std::invalid_argument(std::string("missing string field '") + k + "'");
+        if (!req.contains(k) || !req[k].is_string())
+            throw std::invalid_argument(std::string("missing string field '") + k + "'");
         return req[k];
     };
     if (op == "ping") return {{"ok", true}, {"pid", getpid()}};
@@ -56,7 +57,8 @@ nlohmann::json handle(const nlohmann::json &req) {
     }
     if (op == "threads") return {{"ok", true}, {"threads", core_threads()}};
     if (op == "log") {
-        uint64_t since = req.contains("since") && req["since"].is_number_unsigned() ? req["since"].get<uint64_t>() : 0;
+        uint64_t since =
+            req.contains("since") && req["since"].is_number_unsigned() ? req["since"].get<uint64_t>() : 0;
         uint64_t next = 0;
         nlohmann::json lines = nlohmann::json::array();
         for (auto &e : log_since(since, &next)) lines.push_back(e.text);
@@ -81,7 +83,9 @@ bool read_request(int fd, std::string *line) {
     line->clear();
     char buf[4096];
     for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
+                .count();
         if (left <= 0) return false;
         pollfd p{fd, POLLIN, 0};
         if (poll(&p, 1, static_cast<int>(left)) <= 0) return false;

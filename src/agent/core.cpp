@@ -34,7 +34,9 @@ struct TargetRecord {  // written by `graft build --target` into the patch
     const char *build_id;
 };
 
-OpResult fail(int err, std::string msg) { return OpResult{err, std::move(msg)}; }
+OpResult fail(int err, std::string msg) {
+    return OpResult{err, std::move(msg)};
+}
 
 std::string basename_no_so(const std::string &path) {
     std::string b = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
@@ -103,8 +105,12 @@ void patch_object(Object *o) {
 
 }  // namespace
 
-pid_t core_worker_tid() { return g_worker_tid; }
-void core_set_worker_tid(pid_t t) { g_worker_tid = t; }
+pid_t core_worker_tid() {
+    return g_worker_tid;
+}
+void core_set_worker_tid(pid_t t) {
+    g_worker_tid = t;
+}
 
 bool core_refusing(std::string *why) {
     if (g_refusing) *why = g_refuse_why;
@@ -207,12 +213,10 @@ OpResult core_load(const std::string &path) {
     std::lock_guard<std::recursive_mutex> g(g_core_mutex);
     std::string why;
     if (core_refusing(&why)) return fail(EPERM, "the agent refuses patching: " + why);
-    if (g_transition_patch)
-        return fail(EBUSY, "patch '" + g_transition_patch->name + "' is in transition");
+    if (g_transition_patch) return fail(EBUSY, "patch '" + g_transition_patch->name + "' is in transition");
     // Validate the file before anything of it runs.
     SymbolFile sf;
-    if (access(path.c_str(), R_OK) != 0)
-        return fail(errno, "cannot read '" + path + "'");
+    if (access(path.c_str(), R_OK) != 0) return fail(errno, "cannot read '" + path + "'");
     if (!describe_file(path, &sf, &why)) return fail(ENOEXEC, why);
     // Nothing of a file that is not a complete patch may run in the process (dlopen would run
     // its constructors, and map a truncated file into SIGBUS).
@@ -249,6 +253,11 @@ OpResult core_load(const std::string &path) {
         return reject(EEXIST, pname + " is already loaded");
     if (!desc || !desc->objs) return reject(EINVAL, pname + ": the descriptor has no objects");
     p->replace = desc->replace;
+    // Atomic replace needs nop entries for the functions only older patches replace, so that
+    // they too return to their original code through a transition; until that exists, a
+    // replace patch is refused rather than applied unsafely (docs/limitations.md).
+    if (p->replace)
+        return reject(EOPNOTSUPP, pname + " asks for atomic replace, which this agent does not support yet");
     auto *targets = static_cast<const TargetRecord *>(dlsym(h, "graft_patch_targets"));
 
     // Objects and functions (klp_init_patch / klp_init_object / klp_init_func).
@@ -313,7 +322,8 @@ OpResult core_load(const std::string &path) {
                                       "' names object '" + on + "', which is not loaded");
         Resolved res;
         if (!r->name || !resolve_symbol(lo, r->name, r->sympos, false, &res, &why))
-            return reject(EINVAL, pname + ", object '" + on + "': " + (r->name ? why : "GRAFT_REF without a name"));
+            return reject(EINVAL,
+                          pname + ", object '" + on + "': " + (r->name ? why : "GRAFT_REF without a name"));
         ref_values.emplace_back(r->addr, reinterpret_cast<void *>(res.addr));
     }
     if (!states_compatible(desc)) {
@@ -373,8 +383,7 @@ OpResult core_disable(const std::string &name) {
         return {};
     }
     if (!p->enabled) return fail(EINVAL, "patch '" + name + "' is already disabled");
-    if (g_transition_patch)
-        return fail(EBUSY, "patch '" + g_transition_patch->name + "' is in transition");
+    if (g_transition_patch) return fail(EBUSY, "patch '" + g_transition_patch->name + "' is in transition");
     // __klp_disable_patch
     init_transition(p, kUnpatched);
     for (auto &o : p->objs)
@@ -426,7 +435,8 @@ OpResult core_unload(const std::string &name) {
     for (auto it = g_disabled.begin(); it != g_disabled.end(); ++it) {
         if ((*it)->name != name) continue;
         if ((*it)->forced)
-            return fail(EBUSY, "patch '" + name + "' took part in a forced transition and its code may still run");
+            return fail(EBUSY,
+                        "patch '" + name + "' took part in a forced transition and its code may still run");
         std::unique_ptr<Patch> dead = std::move(*it);
         g_disabled.erase(it);
         free_patch(std::move(dead));
@@ -447,14 +457,10 @@ nlohmann::json patch_json(const Patch &p, int order) {
                              {"nop", f->nop}});
         objs.push_back({{"name", o->name}, {"patched", o->patched}, {"loaded", o->loaded}, {"funcs", funcs}});
     }
-    return {{"name", p.name},
-            {"path", p.path},
-            {"enabled", p.enabled},
-            {"transition", &p == g_transition_patch},
-            {"replace", p.replace},
-            {"forced", p.forced},
-            {"stack_order", order},
-            {"objects", objs}};
+    return {{"name", p.name},       {"path", p.path},
+            {"enabled", p.enabled}, {"transition", &p == g_transition_patch},
+            {"replace", p.replace}, {"forced", p.forced},
+            {"stack_order", order}, {"objects", objs}};
 }
 }  // namespace
 
@@ -487,7 +493,10 @@ nlohmann::json core_threads() {
     std::lock_guard<std::recursive_mutex> g(g_core_mutex);
     nlohmann::json v = nlohmann::json::array();
     for (auto &r : thread_reports())
-        v.push_back({{"tid", r.tid}, {"name", r.name}, {"patch_state", r.state}, {"pending", r.pending},
+        v.push_back({{"tid", r.tid},
+                     {"name", r.name},
+                     {"patch_state", r.state},
+                     {"pending", r.pending},
                      {"reason", r.reason}});
     return v;
 }

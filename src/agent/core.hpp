@@ -23,7 +23,7 @@ struct Object;
 extern std::recursive_mutex g_core_mutex;
 
 struct OpResult {
-    int err = 0;  // errno value; 0 = success
+    int err = 0;          // errno value; 0 = success
     std::string message;  // "<what>: <why>" without the errno text
 };
 

@@ -33,8 +33,7 @@ std::string build_id_from_notes(const uint8_t *p, size_t len) {
         size_t desc_off = name_off + ((nh->n_namesz + 3) & ~3u);
         size_t next = desc_off + ((nh->n_descsz + 3) & ~3u);
         if (next > len) break;
-        if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
-            std::memcmp(p + name_off, "GNU", 4) == 0)
+        if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && std::memcmp(p + name_off, "GNU", 4) == 0)
             return hex(p + desc_off, nh->n_descsz);
         off = next;
     }
@@ -167,7 +166,8 @@ int iter_cb(dl_phdr_info *info, size_t, void *arg) {
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const auto &ph = info->dlpi_phdr[i];
         if (ph.p_type == PT_NOTE && o.build_id.empty())
-            o.build_id = build_id_from_notes(reinterpret_cast<const uint8_t *>(o.base + ph.p_vaddr), ph.p_memsz);
+            o.build_id =
+                build_id_from_notes(reinterpret_cast<const uint8_t *>(o.base + ph.p_vaddr), ph.p_memsz);
         if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X)) {
             o.text_lo = o.base + ph.p_vaddr;
             o.text_hi = o.text_lo + ph.p_memsz;
@@ -179,7 +179,9 @@ int iter_cb(dl_phdr_info *info, size_t, void *arg) {
 
 }  // namespace
 
-std::string object_display_name(const char *name) { return name ? name : "main"; }
+std::string object_display_name(const char *name) {
+    return name ? name : "main";
+}
 
 std::vector<LoadedObject> loaded_objects() {
     std::vector<LoadedObject> v;
@@ -214,8 +216,8 @@ std::shared_ptr<const SymbolFile> symbols_of(const std::string &path, std::strin
         *err = "cannot open '" + path + "': " + std::strerror(errno);
         return nullptr;
     }
-    std::string key = path + "|" + std::to_string(st.st_ino) + "|" + std::to_string(st.st_mtim.tv_sec) +
-                      "." + std::to_string(st.st_mtim.tv_nsec) + "|" + std::to_string(st.st_size);
+    std::string key = path + "|" + std::to_string(st.st_ino) + "|" + std::to_string(st.st_mtim.tv_sec) + "." +
+                      std::to_string(st.st_mtim.tv_nsec) + "|" + std::to_string(st.st_size);
     std::lock_guard<std::mutex> g(g_sym_cache_mutex);
     auto it = g_sym_cache.find(key);
     if (it != g_sym_cache.end()) return it->second;
@@ -291,13 +293,13 @@ bool describe_file(const std::string &path, SymbolFile *out, std::string *err) {
     return read_file(path, out, false, err);
 }
 
-bool resolve_symbol(const LoadedObject &obj, const std::string &name, unsigned long sympos,
-                    bool func_only, Resolved *out, std::string *err) {
+bool resolve_symbol(const LoadedObject &obj, const std::string &name, unsigned long sympos, bool func_only,
+                    Resolved *out, std::string *err) {
     auto sf = symbols_of(obj.path, err);
     if (!sf) return false;
     if (!obj.build_id.empty() && !sf->build_id.empty() && sf->build_id != obj.build_id) {
-        *err = "the file '" + obj.path + "' on disk is not the object that runs (build-id " +
-               sf->build_id + ", running " + obj.build_id + ")";
+        *err = "the file '" + obj.path + "' on disk is not the object that runs (build-id " + sf->build_id +
+               ", running " + obj.build_id + ")";
         return false;
     }
     unsigned long count = 0;
@@ -323,8 +325,8 @@ bool resolve_symbol(const LoadedObject &obj, const std::string &name, unsigned l
         return false;
     }
     if (sympos != 0 && !found) {
-        *err = "symbol position " + std::to_string(sympos) + " for symbol '" + name +
-               "' in object '" + obj.name + "' not found";
+        *err = "symbol position " + std::to_string(sympos) + " for symbol '" + name + "' in object '" +
+               obj.name + "' not found";
         return false;
     }
     out->addr = obj.base + found->value;

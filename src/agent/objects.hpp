@@ -19,15 +19,15 @@ struct Symbol {
 struct SymbolFile {
     std::string path;
     std::string soname;
-    std::string build_id;  // hex
-    bool has_interp = false;  // a program (has PT_INTERP), not a library
+    std::string build_id;      // hex
+    bool has_interp = false;   // a program (has PT_INTERP), not a library
     std::vector<Symbol> syms;  // .symtab if present, else .dynsym, in file order
     std::multimap<std::string, size_t> by_name;
     std::map<uintptr_t, size_t> funcs_by_addr;  // function symbols by value
 };
 
 struct LoadedObject {
-    std::string name;      // "main" for the executable
+    std::string name;  // "main" for the executable
     std::string path;
     uintptr_t base = 0;    // load bias
     std::string build_id;  // hex, read from the mapped PT_NOTE (what actually runs)
@@ -53,8 +53,8 @@ struct Resolved {
 };
 // The kernel's klp_find_object_symbol rules: sympos 0 = the name must be unique; N = the Nth
 // occurrence in symbol-table order. Error text follows the kernel's.
-bool resolve_symbol(const LoadedObject &obj, const std::string &name, unsigned long sympos,
-                    bool func_only, Resolved *out, std::string *err);
+bool resolve_symbol(const LoadedObject &obj, const std::string &name, unsigned long sympos, bool func_only,
+                    Resolved *out, std::string *err);
 
 std::string object_display_name(const char *name);  // NULL -> "main"
 

@@ -39,8 +39,9 @@ FuncStack *stack_for(uintptr_t addr, const std::string &name, const std::string 
     arch::EntryLayout e;
     if (!arch::decode_entry(addr, &e, why)) return nullptr;
     if (e.single_byte_nops) {
-        *why = "its entry still has two single-byte nops (it was loaded after the agent started "
-               "and graft could not make its gate safe)";
+        *why =
+            "its entry still has two single-byte nops (it was loaded after the agent started "
+            "and graft could not make its gate safe)";
         return nullptr;
     }
     if (g_next_stub >= kStubCount) {

@@ -35,17 +35,17 @@ struct Func {  // klp_func
     Object *obj = nullptr;
 };
 
-struct Object {  // klp_object
-    graft_object *desc = nullptr;  // nullptr for dynamic (nop-only) objects
-    std::string name;              // display name: "main" for the executable
+struct Object {                         // klp_object
+    graft_object *desc = nullptr;       // nullptr for dynamic (nop-only) objects
+    std::string name;                   // display name: "main" for the executable
     const char *lookup_name = nullptr;  // as in the descriptor (NULL = main)
     std::vector<std::unique_ptr<Func>> funcs;
     bool patched = false;
-    bool loaded = false;               // the target object is in the process
-    bool pre_patch_ran = false;        // post_unpatch_enabled in the kernel
+    bool loaded = false;         // the target object is in the process
+    bool pre_patch_ran = false;  // post_unpatch_enabled in the kernel
     bool dynamic = false;
     Patch *patch = nullptr;
-    std::string expected_build_id;     // from graft build --target, if any
+    std::string expected_build_id;  // from graft build --target, if any
 };
 
 struct Patch {  // klp_patch
@@ -84,8 +84,8 @@ constexpr uint32_t kStubCount = 32768;
 // Finds or creates the stack of the function at `addr`. Validates the entry.
 FuncStack *stack_for(uintptr_t addr, const std::string &name, const std::string &object, std::string *why);
 FuncStack *find_stack(uintptr_t addr);
-void push_func(Func *f);   // klp_patch_func: on top
-void pop_func(Func *f);    // klp_unpatch_func: wherever it is
+void push_func(Func *f);  // klp_patch_func: on top
+void pop_func(Func *f);   // klp_unpatch_func: wherever it is
 
 // Code routing: where each function's entry leads. route_to_selector() is used before a
 // transition touches the function; route_direct() after it completed, so that a fully patched
@@ -93,8 +93,8 @@ void pop_func(Func *f);    // klp_unpatch_func: wherever it is
 // barriers and reports failure without having changed anything.
 struct RouteChange {
     FuncStack *fs;
-    bool open;          // gate state wanted
-    uintptr_t target;   // prefix pointer wanted
+    bool open;         // gate state wanted
+    uintptr_t target;  // prefix pointer wanted
 };
 bool apply_routes(const std::vector<RouteChange> &changes, std::string *why);
 // The pointer value for the current top of `fs` when no transition runs on it.

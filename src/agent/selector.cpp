@@ -1,9 +1,9 @@
 // The selector: klp_ftrace_handler() for one thread entering a function whose entry is routed
 // through graft's trampoline (src/arch/x86_64/trampoline.S).
 //
-// Built with -mno-sse -mno-mmx (general registers; x87 is never used) and no sanitizer instrumentation: the fast path must leave every
-// vector register alone (they may hold the patched function's arguments) and must not allocate,
-// lock, log or fail. It lives in its own section so stack checks can recognise a thread stopped
+// Built with -mno-sse -mno-mmx (general registers; x87 is never used) and no sanitizer instrumentation: the
+// fast path must leave every vector register alone (they may hold the patched function's arguments) and must
+// not allocate, lock, log or fail. It lives in its own section so stack checks can recognise a thread stopped
 // inside it (such a thread has chosen a version but not entered it yet: "unreliable").
 #include <cstdint>
 

@@ -32,7 +32,9 @@ constexpr size_t kBuckets = 4096;
 std::atomic<Shadow *> g_buckets[kBuckets];
 std::mutex g_shadow_mutex;  // serialises writers; readers never take it
 
-size_t bucket(void *obj) { return (reinterpret_cast<uintptr_t>(obj) >> 4) % kBuckets; }
+size_t bucket(void *obj) {
+    return (reinterpret_cast<uintptr_t>(obj) >> 4) % kBuckets;
+}
 
 Shadow *find(void *obj, unsigned long id) {
     for (Shadow *s = g_buckets[bucket(obj)].load(std::memory_order_acquire); s;
@@ -87,7 +89,8 @@ void free_matching(void *obj, bool any_obj, unsigned long id, graft_shadow_dtor_
     size_t first = any_obj ? 0 : bucket(obj), last = any_obj ? kBuckets : bucket(obj) + 1;
     for (size_t b = first; b < last; b++) {
         std::atomic<Shadow *> *link = &g_buckets[b];
-        for (Shadow *s = link->load(std::memory_order_relaxed); s; s = link->load(std::memory_order_relaxed)) {
+        for (Shadow *s = link->load(std::memory_order_relaxed); s;
+             s = link->load(std::memory_order_relaxed)) {
             if (s->id == id && (any_obj || s->obj == obj)) {
                 // Unlink only: s->next stays, so a reader standing on s continues past it.
                 link->store(s->next.load(std::memory_order_relaxed), std::memory_order_release);
@@ -121,8 +124,8 @@ __attribute__((visibility("default"))) void *graft_shadow_alloc(void *obj, unsig
     return graft::alloc(obj, id, size, ctor, ctor_data, true);
 }
 
-__attribute__((visibility("default"))) void *graft_shadow_get_or_alloc(void *obj, unsigned long id, size_t size,
-                                                                       graft_shadow_ctor_t ctor,
+__attribute__((visibility("default"))) void *graft_shadow_get_or_alloc(void *obj, unsigned long id,
+                                                                       size_t size, graft_shadow_ctor_t ctor,
                                                                        void *ctor_data) {
     return graft::alloc(obj, id, size, ctor, ctor_data, false);
 }
@@ -133,7 +136,8 @@ __attribute__((visibility("default"))) void graft_shadow_free(void *obj, unsigne
     graft::free_matching(obj, false, id, dtor);
 }
 
-__attribute__((visibility("default"))) void graft_shadow_free_all(unsigned long id, graft_shadow_dtor_t dtor) {
+__attribute__((visibility("default"))) void graft_shadow_free_all(unsigned long id,
+                                                                  graft_shadow_dtor_t dtor) {
     std::lock_guard<std::mutex> g(graft::g_shadow_mutex);
     graft::free_matching(nullptr, true, id, dtor);
 }

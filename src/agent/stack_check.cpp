@@ -55,8 +55,7 @@ bool is_root(uintptr_t pc) {
 bool in_graft_hot_code(uintptr_t pc) {
     auto p = reinterpret_cast<char *>(pc);
     if (p >= graft_stubs_begin && p < graft_tramp_common_end) return true;
-    return __start_graft_select_text && p >= __start_graft_select_text &&
-           p < __stop_graft_select_text;
+    return __start_graft_select_text && p >= __start_graft_select_text && p < __stop_graft_select_text;
 }
 
 const char *find_forbidden(uintptr_t pc, const ForbiddenTable *t) {
@@ -235,7 +234,9 @@ int remote_frame(Dwfl_Frame *state, void *arg) {
     }
     if (pc == 0) return DWARF_CB_OK;  // past the outermost frame
     Dwarf_Addr look = activation ? pc : pc - 1;
-    if (g_debug) std::fprintf(stderr, "graft-unwind: tid %d frame %d pc %#lx\n", g_dw.target.tid, w->n, (unsigned long)pc);
+    if (g_debug)
+        std::fprintf(stderr, "graft-unwind: tid %d frame %d pc %#lx\n", g_dw.target.tid, w->n,
+                     (unsigned long)pc);
     if (++w->n > kMaxFrames) {
         w->bad = true;
         w->result.why = "stack too deep";
@@ -252,8 +253,7 @@ int remote_frame(Dwfl_Frame *state, void *arg) {
         w->result.why = "a frame inside graft's trampoline";
         return DWARF_CB_ABORT;
     }
-    if (const char *hit = find_forbidden(look, w->table); hit && !w->result.busy_in)
-        w->result.busy_in = hit;
+    if (const char *hit = find_forbidden(look, w->table); hit && !w->result.busy_in) w->result.busy_in = hit;
     w->last = look;
     return DWARF_CB_OK;
 }
@@ -266,7 +266,9 @@ void stack_check_init_worker() {
         g_self_map.store(fo.dlfo_link_map, std::memory_order_release);
     if (_dl_find_object(reinterpret_cast<void *>(&_Unwind_RaiseException), &fo) == 0)
         g_unwinder_map.store(fo.dlfo_link_map, std::memory_order_release);
-    if (_dl_find_object(reinterpret_cast<void *>(&_dl_find_object), &fo) == 0)
+    // The dynamic loader: the object mapped at AT_BASE (_dl_find_object itself lives in libc).
+    if (unsigned long base = getauxval(AT_BASE);
+        base && _dl_find_object(reinterpret_cast<void *>(base), &fo) == 0)
         g_loader_map.store(fo.dlfo_link_map, std::memory_order_release);
     // This runs on a pthread: the outermost frame of its stack is the thread-start helper.
     OwnWalk w;

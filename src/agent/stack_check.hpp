@@ -8,10 +8,10 @@
 //    kernel reports in /proc/self/task/<tid>/syscall. Uses elfutils' libdwfl with only sp and pc
 //    known: a frame that needs any other register is unreliable. Worker thread only.
 #pragma once
+#include <sys/types.h>
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <sys/types.h>
 
 namespace graft {
 

@@ -11,7 +11,7 @@
 extern "C" {
 
 __attribute__((visibility("default"))) struct graft_state *graft_get_state(struct graft_patch *patch,
-                                                                            unsigned long id) {
+                                                                           unsigned long id) {
     if (!patch || !patch->states) return nullptr;
     for (graft_state *s = patch->states; s->id; s++)
         if (s->id == id) return s;

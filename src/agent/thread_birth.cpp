@@ -26,7 +26,9 @@ struct Birth {
     uint64_t creator_word;
 };
 
-void on_thread_exit(void *) { release_self_slot(); }
+void on_thread_exit(void *) {
+    release_self_slot();
+}
 
 void *child_start(void *p) {
     Birth b = *static_cast<Birth *>(p);
@@ -64,8 +66,9 @@ void claim_for_new_thread(uint64_t creator_word) {
 
 }  // namespace graft
 
-extern "C" __attribute__((visibility("default"))) int pthread_create(
-    pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg) {
+extern "C" __attribute__((visibility("default"))) int pthread_create(pthread_t *thread,
+                                                                     const pthread_attr_t *attr,
+                                                                     void *(*start)(void *), void *arg) {
     auto real = graft::real_create();
     if (!real) return EAGAIN;
     auto *b = static_cast<graft::Birth *>(std::malloc(sizeof(graft::Birth)));

@@ -1,9 +1,12 @@
 #include "agent/thread_state.hpp"
 
 #include <sched.h>
+
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <mutex>
+#include <vector>
 
 #include "arch/x86_64/entry.hpp"
 
@@ -48,7 +51,9 @@ ThreadSlot *slot_at(uint32_t i) {
     return s ? &s[i] : nullptr;
 }
 
-uint32_t slots_high_water() { return g_high_water.load(std::memory_order_acquire); }
+uint32_t slots_high_water() {
+    return g_high_water.load(std::memory_order_acquire);
+}
 
 ThreadSlot *self_slot() {
     if (t_slot) return t_slot;
@@ -73,8 +78,7 @@ ThreadSlot *self_slot() {
         s->word.store(0, std::memory_order_relaxed);
         uint32_t hw = g_high_water.load(std::memory_order_relaxed);
         // Publishes the claimed slot to the agent's scans (pairs with slots_high_water()).
-        while (hw < i + 1 &&
-               !g_high_water.compare_exchange_weak(hw, i + 1, std::memory_order_release)) {
+        while (hw < i + 1 && !g_high_water.compare_exchange_weak(hw, i + 1, std::memory_order_release)) {
         }
         t_slot = s;
         return s;
@@ -97,23 +101,27 @@ uint64_t make_word(uint32_t gen, int state) {
 
 void set_own_state(ThreadSlot *s, int state) {
     // Release: the stack check that justified the switch happens-before the new state is seen.
-    s->word.store(make_word(g_view.gen.load(std::memory_order_acquire), state),
-                  std::memory_order_release);
+    s->word.store(make_word(g_view.gen.load(std::memory_order_acquire), state), std::memory_order_release);
 }
 
 void synchronize_threads() {
+    // Grace periods may be asked for by the worker and by program threads (graft_shadow_free):
+    // one at a time, each with its own snapshot. The caller's own slot is skipped: a thread
+    // cannot wait for its own read-side section to end.
+    static std::mutex gp_mutex;  // serialises grace periods; never taken by readers
+    std::lock_guard<std::mutex> g(gp_mutex);
+    ThreadSlot *arr = slots();
+    if (!arr) return;
+    ThreadSlot *self = t_slot;
     // membarrier_all() makes every running thread execute a full barrier: after it, any
     // read-side section that began earlier shows an odd seq here, and any section that begins
     // later sees every store made before it (the asymmetric pair of read_lock()).
     arch::membarrier_all();
     uint32_t n = slots_high_water();
-    ThreadSlot *arr = slots();
-    if (!arr) return;
-    // Snapshot once, then wait for each odd counter to move: later sections need no waiting.
-    static uint32_t snap[kMaxSlots];  // worker-only (core mutex held)
+    std::vector<uint32_t> snap(n);
     for (uint32_t i = 0; i < n; i++) snap[i] = arr[i].seq.load(std::memory_order_acquire);
     for (uint32_t i = 0; i < n; i++) {
-        if (!(snap[i] & 1)) continue;
+        if (!(snap[i] & 1) || &arr[i] == self) continue;
         for (int spins = 0; arr[i].seq.load(std::memory_order_acquire) == snap[i]; spins++) {
             if (arr[i].tid.load(std::memory_order_acquire) == 0) break;
             if (spins > 64) sched_yield();

@@ -7,9 +7,9 @@
 // handler. Threads created with pthread_create claim theirs before their start routine runs
 // (thread_birth.cpp), inheriting their creator's state as klp_copy_process() does.
 #pragma once
+#include <sys/types.h>
 #include <atomic>
 #include <cstdint>
-#include <sys/types.h>
 
 namespace graft {
 
@@ -64,7 +64,9 @@ extern __thread ThreadSlot *t_slot __attribute__((tls_model("initial-exec")));
 // is taken (the thread then counts as unregistered: see docs/design.md).
 ThreadSlot *self_slot();
 // Without claiming.
-inline ThreadSlot *self_slot_if_any() { return t_slot; }
+inline ThreadSlot *self_slot_if_any() {
+    return t_slot;
+}
 ThreadSlot *slot_at(uint32_t i);
 uint32_t slots_high_water();
 pid_t current_tid();

@@ -2,10 +2,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <link.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -45,7 +47,9 @@ struct Observation {
 };
 auto &g_obs = *new std::map<pid_t, Observation>;
 
-pid_t worker_tid() { return core_worker_tid(); }
+pid_t worker_tid() {
+    return core_worker_tid();
+}
 
 ForbiddenTable *build_forbidden(Patch *p, int target) {
     std::vector<ForbiddenRange> v;
@@ -167,8 +171,8 @@ bool read_frozen(pid_t tid, Frozen *fz, bool want_status) {
         if (std::sscanf(buf, "voluntary_ctxt_switches: %llu", &v) == 1) {
             sum += v;
             fz->voluntary = v;
-        }
-        else if (std::sscanf(buf, "nonvoluntary_ctxt_switches: %llu", &v) == 1) sum += v;
+        } else if (std::sscanf(buf, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
+            sum += v;
         else if (std::sscanf(buf, "SigBlk: %llx", &blk) == 1 && g_signal > 0)
             fz->sig_blocked = (blk >> (g_signal - 1)) & 1;
     }
@@ -188,13 +192,26 @@ std::map<pid_t, ThreadSlot *> slot_map() {
     return m;
 }
 
+int count_adds_subs(dl_phdr_info *info, size_t, void *arg) {
+    *static_cast<unsigned long long *>(arg) = info->dlpi_adds * 1000003ull + info->dlpi_subs;
+    return 1;  // the counters are the same in every entry: one is enough
+}
+
+unsigned long long objects_generation() {
+    unsigned long long g = 0;
+    dl_iterate_phdr(count_adds_subs, &g);
+    return g;
+}
+
 bool approval_holds(ThreadSlot *s, uint32_t epoch) {
     uint64_t ap = s->approved.load(std::memory_order_acquire);
     uint32_t seq = s->seq.load(std::memory_order_acquire);
     return (ap >> 32) == epoch && static_cast<uint32_t>(ap) == seq && !(seq & 1);
 }
 
-void bump_epoch() { g_view.epoch.fetch_add(1, std::memory_order_acq_rel); }
+void bump_epoch() {
+    g_view.epoch.fetch_add(1, std::memory_order_acq_rel);
+}
 
 void set_func_transition(Patch *p, bool v) {
     for (auto &o : p->objs)
@@ -208,8 +225,12 @@ void schedule_retry(bool reset) {
 
 }  // namespace
 
-void set_signal_timeout(double s) { g_signal_timeout = s; }
-double signal_timeout() { return g_signal_timeout; }
+void set_signal_timeout(double s) {
+    g_signal_timeout = s;
+}
+double signal_timeout() {
+    return g_signal_timeout;
+}
 int transition_signal() {
     if (!g_signal) {
         const char *e = std::getenv("GRAFT_SIGNAL");
@@ -268,8 +289,27 @@ void try_complete_transition() {
     const int target = g_view.target_state.load();
     const uint32_t epoch = g_view.epoch.load();
     const ForbiddenTable *table = g_forbidden.load(std::memory_order_acquire);
-    auto slots = slot_map();
+    // Objects loaded or unloaded since the last round: the unwinder's module list is stale.
+    static unsigned long long s_objects_gen = 0;
+    if (unsigned long long g = objects_generation(); g != s_objects_gen) {
+        s_objects_gen = g;
+        stack_check_invalidate();
+    }
+    // Slots of threads that died without releasing theirs (claimed lazily, outside
+    // pthread_create): scan the slots first, then list the threads, so that a thread that
+    // claimed a slot before the scan is in the list; release the others (CAS: still that tid).
+    std::vector<std::pair<ThreadSlot *, pid_t>> claimed;
+    for (uint32_t i = 0, n = slots_high_water(); i < n; i++)
+        if (pid_t t = slot_at(i)->tid.load(std::memory_order_acquire); t > 0)
+            claimed.emplace_back(slot_at(i), t);
     auto tids = list_tids();
+    {
+        std::vector<pid_t> sorted = tids;
+        std::sort(sorted.begin(), sorted.end());
+        for (auto &[slot, t] : claimed)
+            if (!std::binary_search(sorted.begin(), sorted.end(), t)) slot->tid.compare_exchange_strong(t, 0);
+    }
+    auto slots = slot_map();
     const pid_t me = worker_tid();
     std::vector<ThreadReport> reports;
     struct Approval {
@@ -326,7 +366,8 @@ void try_complete_transition() {
             unsigned long long slices0 = 0, slices1 = 1;
             bool have0 = read_timeslices(tid, &slices0);
             Frozen a1;
-            bool stable = have0 && read_frozen(tid, &a1, false) && a1.sleeping && a1.syscall_line == a.syscall_line;
+            bool stable =
+                have0 && read_frozen(tid, &a1, false) && a1.sleeping && a1.syscall_line == a.syscall_line;
             StackResult res = stable ? check_blocked_thread(tid, a.sp, a.pc, table) : StackResult{};
             Frozen b;
             stable = stable && read_timeslices(tid, &slices1) && slices1 == slices0 &&
@@ -354,8 +395,7 @@ void try_complete_transition() {
     if (!approvals.empty()) arch::membarrier_all();
     for (auto &ap : approvals) {
         auto &r = reports[ap.report];
-        if (ap.slot->seq.load(std::memory_order_acquire) == ap.seq ||
-            effective_state(ap.slot) == target) {
+        if (ap.slot->seq.load(std::memory_order_acquire) == ap.seq || effective_state(ap.slot) == target) {
             r.pending = false;
             r.state = target;
             r.reason.clear();
@@ -372,7 +412,8 @@ void try_complete_transition() {
             ThreadSlot *s = it->second;
             uint64_t ap = s->approved.load(std::memory_order_acquire);
             uint32_t seq = s->seq.load(std::memory_order_acquire);
-            if (effective_state(s) == target || (ap >> 32 == epoch && static_cast<uint32_t>(ap) == seq && !(seq & 1))) {
+            if (effective_state(s) == target ||
+                (ap >> 32 == epoch && static_cast<uint32_t>(ap) == seq && !(seq & 1))) {
                 r.pending = false;
                 r.state = target;
                 r.reason.clear();
@@ -421,8 +462,10 @@ void complete_transition() {
     core_route_settled_functions();
     for (auto &o : p->objs) {
         if (!o->loaded) continue;
-        if (target == kPatched) core_post_patch(o.get());
-        else core_post_unpatch(o.get());
+        if (target == kPatched)
+            core_post_patch(o.get());
+        else
+            core_post_unpatch(o.get());
     }
     log_fmt("graft: '%s': %s complete", p->name.c_str(), target == kPatched ? "patching" : "unpatching");
     g_transition_patch = nullptr;

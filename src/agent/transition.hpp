@@ -10,9 +10,9 @@
 //    approval holds only if the thread entered no patched function since (seq unchanged).
 // All functions here except transition_self_check() run on the worker with the core mutex held.
 #pragma once
+#include <sys/types.h>
 #include <cstdint>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 #include "agent/stack_check.hpp"
@@ -34,7 +34,7 @@ void complete_transition();
 struct ThreadReport {
     pid_t tid;
     std::string name;
-    int state;      // -1 / 0 / 1
+    int state;  // -1 / 0 / 1
     bool pending;
     std::string reason;  // why still pending
 };

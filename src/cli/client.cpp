@@ -20,7 +20,9 @@ void die(const std::string &what, const std::string &why, int code) {
     std::exit(code);
 }
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+    return std::strerror(err);
+}
 
 pid_t parse_pid(const std::string &s) {
     char *end = nullptr;
@@ -41,7 +43,8 @@ nlohmann::json request_raw(pid_t pid, const nlohmann::json &req, const std::stri
     if (connect(fd, reinterpret_cast<sockaddr *>(&a), len) != 0) {
         int e = errno;
         close(fd);
-        die(std::to_string(pid), "no graft agent answers in this process (start it with `graft run`): " + errno_text(e));
+        die(std::to_string(pid),
+            "no graft agent answers in this process (start it with `graft run`): " + errno_text(e));
     }
     *connected = true;
     std::string line;
@@ -82,7 +85,9 @@ std::string exe_dir() {
     std::string p(buf);
     return p.substr(0, p.rfind('/'));
 }
-bool exists(const std::string &p) { return access(p.c_str(), R_OK) == 0; }
+bool exists(const std::string &p) {
+    return access(p.c_str(), R_OK) == 0;
+}
 }  // namespace
 
 std::string agent_path() {

@@ -21,7 +21,9 @@ bool is_cxx(const std::string &s) {
     }
     return false;
 }
-std::string basename_of(const std::string &p) { return p.substr(p.rfind('/') == std::string::npos ? 0 : p.rfind('/') + 1); }
+std::string basename_of(const std::string &p) {
+    return p.substr(p.rfind('/') == std::string::npos ? 0 : p.rfind('/') + 1);
+}
 std::string c_escape(const std::string &s) {
     std::string o;
     for (char c : s) {
@@ -51,21 +53,33 @@ void add_build(CLI::App &app) {
         for (auto &s : sources) cxx = cxx || is_cxx(s);
         std::string cc = cxx ? (std::getenv("CXX") ? std::getenv("CXX") : "c++")
                              : (std::getenv("CC") ? std::getenv("CC") : "cc");
-        std::vector<std::string> args{cc, "-shared", "-fPIC", "-O2", "-g", "-fasynchronous-unwind-tables",
-                                      "-Wl,--build-id", "-I" + include_dir(), "-o", out};
+        std::vector<std::string> args{cc,
+                                      "-shared",
+                                      "-fPIC",
+                                      "-O2",
+                                      "-g",
+                                      "-fasynchronous-unwind-tables",
+                                      "-Wl,--build-id",
+                                      "-I" + include_dir(),
+                                      "-o",
+                                      out};
         std::string gen;
         if (!targets.empty()) {
             // The target build-ids, read from the files now, travel inside the patch.
-            std::string src = "struct graft_target_record { const char *object; const char *build_id; };\n"
-                              "__attribute__((visibility(\"default\"))) const struct graft_target_record "
-                              "graft_patch_targets[] = {\n";
+            std::string src =
+                "struct graft_target_record { const char *object; const char *build_id; };\n"
+                "__attribute__((visibility(\"default\"))) const struct graft_target_record "
+                "graft_patch_targets[] = {\n";
             for (auto &t : targets) {
                 SymbolFile sf;
                 std::string err;
                 if (!describe_file(t, &sf, &err)) die("build", err + ": " + errno_text(ENOEXEC));
-                if (sf.build_id.empty()) die("build", "'" + t + "' has no build-id (link it with -Wl,--build-id): " + errno_text(EINVAL));
+                if (sf.build_id.empty())
+                    die("build",
+                        "'" + t + "' has no build-id (link it with -Wl,--build-id): " + errno_text(EINVAL));
                 std::string name = sf.has_interp ? "" : (!sf.soname.empty() ? sf.soname : basename_of(t));
-                src += "  {" + (name.empty() ? std::string("0") : "\"" + c_escape(name) + "\"") + ", \"" + sf.build_id + "\"},\n";
+                src += "  {" + (name.empty() ? std::string("0") : "\"" + c_escape(name) + "\"") + ", \"" +
+                       sf.build_id + "\"},\n";
             }
             src += "  {0, 0}};\n";
             char tmpl[] = "/tmp/graft-targets-XXXXXX.c";
@@ -77,8 +91,10 @@ void add_build(CLI::App &app) {
         }
         for (auto &s : sources) args.push_back(s);
         if (!gen.empty()) {
-            if (cxx) args.insert(args.end(), {"-x", "c", gen, "-x", "none"});
-            else args.push_back(gen);
+            if (cxx)
+                args.insert(args.end(), {"-x", "c", gen, "-x", "none"});
+            else
+                args.push_back(gen);
         }
         for (auto &e : extra) args.push_back(e);
         pid_t pid = fork();
@@ -93,7 +109,8 @@ void add_build(CLI::App &app) {
         int st = 0;
         waitpid(pid, &st, 0);
         if (!gen.empty()) unlink(gen.c_str());
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("build", "the compiler failed: " + errno_text(EINVAL));
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            die("build", "the compiler failed: " + errno_text(EINVAL));
     });
 }
 

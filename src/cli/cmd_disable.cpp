@@ -8,7 +8,8 @@
 namespace graft::cli {
 
 void add_disable(CLI::App &app) {
-    auto *sub = app.add_subcommand("disable", "Disable a patch (echo 0 > enabled): reverses a patching transition");
+    auto *sub =
+        app.add_subcommand("disable", "Disable a patch (echo 0 > enabled): reverses a patching transition");
     static std::string pid_s, name;
     static bool wait = false;
     static double timeout = 0;

@@ -8,7 +8,9 @@
 namespace graft::cli {
 
 namespace {
-bool is_clang(const std::string &cc) { return cc.find("clang") != std::string::npos; }
+bool is_clang(const std::string &cc) {
+    return cc.find("clang") != std::string::npos;
+}
 }  // namespace
 
 void add_flags(CLI::App &app) {

@@ -18,8 +18,8 @@ void print_patch(const nlohmann::json &p, bool verbose) {
         std::cout << "  " << o.value("name", "") << "\tpatched=" << o.value("patched", false) << std::endl;
         if (verbose)
             for (auto &f : o["funcs"])
-                std::cout << "    " << f.value("name", "") << "," << f.value("sympos", 1) << "\tpatched="
-                          << f.value("patched", false) << std::endl;
+                std::cout << "    " << f.value("name", "") << "," << f.value("sympos", 1)
+                          << "\tpatched=" << f.value("patched", false) << std::endl;
     }
 }
 
@@ -36,23 +36,25 @@ void show(const std::string &pid_s, bool json, bool verbose) {
         std::cout << p.value("name", "") << "\tdisabled (unload with `graft unload`)"
                   << (p.value("forced", false) ? ", forced: cannot be unloaded" : "") << std::endl;
     }
-    if (!st["refusing"].is_null()) std::cout << "agent refuses patching: " << st["refusing"].get<std::string>() << std::endl;
+    if (!st["refusing"].is_null())
+        std::cout << "agent refuses patching: " << st["refusing"].get<std::string>() << std::endl;
     const auto &tr = st["transition"];
     if (tr.is_null()) return;
     std::cout << "transition: '" << tr.value("patch", "") << "' "
               << (tr.value("target", "") == "patched" ? "patching" : "unpatching") << ", "
-              << tr.value("elapsed", 0.0) << " s, " << tr["pending"].size() << " thread(s) pending" << std::endl;
+              << tr.value("elapsed", 0.0) << " s, " << tr["pending"].size() << " thread(s) pending"
+              << std::endl;
     for (auto &t : tr["pending"])
-        std::cout << "  thread " << t.value("tid", 0) << " (" << t.value("name", "") << "): " << t.value("reason", "")
-                  << std::endl;
+        std::cout << "  thread " << t.value("tid", 0) << " (" << t.value("name", "")
+                  << "): " << t.value("reason", "") << std::endl;
 }
 }  // namespace
 
 void add_list(CLI::App &app) {
     for (const char *n : {"list", "status"}) {
         bool verbose = std::string(n) == "status";
-        auto *sub = app.add_subcommand(n, verbose ? "Patches, objects, functions and the transition"
-                                                  : "Patches in stack order");
+        auto *sub = app.add_subcommand(
+            n, verbose ? "Patches, objects, functions and the transition" : "Patches in stack order");
         auto *pid_s = new std::string;
         auto *json = new bool(false);
         sub->add_option("pid", *pid_s)->required();

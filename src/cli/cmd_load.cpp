@@ -39,7 +39,8 @@ int wait_transition(pid_t pid, const std::string &name, const std::string &what,
             if (pending > 0 && pending <= 3) {
                 const char *sep = " (";
                 for (auto &t : tr["pending"]) {
-                    std::cout << sep << t.value("tid", 0) << " " << t.value("name", "") << ": " << t.value("reason", "");
+                    std::cout << sep << t.value("tid", 0) << " " << t.value("name", "") << ": "
+                              << t.value("reason", "");
                     sep = "; ";
                 }
                 std::cout << ")";
@@ -51,10 +52,12 @@ int wait_transition(pid_t pid, const std::string &name, const std::string &what,
         double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (timeout > 0 && el >= timeout) {
             for (auto &t : tr["pending"])
-                std::cerr << "graft:   thread " << t.value("tid", 0) << " (" << t.value("name", "") << "): "
-                          << t.value("reason", "") << std::endl;
+                std::cerr << "graft:   thread " << t.value("tid", 0) << " (" << t.value("name", "")
+                          << "): " << t.value("reason", "") << std::endl;
             die(what, "patch '" + name + "': transition still pending after " + std::to_string(timeout) +
-                          " s (reverse it with `graft disable`, or `graft force` it): " + errno_text(ETIME));
+                          " s (reverse it with `graft " +
+                          (tr.value("target", "") == "patched" ? "disable" : "enable") +
+                          "`, or `graft force` it): " + errno_text(ETIME));
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(el < 0.1 ? 2 : 20));
     }

@@ -50,7 +50,8 @@ void add_ps(CLI::App &app) {
             return;
         }
         std::cout << "PID\tCOMMAND" << std::endl;
-        for (auto &p : out) std::cout << p["pid"].get<int>() << "\t" << p["comm"].get<std::string>() << std::endl;
+        for (auto &p : out)
+            std::cout << p["pid"].get<int>() << "\t" << p["comm"].get<std::string>() << std::endl;
     });
 }
 

@@ -21,8 +21,9 @@ void add_threads(CLI::App &app) {
         }
         std::cout << "TID\tNAME\tSTATE\tPENDING\tREASON" << std::endl;
         for (auto &t : r["threads"])
-            std::cout << t.value("tid", 0) << "\t" << t.value("name", "") << "\t" << t.value("patch_state", -1) << "\t"
-                      << (t.value("pending", false) ? 1 : 0) << "\t" << t.value("reason", "") << std::endl;
+            std::cout << t.value("tid", 0) << "\t" << t.value("name", "") << "\t"
+                      << t.value("patch_state", -1) << "\t" << (t.value("pending", false) ? 1 : 0) << "\t"
+                      << t.value("reason", "") << std::endl;
     });
 }
 

@@ -22,7 +22,8 @@ int main(int argc, char **argv) {
     graft::cli::add_threads(app);
     graft::cli::add_log(app);
     // `graft run [--] PROGRAM ARGS...`: the program's command line is passed on untouched.
-    if (argc > 2 && std::string(argv[1]) == "run" && std::string(argv[2]) != "--help" && std::string(argv[2]) != "-h") {
+    if (argc > 2 && std::string(argv[1]) == "run" && std::string(argv[2]) != "--help" &&
+        std::string(argv[2]) != "-h") {
         std::vector<std::string> prog(argv + 2, argv + argc);
         if (!prog.empty() && prog[0] == "--") prog.erase(prog.begin());
         graft::cli::run_program(prog);

@@ -65,16 +65,19 @@ Started start_interactive(Target &t) {
 // Gives up at once if the transition is over (it must not complete while the thread is blocked).
 bool wait_blocked_in_producer(pid_t pid, long tid, const std::string &target, nlohmann::json *last) {
     bool ok = false;
-    wait_status(pid, [&](const nlohmann::json &st) {
-        *last = st;
-        if (st["transition"].is_null() || st["transition"]["patch"] != kPatch ||
-            st["transition"]["target"] != target)
-            return true;  // over (or never started): fail now
-        const nlohmann::json *e = pending_entry(st, tid);
-        ok = e && (*e)["reason"] == "sleeping on function producer" && (*e)["name"] == "roundthr" &&
-             st["transition"]["pending"].size() == 1;
-        return ok;
-    }, 30);
+    wait_status(
+        pid,
+        [&](const nlohmann::json &st) {
+            *last = st;
+            if (st["transition"].is_null() || st["transition"]["patch"] != kPatch ||
+                st["transition"]["target"] != target)
+                return true;  // over (or never started): fail now
+            const nlohmann::json *e = pending_entry(st, tid);
+            ok = e && (*e)["reason"] == "sleeping on function producer" && (*e)["name"] == "roundthr" &&
+                 st["transition"]["pending"].size() == 1;
+            return ok;
+        },
+        30);
     return ok;
 }
 
@@ -117,7 +120,8 @@ TEST(Consistency, BlockedProducerFinishesRoundWithOldFunctions) {
     t.send("value 7\n");
     ASSERT_GE(t.wait_line("round 1 value 7 "), 0) << t.all_output();
     EXPECT_GE(t.wait_line("round 1 value 7 versions 1 1 1 out 21 ok"), 0) << t.all_output();
-    ASSERT_TRUE(wait_idle(t.pid(), 30)) << "the transition did not complete after the thread left producer: " << status(t.pid()).dump(2);
+    ASSERT_TRUE(wait_idle(t.pid(), 30))
+        << "the transition did not complete after the thread left producer: " << status(t.pid()).dump(2);
     ASSERT_GE(t.wait_line("waiting in producer v2 round 2"), 0) << t.all_output();
     st = status(t.pid());
     ASSERT_EQ(st["patches"].size(), 1u) << st.dump(2);
@@ -135,7 +139,8 @@ TEST(Consistency, BlockedProducerFinishesRoundWithOldFunctions) {
     }
     t.send("value 8\n");
     EXPECT_GE(t.wait_line("round 2 value 8 versions 2 2 2 out 24 ok"), 0) << t.all_output();
-    ASSERT_TRUE(wait_idle(t.pid(), 30)) << "the transition did not complete after the thread left producer: " << status(t.pid()).dump(2);
+    ASSERT_TRUE(wait_idle(t.pid(), 30))
+        << "the transition did not complete after the thread left producer: " << status(t.pid()).dump(2);
     ASSERT_GE(t.wait_line("waiting in producer v1 round 3"), 0) << t.all_output();
     t.send("value 9\n");
     EXPECT_GE(t.wait_line("round 3 value 9 versions 1 1 1 out 27 ok"), 0) << t.all_output();
@@ -169,9 +174,9 @@ TEST(Consistency, SignalDoesNotSwitchThreadInsideProducer) {
     nlohmann::json st;
     ASSERT_TRUE(wait_blocked_in_producer(t.pid(), s.tid, "patched", &st)) << st.dump(2);
     const std::string signaling = std::string("graft: '") + kPatch + "': signaling remaining threads";
-    ASSERT_TRUE(wait_status(t.pid(), [&](const nlohmann::json &) {
-        return find_log(log_lines(t.pid()), signaling) >= 0;
-    }, 30)) << ::testing::PrintToString(log_lines(t.pid()));
+    ASSERT_TRUE(wait_status(
+        t.pid(), [&](const nlohmann::json &) { return find_log(log_lines(t.pid()), signaling) >= 0; }, 30))
+        << ::testing::PrintToString(log_lines(t.pid()));
     // Signalled (at least once), the thread is still inside the old producer and still pending.
     st = status(t.pid());
     ASSERT_FALSE(st["transition"].is_null()) << st.dump(2);
@@ -181,7 +186,8 @@ TEST(Consistency, SignalDoesNotSwitchThreadInsideProducer) {
 
     t.send("value 5\n");
     EXPECT_GE(t.wait_line("round 1 value 5 versions 1 1 1 out 15 ok"), 0) << t.all_output();
-    ASSERT_TRUE(wait_idle(t.pid(), 30)) << "the transition did not complete after the thread left producer: " << status(t.pid()).dump(2);
+    ASSERT_TRUE(wait_idle(t.pid(), 30))
+        << "the transition did not complete after the thread left producer: " << status(t.pid()).dump(2);
     ASSERT_GE(t.wait_line("waiting in producer v2 round 2"), 0) << t.all_output();
     t.send("value 6\n");
     EXPECT_GE(t.wait_line("round 2 value 6 versions 2 2 2 out 18 ok"), 0) << t.all_output();
@@ -223,10 +229,14 @@ TEST(Consistency, LoadDisableCyclesNeverMixARound) {
         ASSERT_EQ(load.rc, 0) << "cycle " << i << ": " << load.err;
         // Every cycle runs rounds with the new layout before it is disabled again.
         Stats now;
-        ASSERT_TRUE(wait_status(t.pid(), [&](const nlohmann::json &) {
-            now = read_stats(t);
-            return now.v2 > prev.v2;
-        }, 30)) << "cycle " << i << ": no round ran with v2";
+        ASSERT_TRUE(wait_status(
+            t.pid(),
+            [&](const nlohmann::json &) {
+                now = read_stats(t);
+                return now.v2 > prev.v2;
+            },
+            30))
+            << "cycle " << i << ": no round ran with v2";
         prev = now;
         Cmd dis = graft_cmd({"disable", pid, kPatch, "--wait", "--timeout", "60"});
         ASSERT_EQ(dis.rc, 0) << "cycle " << i << ": " << dis.err;

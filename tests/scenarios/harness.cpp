@@ -16,7 +16,9 @@ namespace graft::test {
 
 namespace {
 using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 void exec_child(const std::vector<std::string> &argv, const std::vector<std::string> &env) {
     for (const auto &e : env) putenv(strdup(e.c_str()));
@@ -28,9 +30,15 @@ void exec_child(const std::vector<std::string> &argv, const std::vector<std::str
 }
 }  // namespace
 
-std::string graft_bin() { return GRAFT_TEST_BIN; }
-std::string prog_path(const std::string &name) { return std::string(GRAFT_TEST_PROGS) + "/" + name; }
-std::string patch_path(const std::string &name) { return std::string(GRAFT_TEST_PATCHES) + "/" + name + ".so"; }
+std::string graft_bin() {
+    return GRAFT_TEST_BIN;
+}
+std::string prog_path(const std::string &name) {
+    return std::string(GRAFT_TEST_PROGS) + "/" + name;
+}
+std::string patch_path(const std::string &name) {
+    return std::string(GRAFT_TEST_PATCHES) + "/" + name + ".so";
+}
 
 Cmd run(const std::vector<std::string> &argv, double timeout, const std::vector<std::string> &env) {
     int op[2], ep[2];
@@ -128,11 +136,12 @@ bool wait_status(pid_t pid, const std::function<bool(const nlohmann::json &)> &p
 }
 
 bool wait_idle(pid_t pid, double timeout) {
-    return wait_status(pid, [](const nlohmann::json &s) { return s["transition"].is_null(); }, timeout);
+    return wait_status(
+        pid, [](const nlohmann::json &s) { return s["transition"].is_null(); }, timeout);
 }
 
-Target::Target(const std::string &prog, const std::vector<std::string> &args, const std::vector<std::string> &env,
-               bool under_graft) {
+Target::Target(const std::string &prog, const std::vector<std::string> &args,
+               const std::vector<std::string> &env, bool under_graft) {
     int ip[2], op[2];
     if (pipe2(ip, O_CLOEXEC) != 0 || pipe2(op, O_CLOEXEC) != 0) return;
     std::vector<std::string> argv;
@@ -187,7 +196,8 @@ void Target::reader() {
 
 int Target::wait_line(const std::string &needle, double timeout, size_t from) {
     std::unique_lock<std::mutex> l(mu_);
-    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
+    auto deadline =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
     size_t i = from;
     for (;;) {
         for (; i < lines_.size(); i++)
@@ -203,7 +213,8 @@ int Target::wait_line(const std::string &needle, double timeout, size_t from) {
 
 bool Target::wait_lines(const std::function<bool(const std::vector<std::string> &)> &pred, double timeout) {
     std::unique_lock<std::mutex> l(mu_);
-    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
+    auto deadline =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
     for (;;) {
         if (pred(lines_)) return true;
         if (eof_) return pred(lines_);

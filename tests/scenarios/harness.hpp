@@ -22,7 +22,7 @@ struct Cmd {
 
 // Runs build/bin/graft with `args` (and extra environment), waits for it (deadline: timeout s).
 Cmd graft_cmd(const std::vector<std::string> &args, double timeout = 120,
-          const std::vector<std::string> &env = {});
+              const std::vector<std::string> &env = {});
 // Runs any command.
 Cmd run(const std::vector<std::string> &argv, double timeout = 120, const std::vector<std::string> &env = {});
 
@@ -41,7 +41,7 @@ bool wait_idle(pid_t pid, double timeout = 60);
 
 // A program running under `graft run`, with its stdout collected line by line.
 class Target {
-public:
+  public:
     explicit Target(const std::string &prog, const std::vector<std::string> &args = {},
                     const std::vector<std::string> &env = {}, bool under_graft = true);
     ~Target();
@@ -55,12 +55,12 @@ public:
     bool wait_lines(const std::function<bool(const std::vector<std::string> &)> &pred, double timeout = 30);
     std::vector<std::string> lines();
     size_t line_count();
-    void send(const std::string &text);  // to the program's stdin
-    int wait_exit(double timeout = 30);  // exit status, or 128+signal, or -1 on timeout
+    void send(const std::string &text);    // to the program's stdin
+    int wait_exit(double timeout = 30);    // exit status, or 128+signal, or -1 on timeout
     bool wait_agent(double timeout = 30);  // until `graft list PID` answers
     std::string all_output();
 
-private:
+  private:
     void reader();
     pid_t pid_ = -1;
     int in_ = -1, out_ = -1;

@@ -32,18 +32,22 @@ const nlohmann::json *pending_entry(const nlohmann::json &st, long tid) {
 // Until thread `tid` is the only pending thread of a transition of the patch towards `target`,
 // held in hold().
 // Gives up at once if the transition is over (it must not complete while the thread is held).
-bool wait_stuck(pid_t pid, long tid, const std::string &name, const std::string &target, nlohmann::json *last) {
+bool wait_stuck(pid_t pid, long tid, const std::string &name, const std::string &target,
+                nlohmann::json *last) {
     bool ok = false;
-    wait_status(pid, [&](const nlohmann::json &st) {
-        *last = st;
-        if (st["transition"].is_null() || st["transition"]["patch"] != kPatch ||
-            st["transition"]["target"] != target)
-            return true;  // over (or never started): fail now
-        const nlohmann::json *e = pending_entry(st, tid);
-        ok = e && (*e)["reason"] == "sleeping on function hold" && (*e)["name"] == name &&
-             st["transition"]["pending"].size() == 1;
-        return ok;
-    }, 30);
+    wait_status(
+        pid,
+        [&](const nlohmann::json &st) {
+            *last = st;
+            if (st["transition"].is_null() || st["transition"]["patch"] != kPatch ||
+                st["transition"]["target"] != target)
+                return true;  // over (or never started): fail now
+            const nlohmann::json *e = pending_entry(st, tid);
+            ok = e && (*e)["reason"] == "sleeping on function hold" && (*e)["name"] == name &&
+                 st["transition"]["pending"].size() == 1;
+            return ok;
+        },
+        30);
     return ok;
 }
 
@@ -88,9 +92,13 @@ TEST(Stuck, ReverseForceAndUnloadRefusal) {
     EXPECT_NE(load.err.find(std::to_string(a)), std::string::npos) << load.err;
     nlohmann::json st;
     ASSERT_TRUE(wait_stuck(t.pid(), a, "holder-a", "patched", &st)) << st.dump(2);
-    ASSERT_TRUE(wait_status(t.pid(), [&](const nlohmann::json &) {
-        return find_log(log_lines(t.pid()), P + "signaling remaining threads") >= 0;
-    }, 30)) << ::testing::PrintToString(log_lines(t.pid()));
+    ASSERT_TRUE(wait_status(
+        t.pid(),
+        [&](const nlohmann::json &) {
+            return find_log(log_lines(t.pid()), P + "signaling remaining threads") >= 0;
+        },
+        30))
+        << ::testing::PrintToString(log_lines(t.pid()));
     st = status(t.pid());
     ASSERT_NE(pending_entry(st, a), nullptr) << st.dump(2);
     EXPECT_EQ((*pending_entry(st, a))["reason"], "sleeping on function hold") << st.dump(2);
@@ -137,7 +145,8 @@ TEST(Stuck, ReverseForceAndUnloadRefusal) {
     ASSERT_EQ(force.rc, 0) << force.err;
     ASSERT_TRUE(wait_idle(t.pid()));
     log = log_lines(t.pid());
-    int forced = find_log(log, P + "forcing remaining threads to the patched state", static_cast<int>(log_mark));
+    int forced =
+        find_log(log, P + "forcing remaining threads to the patched state", static_cast<int>(log_mark));
     EXPECT_GE(forced, 0) << ::testing::PrintToString(log);
     EXPECT_GT(find_log(log, P + "patching complete", forced), forced) << ::testing::PrintToString(log);
     st = status(t.pid());
@@ -163,7 +172,8 @@ TEST(Stuck, ReverseForceAndUnloadRefusal) {
     EXPECT_EQ(pending_entry(st, a), nullptr) << st.dump(2);
     for (int i = 0; i < 10; i++) {
         st = status(t.pid());
-        ASSERT_FALSE(st["transition"].is_null()) << "unpatching completed with a thread inside the new hold()";
+        ASSERT_FALSE(st["transition"].is_null())
+            << "unpatching completed with a thread inside the new hold()";
         ASSERT_NE(pending_entry(st, b), nullptr) << st.dump(2);
     }
     // Disabling it again is refused (echo 0 > enabled of a disabled patch) and changes nothing.

@@ -1,11 +1,11 @@
 #include "arch/x86_64/entry.hpp"
 
-#include <atomic>
-#include <cerrno>
-#include <cstring>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 
 namespace graft::arch {
 
@@ -15,7 +15,9 @@ constexpr uint8_t kEndbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa};
 constexpr uint8_t kJmpIndirect[6] = {0xff, 0x25, 0xf2, 0xff, 0xff, 0xff};  // jmp *-14(%rip)
 bool g_sync_core = false;
 
-int membarrier(int cmd) { return static_cast<int>(syscall(__NR_membarrier, cmd, 0, 0)); }
+int membarrier(int cmd) {
+    return static_cast<int>(syscall(__NR_membarrier, cmd, 0, 0));
+}
 }  // namespace
 
 bool decode_entry(uintptr_t func, EntryLayout *out, std::string *why) {
@@ -54,16 +56,22 @@ bool decode_entry(uintptr_t func, EntryLayout *out, std::string *why) {
     return true;
 }
 
-uint16_t gate_closed_word() { return 0x9066; }  // little endian: 66 90
+uint16_t gate_closed_word() {
+    return 0x9066;
+}  // little endian: 66 90
 
 uint16_t gate_open_word(const EntryLayout &e) {
     auto rel = static_cast<int8_t>(static_cast<intptr_t>(e.func - 6) - static_cast<intptr_t>(e.gate + 2));
     return static_cast<uint16_t>(0xeb | (static_cast<uint16_t>(static_cast<uint8_t>(rel)) << 8));
 }
 
-void prefix_jump_bytes(uint8_t out[6]) { std::memcpy(out, kJmpIndirect, 6); }
+void prefix_jump_bytes(uint8_t out[6]) {
+    std::memcpy(out, kJmpIndirect, 6);
+}
 
-bool is_single_nop_pair(const uint8_t *p) { return p[0] == kNop && p[1] == kNop; }
+bool is_single_nop_pair(const uint8_t *p) {
+    return p[0] == kNop && p[1] == kNop;
+}
 
 bool init_membarrier(std::string *why) {
     int cmds = membarrier(MEMBARRIER_CMD_QUERY);

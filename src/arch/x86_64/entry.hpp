@@ -15,11 +15,11 @@ constexpr int kPrefixSize = 14;
 constexpr int kGateSize = 2;
 
 struct EntryLayout {
-    uintptr_t func = 0;     // the symbol's address
-    uintptr_t prefix = 0;   // func - 14
-    uintptr_t slot = 0;     // the pointer, == prefix
-    uintptr_t gate = 0;     // func or func + 4 after endbr64
-    uintptr_t body = 0;     // gate + 2: the original code continues here
+    uintptr_t func = 0;             // the symbol's address
+    uintptr_t prefix = 0;           // func - 14
+    uintptr_t slot = 0;             // the pointer, == prefix
+    uintptr_t gate = 0;             // func or func + 4 after endbr64
+    uintptr_t body = 0;             // gate + 2: the original code continues here
     bool single_byte_nops = false;  // gcc's "90 90" gate, not yet turned into one 2-byte nop
     bool prefix_ours = false;       // the prefix already holds graft's jump
     bool gate_open = false;
@@ -37,7 +37,9 @@ void prefix_jump_bytes(uint8_t out[6]);         // ff 25 f2 ff ff ff
 bool is_single_nop_pair(const uint8_t *p);
 
 // A cheap monotonic-enough cycle count for rate limits (not for time measurement).
-inline uint64_t cycles() { return __builtin_ia32_rdtsc(); }
+inline uint64_t cycles() {
+    return __builtin_ia32_rdtsc();
+}
 
 // Core-serialising barrier on every thread of the process (cross-modifying code rule).
 bool sync_cores();
