@@ -817,7 +817,7 @@ def config(quick):
         "dist_blocked": 10, "dist_window_s": 8.0, "dist_windows": 3, "hold_profile_s": 5.0,
         "srv_idle": 50, "srv_conns": 4, "srv_period_us": 250, "srv_window_s": 3.0,
         "srv_modes": ["control", "patching", "offpath"] * 3,
-        "load_sizes": [1, 10, 100, 1000], "load_reps": 5,
+        "load_sizes": [1, 10, 100, 1000, 10000], "load_reps": 5,
         "mem_threads": [10, 1000],
     }
     if quick:
