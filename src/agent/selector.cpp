@@ -15,8 +15,9 @@
 namespace graft {
 namespace {
 
-// ~30-50 us on current CPUs: bounds the unwinding a busy pending thread does to a few percent.
-constexpr uint64_t kSelfCheckCycles = 100000;
+// ~0.3-0.5 ms on current CPUs: bounds the unwinding a busy pending thread does to a few percent
+// (a self-check costs microseconds); the busy_ra_slot rule below catches the moment it is free.
+constexpr uint64_t kSelfCheckCycles = 1000000;
 
 // Returns the address to run, or 0 when the slow path must run first.
 GRAFT_SELECT_TEXT inline uintptr_t select(uint32_t idx, bool allow_slow, uintptr_t ra_slot) {

@@ -26,12 +26,13 @@ TEST(Commands, FlagsMatchWhatTheTestsBuildWith) {
 }
 
 TEST(Commands, RunPassesArgumentsAndExitStatusThrough) {
-    Cmd c = graft_cmd({"run", "--", "/bin/sh", "-c", "echo \"$0 $1 $2\"; exit 7", "a", "--opt", "-x"});
-    EXPECT_EQ(c.rc, 7);
-    EXPECT_EQ(c.out, "a --opt -x\n");
-    Cmd d = graft_cmd({"run", "/bin/sh", "-c", "echo $LD_PRELOAD"});
-    EXPECT_EQ(d.rc, 0);
-    EXPECT_NE(d.out.find("libgraft.so"), std::string::npos) << d.out;
+    Cmd c = graft_cmd({"run", "--", prog_path("echo_args"), "7", "a", "--opt", "-x"});
+    EXPECT_EQ(c.rc, 7) << c.err;
+    EXPECT_EQ(c.out.substr(0, c.out.find('\n')), "a --opt -x");
+    EXPECT_NE(c.out.find("libgraft.so"), std::string::npos) << c.out;
+    Cmd d = graft_cmd({"run", prog_path("echo_args"), "0", "--", "b"});
+    EXPECT_EQ(d.rc, 0) << d.err;
+    EXPECT_EQ(d.out.substr(0, d.out.find('\n')), "-- b");
     Cmd e = graft_cmd({"run", "/nonexistent/program"});
     EXPECT_EQ(e.rc, 127);
     EXPECT_NE(e.err.find("graft: run: cannot run '/nonexistent/program': No such file or directory"),
