@@ -29,7 +29,14 @@ void add_flags(CLI::App &app) {
             // gcc: -flive-patching=inline-only-static turns off every interprocedural analysis a
             // caller could depend on (ipa-ra, pure-const, modref, ipa-vrp, icf, cloning...).
             // clang has no equivalent: see docs/limitations.md.
-            if (!is_clang(cc)) f += " -flive-patching=inline-only-static -fno-reorder-blocks-and-partition";
+            // clang: no such switch, but -fPIC -fsemantic-interposition makes every global
+            // function interposable, and clang then assumes nothing of a callee's body (it
+            // reloads memory after a call instead of trusting an inferred attribute). Static
+            // functions stay exposed: see docs/limitations.md.
+            if (!is_clang(cc))
+                f += " -flive-patching=inline-only-static -fno-reorder-blocks-and-partition";
+            else
+                f += " -fPIC -fsemantic-interposition";
         } else {
             f = "-shared -fPIC -fasynchronous-unwind-tables -I" + include_dir();
         }

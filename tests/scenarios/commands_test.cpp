@@ -16,6 +16,7 @@ TEST(Commands, FlagsMatchWhatTheTestsBuildWith) {
     ASSERT_EQ(clang.rc, 0);
     EXPECT_NE(clang.out.find("-fpatchable-function-entry=16,14"), std::string::npos);
     EXPECT_EQ(clang.out.find("-flive-patching"), std::string::npos) << "clang has no -flive-patching";
+    EXPECT_NE(clang.out.find("-fsemantic-interposition"), std::string::npos) << clang.out;
     Cmd patch = graft_cmd({"flags", "patch"});
     ASSERT_EQ(patch.rc, 0);
     EXPECT_NE(patch.out.find("-shared"), std::string::npos);
