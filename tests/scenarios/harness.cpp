@@ -267,4 +267,35 @@ bool Target::wait_agent(double timeout) {
     return false;
 }
 
+SigpipeBlocked::SigpipeBlocked() {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &s, &old);
+}
+
+SigpipeBlocked::~SigpipeBlocked() {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    timespec zero{0, 0};
+    while (sigtimedwait(&s, nullptr, &zero) == SIGPIPE) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+std::string target_state(Target &t) {
+    int st = t.wait_exit(1);
+    if (st < 0) return "\n(the target is still running)";
+    if (st > 128) return "\n(the target died of signal " + std::to_string(st - 128) + ")";
+    return "\n(the target exited with status " + std::to_string(st) + ")";
+}
+
+std::string ask(Target &t, const std::string &cmd, const std::string &prefix, double timeout) {
+    size_t from = t.line_count();
+    t.send(cmd + "\n");
+    int i = t.wait_line(prefix, timeout, from);
+    return i < 0 ? "<no answer to " + cmd + ">" : t.lines()[static_cast<size_t>(i)];
+}
+
 }  // namespace graft::test

@@ -2,6 +2,7 @@
 // `graft` command and reads what they print. No sleeps stand in for synchronisation: every wait
 // is for a line, an exit or a state reported by `graft`, with a deadline.
 #pragma once
+#include <signal.h>
 #include <sys/types.h>
 
 #include <condition_variable>
@@ -73,5 +74,18 @@ class Target {
     int status_ = -1;
     bool reaped_ = false;
 };
+
+// While it lives, SIGPIPE is blocked in this thread (and the children it starts): writing to a
+// target that died fails with EPIPE instead of killing the test.
+struct SigpipeBlocked {
+    sigset_t old;
+    SigpipeBlocked();
+    ~SigpipeBlocked();
+};
+
+// For failure messages: whether the target is still running, or how it ended.
+std::string target_state(Target &t);
+// Sends `cmd` and returns the first later line containing `prefix` (or "<no answer to cmd>").
+std::string ask(Target &t, const std::string &cmd, const std::string &prefix, double timeout = 30);
 
 }  // namespace graft::test

@@ -16,42 +16,6 @@ using namespace graft::test;
 
 namespace {
 
-// If the target dies, writing to its stdin must fail with EPIPE rather than kill the test with
-// SIGPIPE: blocked in this thread (and the children it starts) while the guard lives.
-struct SigpipeBlocked {
-    sigset_t old;
-    SigpipeBlocked() {
-        sigset_t s;
-        sigemptyset(&s);
-        sigaddset(&s, SIGPIPE);
-        pthread_sigmask(SIG_BLOCK, &s, &old);
-    }
-    ~SigpipeBlocked() {
-        sigset_t s;
-        sigemptyset(&s);
-        sigaddset(&s, SIGPIPE);
-        timespec zero{0, 0};
-        while (sigtimedwait(&s, nullptr, &zero) == SIGPIPE) {
-        }
-        pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    }
-};
-
-// On a failure: whether the target is still running, or how it died.
-std::string target_state(Target &t) {
-    int st = t.wait_exit(1);
-    if (st < 0) return "\n(the target is still running)";
-    if (st > 128) return "\n(the target died of signal " + std::to_string(st - 128) + ")";
-    return "\n(the target exited with status " + std::to_string(st) + ")";
-}
-
-std::string ask(Target &t, const std::string &cmd, const std::string &prefix) {
-    size_t from = t.line_count();
-    t.send(cmd + "\n");
-    int i = t.wait_line(prefix, 30, from);
-    return i < 0 ? "<no answer to " + cmd + ">" : t.lines()[static_cast<size_t>(i)];
-}
-
 std::map<std::string, long> parse_counts(const std::string &line) {
     std::map<std::string, long> m;
     std::istringstream is(line);
