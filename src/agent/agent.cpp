@@ -18,7 +18,9 @@
 #include "agent/code_writer.hpp"
 #include "agent/control.hpp"
 #include "agent/core.hpp"
+#include "agent/fork.hpp"
 #include "agent/log.hpp"
+#include "agent/object_events.hpp"
 #include "agent/objects.hpp"
 #include "agent/thread_state.hpp"
 #include "agent/transition.hpp"
@@ -36,45 +38,6 @@ void on_transition_signal(int, siginfo_t *, void *uc) {
     errno = saved;
 }
 
-// gcc emits the 2-byte gate as two 1-byte nops; a thread could stop between them. Before any
-// other thread exists, turn every such gate into one 2-byte nop (66 90): then no thread can ever
-// stand on its second byte, and flipping it later with one store is safe.
-void merge_entry_nops(const LoadedObject &o) {
-    if (o.path.empty() || o.path[0] != '/') return;
-    int fd = open(o.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    Elf *e = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
-    std::vector<CodeWrite> writes;
-    size_t shstrndx = 0;
-    if (e && elf_getshdrstrndx(e, &shstrndx) == 0) {
-        for (Elf_Scn *scn = elf_nextscn(e, nullptr); scn; scn = elf_nextscn(e, scn)) {
-            GElf_Shdr sh;
-            if (!gelf_getshdr(scn, &sh)) continue;
-            const char *name = elf_strptr(e, shstrndx, sh.sh_name);
-            if (!name || std::strcmp(name, "__patchable_function_entries") != 0 || !(sh.sh_flags & SHF_ALLOC))
-                continue;
-            // Read the relocated entry addresses from memory.
-            auto *entries = reinterpret_cast<const uintptr_t *>(o.base + sh.sh_addr);
-            for (size_t i = 0; i < sh.sh_size / 8; i++) {
-                uintptr_t func = entries[i] + arch::kPrefixSize;
-                if (func < o.text_lo || func + 6 > o.text_hi) continue;
-                arch::EntryLayout lay;
-                std::string why;
-                if (!arch::decode_entry(func, &lay, &why) || !lay.single_byte_nops) continue;
-                CodeWrite w{lay.gate, 2, {}};
-                uint16_t v = arch::gate_closed_word();
-                std::memcpy(w.bytes, &v, 2);
-                writes.push_back(w);
-            }
-        }
-    }
-    if (e) elf_end(e);
-    close(fd);
-    std::string why;
-    if (!writes.empty() && !write_code(writes, &why))
-        log_line("graft: cannot prepare the entries of object '" + o.name + "': " + why);
-}
-
 __attribute__((constructor)) void agent_init() {
     std::string why;
     elf_version(EV_CURRENT);
@@ -84,8 +47,8 @@ __attribute__((constructor)) void agent_init() {
         core_refuse(why);
         return;
     }
-    for (const auto &o : loaded_objects()) merge_entry_nops(o);
-    arch::sync_cores();
+    object_events_init();
+    fork_handlers_init();
     if (const char *t = std::getenv("GRAFT_SIGNAL_TIMEOUT"); t && *t) set_signal_timeout(std::atof(t));
     struct sigaction sa {};
     sa.sa_sigaction = on_transition_signal;
@@ -93,6 +56,12 @@ __attribute__((constructor)) void agent_init() {
     sigemptyset(&sa.sa_mask);
     sigaction(transition_signal(), &sa, nullptr);
     if (!control_start(&why)) core_refuse(why);
+}
+
+// Runs when the process exits (or the agent is unloaded): objects closed after this point are
+// not unpatched, since the agent's own state may already be gone.
+__attribute__((destructor)) void agent_fini() {
+    object_events_stop();
 }
 
 }  // namespace
@@ -115,8 +84,8 @@ __attribute__((visibility("default"))) void graft_quiescent(void) {
 }
 
 __attribute__((visibility("default"))) enum graft_object_state graft_object_state(
-    const struct graft_object *) {
-    return GRAFT_OBJECT_LIVE;
+    const struct graft_object *obj) {
+    return graft::object_state_of(obj);
 }
 
 }  // extern "C"

@@ -2,11 +2,13 @@
 
 #include <poll.h>
 #include <pthread.h>
+
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <atomic>
 
 #include <cerrno>
 #include <chrono>
@@ -25,6 +27,8 @@ namespace graft {
 namespace {
 
 int g_listen = -1;
+// The client being served (worker only; read by a fork() child, which has no worker).
+std::atomic<int> g_client{-1};
 
 nlohmann::json error_json(int err, const std::string &msg) {
     return {{"ok", false}, {"errno", err}, {"error", msg}};
@@ -145,10 +149,12 @@ void *worker_main(void *) {
         if (rc > 0 && (p.revents & POLLIN)) {
             int c = accept4(g_listen, nullptr, nullptr, SOCK_CLOEXEC);
             if (c >= 0) {
+                g_client.store(c, std::memory_order_relaxed);
                 try {
                     serve_client(c);
                 } catch (...) {
                 }
+                g_client.store(-1, std::memory_order_relaxed);
                 close(c);
             }
         }
@@ -197,6 +203,14 @@ bool control_start(std::string *why) {
     }
     pthread_setname_np(t, "graft-worker");
     return true;
+}
+
+bool control_restart_in_child(std::string *why) {
+    // Both are the parent's: its worker keeps serving them.
+    if (int c = g_client.exchange(-1); c >= 0) close(c);
+    if (g_listen >= 0) close(g_listen);
+    g_listen = -1;
+    return control_start(why);
 }
 
 }  // namespace graft

@@ -5,4 +5,7 @@
 
 namespace graft {
 bool control_start(std::string *why);
-}
+// In a fork() child: drop the parent's socket and client, listen under the child's pid, start a
+// worker.
+bool control_restart_in_child(std::string *why);
+}  // namespace graft

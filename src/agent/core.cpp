@@ -1,6 +1,7 @@
 #include "agent/core.hpp"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <memory>
 
 #include "agent/log.hpp"
+#include "agent/object_events.hpp"
 #include "agent/objects.hpp"
 #include "agent/patch.hpp"
 #include "agent/thread_state.hpp"
@@ -26,6 +28,9 @@ auto &g_patches = *new std::list<std::unique_ptr<Patch>>;  // never destroyed: s
 // Patches that finished unpatching or were replaced: loaded, waiting for `graft unload`.
 auto &g_disabled = *new std::list<std::unique_ptr<Patch>>;
 pid_t g_worker_tid = 0;
+// Patch handles to dlclose once the core mutex is released: dlclose takes the dynamic linker's
+// lock, which a loading thread holds while it waits for the core mutex (object_events.hpp).
+auto &g_to_close = *new std::vector<void *>;
 bool g_refusing = false;
 std::string &g_refuse_why = *new std::string;
 
@@ -68,23 +73,15 @@ bool states_compatible(const graft_patch *np) {
     return true;
 }
 
-bool size_of_new_func(const std::string &patch_path, void *fn, size_t *size) {
-    Dl_info di{};
-    if (!dladdr(fn, &di) || !di.dli_fbase) return false;
+bool size_of_new_func(const Patch &p, void *fn, size_t *size) {
     std::string err;
-    auto syms = symbols_of(patch_path, &err);
+    auto syms = symbols_of(p.path, &err);
     if (!syms) return false;
-    auto off = reinterpret_cast<uintptr_t>(fn) - reinterpret_cast<uintptr_t>(di.dli_fbase);
+    auto off = reinterpret_cast<uintptr_t>(fn) - p.load_bias;
     auto it = syms->funcs_by_addr.find(off);
     if (it == syms->funcs_by_addr.end()) return false;
     *size = syms->syms[it->second].size;
     return *size > 0;
-}
-
-void free_patch(std::unique_ptr<Patch> p) {
-    void *h = p->handle;
-    p.reset();
-    if (h) dlclose(h);
 }
 
 int pre_patch(Object *o) {
@@ -101,6 +98,100 @@ void pre_unpatch(Object *o) {
 void patch_object(Object *o) {
     for (auto &f : o->funcs) push_func(f.get());
     o->patched = true;
+}
+
+void free_patch(std::unique_ptr<Patch> p) {
+    void *h = p->handle;
+    p.reset();
+    if (h) g_to_close.push_back(h);
+}
+
+// Runs after the core mutex is released (see g_to_close).
+void close_pending_handles() {
+    std::vector<void *> v;
+    {
+        std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+        v.swap(g_to_close);
+    }
+    for (void *h : v) dlclose(h);
+}
+
+// klp_init_object_loaded: binds `o` to the live object `lo`, resolving every function. On
+// failure nothing of `o` is bound and *why names the function and the reason.
+bool bind_object(Object *o, const LoadedObject &lo, std::string *why) {
+    const Patch &p = *o->patch;
+    const std::string where = "patch '" + p.name + "', object '" + o->name + "'";
+    auto fail_with = [&](const std::string &msg) {
+        for (auto &f : o->funcs) {
+            f->old_addr = 0;
+            f->old_size = 0;
+            f->stack = nullptr;
+        }
+        *why = where + ": " + msg;
+        return false;
+    };
+    if (!o->expected_build_id.empty() && o->expected_build_id != lo.build_id)
+        return fail_with("build-id mismatch: the process runs " +
+                         (lo.build_id.empty() ? std::string("an object without build-id") : lo.build_id) +
+                         ", the patch was built for " + o->expected_build_id);
+    std::string e;
+    for (auto &f : o->funcs) {
+        Resolved r;
+        if (!resolve_symbol(lo, f->old_name, f->old_sympos, true, &r, &e)) return fail_with(e);
+        f->old_addr = r.addr;
+        f->old_size = r.size;
+        if (!size_of_new_func(p, f->new_func, &f->new_size))
+            return fail_with("cannot find the size of the new function for '" + f->old_name +
+                             "' (is the patch stripped?)");
+    }
+    for (auto &f : o->funcs) {
+        for (auto &g2 : o->funcs)
+            if (g2.get() != f.get() && g2->old_addr == f->old_addr)
+                return fail_with("function '" + f->old_name + "' is patched twice");
+        f->stack = stack_for(f->old_addr, f->old_name, o->name, &e);
+        if (!f->stack) return fail_with("function '" + f->old_name + "' cannot be patched: " + e);
+    }
+    o->loaded = true;
+    o->base = lo.base;
+    return true;
+}
+
+void unbind_object(Object *o) {
+    o->loaded = false;
+    o->base = 0;
+    for (auto &f : o->funcs) {
+        f->old_addr = 0;
+        f->old_size = 0;
+        f->stack = nullptr;
+    }
+}
+
+// Routes the functions of `o` (of the patch in transition) through the selector.
+bool route_through_selector(Object *o, std::string *why) {
+    std::vector<RouteChange> routes;
+    for (auto &f : o->funcs) routes.push_back({f->stack, true, stub_address(f->stack)});
+    return apply_routes(routes, why);
+}
+
+// klp_cleanup_module_patches_limited: removes every patch before `limit` (all if nullptr)
+// from the object at `base`, as the kernel does for a going or refused module.
+void cleanup_object_patches(uintptr_t base, Patch *limit) {
+    for (auto &p : g_patches) {
+        if (p.get() == limit) break;
+        for (auto &o : p->objs) {
+            if (!o->loaded || o->base != base) continue;
+            if (p.get() != g_transition_patch) pre_unpatch(o.get());
+            log_fmt("graft: reverting patch '%s' on unloading object '%s'", p->name.c_str(), o->name.c_str());
+            if (o->patched) {
+                for (auto &f : o->funcs)
+                    if (f->patched) pop_func(f.get());
+                o->patched = false;
+            }
+            core_post_unpatch(o.get());
+            unbind_object(o.get());
+            break;
+        }
+    }
 }
 
 }  // namespace
@@ -209,11 +300,104 @@ void core_mark_forced(Patch *p, int target) {
     }
 }
 
-OpResult core_load(const std::string &path) {
-    std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+bool core_object_coming(const LoadedObject &lo) {
+    // klp_module_coming: every patch that names the object, oldest first, so that its func
+    // stacks come out as if it had been loaded before all of them.
+    struct Applied {
+        Patch *p;
+        Object *o;
+    };
+    std::vector<Applied> applied;
+    Patch *failed = nullptr;
+    Object *failed_obj = nullptr;
     std::string why;
-    if (core_refusing(&why)) return fail(EPERM, "the agent refuses patching: " + why);
-    if (g_transition_patch) return fail(EBUSY, "patch '" + g_transition_patch->name + "' is in transition");
+    set_object_state_name(lo.name, GRAFT_OBJECT_COMING);
+    for (auto &p : g_patches) {
+        Object *o = nullptr;
+        bool other_copy = false;
+        for (auto &c : p->objs) {
+            if (c->name != lo.name) continue;
+            if (c->loaded)
+                other_copy = true;
+            else
+                o = c.get();
+        }
+        if (!o) {
+            if (other_copy)
+                log_fmt(
+                    "graft: patch '%s' already applies to another copy of object '%s'; this copy keeps its "
+                    "original code",
+                    p->name.c_str(), lo.name.c_str());
+            continue;
+        }
+        if (!bind_object(o, lo, &why)) {
+            log_line("graft: " + why);
+            failed = p.get();
+            failed_obj = o;
+            break;
+        }
+        log_fmt("graft: applying patch '%s' to loading object '%s'", p->name.c_str(), o->name.c_str());
+        if (pre_patch(o) != 0) {
+            log_fmt("graft: pre-patch callback failed for object '%s'", o->name.c_str());
+            failed = p.get();
+            failed_obj = o;
+            unbind_object(o);
+            break;
+        }
+        patch_object(o);
+        if (p.get() == g_transition_patch && !route_through_selector(o, &why)) {
+            log_line("graft: " + why);
+            for (auto &f : o->funcs) pop_func(f.get());
+            o->patched = false;
+            core_post_unpatch(o);
+            unbind_object(o);
+            failed = p.get();
+            failed_obj = o;
+            break;
+        }
+        if (p.get() != g_transition_patch) core_post_patch(o);
+        applied.push_back({p.get(), o});
+    }
+    if (failed) {
+        log_fmt("graft: patch '%s' failed for object '%s', refusing to load object '%s'",
+                failed->name.c_str(), failed_obj->name.c_str(), failed_obj->name.c_str());
+        // The object keeps none of the patches: it runs its original code and stays out of the
+        // live set, so no later patch binds to it (docs/design.md, "Objects coming and going").
+        cleanup_object_patches(lo.base, failed);
+    }
+    set_object_state_name(lo.name, GRAFT_OBJECT_LIVE);
+    core_route_settled_functions();
+    transition_objects_changed();
+    return !failed;
+}
+
+void core_object_going(const LoadedObject &lo) {
+    // klp_module_going: after the object's destructors (which ran with the patches), before
+    // its code is unmapped.
+    set_object_state_name(lo.name, GRAFT_OBJECT_GOING);
+    cleanup_object_patches(lo.base, nullptr);
+    set_object_state_name(lo.name, GRAFT_OBJECT_LIVE);
+    for (auto &p : g_disabled)
+        for (auto &o : p->objs)
+            if (o->loaded && o->base == lo.base) unbind_object(o.get());
+    // The gates of its functions stay as they are: its code is about to be unmapped, and no
+    // thread may call into an object that is being unloaded.
+    retire_stacks(lo.text_lo, lo.text_hi);
+    transition_objects_changed();
+}
+
+namespace {
+struct PreparedPatch {
+    void *handle = nullptr;
+    uintptr_t load_bias = 0;
+    graft_patch *desc = nullptr;
+    const graft_ref *(*getrefs)(const graft_ref **) = nullptr;
+    const TargetRecord *targets = nullptr;
+};
+
+// Everything of a load that calls into the dynamic linker, done before the core mutex is taken.
+OpResult prepare_patch(const std::string &path, PreparedPatch *pp) {
+    std::string why;
     // Validate the file before anything of it runs.
     SymbolFile sf;
     if (access(path.c_str(), R_OK) != 0) return fail(errno, "cannot read '" + path + "'");
@@ -227,9 +411,11 @@ OpResult core_load(const std::string &path) {
         return fail(ENOEXEC, std::string("'") + path + "' cannot be loaded: " + (e ? e : "?"));
     }
     auto getdesc = reinterpret_cast<graft_patch *(*)()>(dlsym(h, "graft_patch_descriptor"));
-    auto getrefs = reinterpret_cast<const graft_ref *(*)(const graft_ref **)>(dlsym(h, "graft_patch_refs"));
+    pp->getrefs = reinterpret_cast<const graft_ref *(*)(const graft_ref **)>(dlsym(h, "graft_patch_refs"));
     auto *abi = static_cast<const unsigned *>(dlsym(h, "graft_patch_abi"));
-    if (!getdesc || !getrefs || !abi) {
+    pp->targets = static_cast<const TargetRecord *>(dlsym(h, "graft_patch_targets"));
+    link_map *lm = nullptr;
+    if (!getdesc || !pp->getrefs || !abi || dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm) {
         dlclose(h);
         return fail(EINVAL, "'" + path + "' is not a graft patch (no GRAFT_PATCH descriptor)");
     }
@@ -238,10 +424,29 @@ OpResult core_load(const std::string &path) {
         return fail(EINVAL, "'" + path + "' was built for graft ABI " + std::to_string(*abi) +
                                 ", this agent speaks " + std::to_string(GRAFT_ABI_VERSION));
     }
-    graft_patch *desc = getdesc();
+    pp->handle = h;
+    pp->load_bias = lm->l_addr;
+    pp->desc = getdesc();
+    return {};
+}
+
+OpResult load_locked(const std::string &path, const PreparedPatch &pp) {
+    std::string why;
+    if (core_refusing(&why)) {
+        g_to_close.push_back(pp.handle);
+        return fail(EPERM, "the agent refuses patching: " + why);
+    }
+    if (g_transition_patch) {
+        g_to_close.push_back(pp.handle);
+        return fail(EBUSY, "patch '" + g_transition_patch->name + "' is in transition");
+    }
+    void *h = pp.handle;
+    graft_patch *desc = pp.desc;
+    auto getrefs = pp.getrefs;
     auto p = std::make_unique<Patch>();
     p->path = path;
     p->handle = h;
+    p->load_bias = pp.load_bias;
     p->desc = desc;
     p->name = desc && desc->name ? desc->name : basename_no_so(path);
     auto reject = [&](int err, const std::string &msg) {
@@ -258,7 +463,7 @@ OpResult core_load(const std::string &path) {
     // replace patch is refused rather than applied unsafely (docs/limitations.md).
     if (p->replace)
         return reject(EOPNOTSUPP, pname + " asks for atomic replace, which this agent does not support yet");
-    auto *targets = static_cast<const TargetRecord *>(dlsym(h, "graft_patch_targets"));
+    const TargetRecord *targets = pp.targets;
 
     // Objects and functions (klp_init_patch / klp_init_object / klp_init_func).
     for (graft_object *od = desc->objs; od->name || od->funcs; od++) {
@@ -284,32 +489,12 @@ OpResult core_load(const std::string &path) {
         }
         p->objs.push_back(std::move(o));
     }
-    // Resolve every symbol of every loaded object before changing anything.
+    // Resolve every symbol of every live object before changing anything; the others are
+    // patched when they load (core_object_coming).
     for (auto &o : p->objs) {
         LoadedObject lo;
-        if (!find_loaded_object(o->lookup_name, &lo)) continue;  // patched when it loads
-        o->loaded = true;
-        const std::string where = pname + ", object '" + o->name + "'";
-        if (!o->expected_build_id.empty() && o->expected_build_id != lo.build_id)
-            return reject(EINVAL, where + ": build-id mismatch: the process runs " +
-                                      (lo.build_id.empty() ? "an object without build-id" : lo.build_id) +
-                                      ", the patch was built for " + o->expected_build_id);
-        for (auto &f : o->funcs) {
-            Resolved r;
-            if (!resolve_symbol(lo, f->old_name, f->old_sympos, true, &r, &why))
-                return reject(EINVAL, where + ": " + why);
-            f->old_addr = r.addr;
-            f->old_size = r.size;
-            if (!size_of_new_func(path, f->new_func, &f->new_size))
-                return reject(EINVAL, where + ": cannot find the size of the new function for '" +
-                                          f->old_name + "' (is the patch stripped?)");
-            for (auto &g2 : o->funcs)
-                if (g2.get() != f.get() && g2->old_addr == f->old_addr)
-                    return reject(EINVAL, where + ": function '" + f->old_name + "' is patched twice");
-            f->stack = stack_for(f->old_addr, f->old_name, o->name, &why);
-            if (!f->stack)
-                return reject(EINVAL, where + ": function '" + f->old_name + "' cannot be patched: " + why);
-        }
+        if (!find_live_object(o->lookup_name, &lo)) continue;
+        if (!bind_object(o.get(), lo, &why)) return reject(EINVAL, why);
     }
     // References to non-exported symbols of the target (GRAFT_REF).
     const graft_ref *rend = nullptr;
@@ -317,7 +502,7 @@ OpResult core_load(const std::string &path) {
     for (const graft_ref *r = getrefs(&rend); r && r < rend; r++) {
         LoadedObject lo;
         std::string on = object_display_name(r->object);
-        if (!find_loaded_object(r->object, &lo))
+        if (!find_live_object(r->object, &lo))
             return reject(EINVAL, pname + ": GRAFT_REF to '" + (r->name ? r->name : "?") +
                                       "' names object '" + on + "', which is not loaded");
         Resolved res;
@@ -367,6 +552,26 @@ OpResult core_load(const std::string &path) {
     // The first try runs on the worker right after this request is answered (the retry is due
     // now), so `graft load --no-wait` returns as soon as the transition started.
     return {};
+}
+}  // namespace
+
+OpResult core_load(const std::string &path) {
+    {
+        std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+        std::string why;
+        if (core_refusing(&why)) return fail(EPERM, "the agent refuses patching: " + why);
+        if (g_transition_patch)
+            return fail(EBUSY, "patch '" + g_transition_patch->name + "' is in transition");
+    }
+    PreparedPatch pp;
+    OpResult r = prepare_patch(path, &pp);
+    if (r.err) return r;
+    {
+        std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+        r = load_locked(path, pp);
+    }
+    close_pending_handles();
+    return r;
 }
 
 OpResult core_disable(const std::string &name) {
@@ -428,8 +633,8 @@ OpResult core_force(const std::string &name) {
     return {};
 }
 
-OpResult core_unload(const std::string &name) {
-    std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+namespace {
+OpResult unload_locked(const std::string &name) {
     if (find_in(g_patches, name))
         return fail(EBUSY, "patch '" + name + "' is enabled or in transition; disable it first");
     for (auto it = g_disabled.begin(); it != g_disabled.end(); ++it) {
@@ -443,6 +648,17 @@ OpResult core_unload(const std::string &name) {
         return {};
     }
     return fail(ENOENT, "no patch named '" + name + "'");
+}
+}  // namespace
+
+OpResult core_unload(const std::string &name) {
+    OpResult r;
+    {
+        std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+        r = unload_locked(name);
+    }
+    close_pending_handles();
+    return r;
 }
 
 namespace {
@@ -486,6 +702,7 @@ nlohmann::json core_status() {
             {"patches", patches},
             {"unloadable", disabled},
             {"transition", tr},
+            {"objects_watched", objects_watched()},
             {"refusing", core_refusing(&why) ? nlohmann::json(why) : nlohmann::json(nullptr)}};
 }
 

@@ -19,6 +19,7 @@ namespace graft {
 
 struct Patch;
 struct Object;
+struct LoadedObject;
 
 extern std::recursive_mutex g_core_mutex;
 
@@ -34,6 +35,11 @@ OpResult core_force(const std::string &name);
 OpResult core_unload(const std::string &name);
 nlohmann::json core_status();
 nlohmann::json core_threads();
+
+// Objects coming and going (object_events.cpp; core mutex held). coming returns false when a
+// patch failed for the object and it was left with none of them.
+bool core_object_coming(const LoadedObject &lo);
+void core_object_going(const LoadedObject &lo);
 
 // For transition.cpp (mutex held).
 pid_t core_worker_tid();

@@ -10,11 +10,12 @@
 #include <mutex>
 
 namespace graft {
+// Protects the ring and the log file. Never taken on the call path of a patched function by
+// graft itself; graft_log() takes it for the patch that chose to log. The last lock in the
+// agent's order (fork.cpp).
+std::mutex g_log_mutex;
 namespace {
 constexpr size_t kMaxEntries = 100000;
-// Protects the ring and the log file. Never taken on the call path of a patched function by
-// graft itself; graft_log() takes it for the patch that chose to log.
-std::mutex g_log_mutex;
 auto &g_ring = *new std::deque<LogEntry>;  // never destroyed (see objects.cpp)
 uint64_t g_next_seq = 0;
 int g_file = -2;  // -2: not opened yet

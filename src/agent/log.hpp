@@ -3,10 +3,13 @@
 // $GRAFT_LOG_FILE if set (for debugging a process that no longer answers).
 #pragma once
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
 namespace graft {
+
+extern std::mutex g_log_mutex;
 
 void log_line(const std::string &line);
 void log_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -53,7 +54,9 @@ std::string self_exe() {
     return buf;
 }
 
+}  // namespace
 std::mutex g_sym_cache_mutex;  // protects g_sym_cache; taken by symbols_of() only
+namespace {
 // Never destroyed: the worker may still use it while the process exits.
 auto &g_sym_cache = *new std::map<std::string, std::shared_ptr<const SymbolFile>>;
 
@@ -156,11 +159,12 @@ int iter_cb(dl_phdr_info *info, size_t, void *arg) {
         o.path = c->exe;
         o.name = "main";
     } else {
-        if (!nm || !*nm || nm[0] != '/') {
+        char real[4096];
+        if (nm && nm[0] != '/' && std::strchr(nm, '/') && realpath(nm, real)) {
+            o.path = real;  // dlopen("./x.so"): the loader keeps the name as given
+        } else {
             // vdso and similar have no file to read symbols from; keep them for naming only.
             o.path = nm ? nm : "";
-        } else {
-            o.path = nm;
         }
     }
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -183,20 +187,37 @@ std::string object_display_name(const char *name) {
     return name ? name : "main";
 }
 
+namespace {
+void name_object(LoadedObject &o) {
+    if (o.is_main || o.path.empty() || o.path[0] != '/') {
+        if (!o.is_main) o.name = basename_of(o.path);
+        return;
+    }
+    std::string err;
+    auto sf = symbols_of(o.path, &err);
+    o.name = sf && !sf->soname.empty() ? sf->soname : basename_of(o.path);
+}
+}  // namespace
+
 std::vector<LoadedObject> loaded_objects() {
     std::vector<LoadedObject> v;
     IterCtx c{&v, self_exe()};
     dl_iterate_phdr(iter_cb, &c);
-    for (auto &o : v) {
-        if (o.is_main || o.path.empty() || o.path[0] != '/') {
-            if (!o.is_main) o.name = basename_of(o.path);
-            continue;
-        }
-        std::string err;
-        auto sf = symbols_of(o.path, &err);
-        o.name = sf && !sf->soname.empty() ? sf->soname : basename_of(o.path);
-    }
+    for (auto &o : v) name_object(o);
     return v;
+}
+
+bool loaded_object_at(uintptr_t base, LoadedObject *out) {
+    std::vector<LoadedObject> v;
+    IterCtx c{&v, self_exe()};
+    dl_iterate_phdr(iter_cb, &c);
+    for (auto &o : v) {
+        if (o.is_main || o.base != base) continue;
+        name_object(o);
+        *out = std::move(o);
+        return true;
+    }
+    return false;
 }
 
 bool find_loaded_object(const char *name, LoadedObject *out) {

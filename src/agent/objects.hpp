@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,8 @@ struct LoadedObject {
 std::vector<LoadedObject> loaded_objects();
 // nullptr-named = main executable. False if not loaded.
 bool find_loaded_object(const char *name, LoadedObject *out);
+// The shared object (not the executable) whose load bias is `base`.
+bool loaded_object_at(uintptr_t base, LoadedObject *out);
 // Reads (and caches by path and build-id) the symbol table of an object file.
 std::shared_ptr<const SymbolFile> symbols_of(const std::string &path, std::string *err);
 // Reads the build-id and naming facts of a file without caching (graft build --target).
@@ -57,5 +60,8 @@ bool resolve_symbol(const LoadedObject &obj, const std::string &name, unsigned l
                     Resolved *out, std::string *err);
 
 std::string object_display_name(const char *name);  // NULL -> "main"
+
+// Protects the symbol cache of symbols_of(); a leaf lock except for the log (fork.cpp).
+extern std::mutex g_sym_cache_mutex;
 
 }  // namespace graft

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "agent/code_writer.hpp"
+#include "agent/thread_state.hpp"
 
 extern "C" char graft_stubs_begin[];
 
@@ -17,6 +18,11 @@ namespace {
 // Protected by the core mutex (core.cpp), like everything else in this file.
 auto &g_stacks = *new std::map<uintptr_t, std::unique_ptr<FuncStack>>;  // never destroyed
 uint32_t g_next_stub = 0;
+// Stacks of objects that went away. A selector that entered through one of their stubs before
+// the object went may still read it; after a grace period none can, and stub and stack are
+// reused together (the stub table keeps naming the same FuncStack).
+auto &g_retired = *new std::vector<std::unique_ptr<FuncStack>>;
+auto &g_reusable = *new std::vector<std::unique_ptr<FuncStack>>;
 }  // namespace
 
 uintptr_t stub_address(const FuncStack *fs) {
@@ -44,15 +50,27 @@ FuncStack *stack_for(uintptr_t addr, const std::string &name, const std::string 
             "and graft could not make its gate safe)";
         return nullptr;
     }
-    if (g_next_stub >= kStubCount) {
-        *why = "graft's table of patched functions is full";
-        return nullptr;
+    if (g_reusable.empty() && !g_retired.empty()) {
+        synchronize_threads();
+        for (auto &r : g_retired) g_reusable.push_back(std::move(r));
+        g_retired.clear();
     }
-    auto fs = std::make_unique<FuncStack>();
+    std::unique_ptr<FuncStack> fs;
+    if (!g_reusable.empty()) {
+        fs = std::move(g_reusable.back());
+        g_reusable.pop_back();
+        fs->top.store(nullptr, std::memory_order_relaxed);
+    } else {
+        if (g_next_stub >= kStubCount) {
+            *why = "graft's table of patched functions is full";
+            return nullptr;
+        }
+        fs = std::make_unique<FuncStack>();
+        fs->stub = g_next_stub++;
+    }
     fs->entry = e;
     fs->name = name;
     fs->object = object;
-    fs->stub = g_next_stub++;
     fs->gate_open = e.gate_open;
     fs->routed_to = e.prefix_ours ? *reinterpret_cast<const uintptr_t *>(e.slot) : 0;
     // Published before any prefix names this stub (apply_routes writes after, with release).
@@ -60,6 +78,13 @@ FuncStack *stack_for(uintptr_t addr, const std::string &name, const std::string 
     FuncStack *raw = fs.get();
     g_stacks.emplace(addr, std::move(fs));
     return raw;
+}
+
+void retire_stacks(uintptr_t lo, uintptr_t hi) {
+    for (auto it = g_stacks.lower_bound(lo); it != g_stacks.end() && it->first < hi;) {
+        g_retired.push_back(std::move(it->second));
+        it = g_stacks.erase(it);
+    }
 }
 
 void push_func(Func *f) {

@@ -44,6 +44,7 @@ struct Object {                         // klp_object
     bool loaded = false;         // the target object is in the process
     bool pre_patch_ran = false;  // post_unpatch_enabled in the kernel
     bool dynamic = false;
+    uintptr_t base = 0;  // load bias of the live object it is bound to (while loaded)
     Patch *patch = nullptr;
     std::string expected_build_id;  // from graft build --target, if any
 };
@@ -51,7 +52,8 @@ struct Object {                         // klp_object
 struct Patch {  // klp_patch
     std::string name;
     std::string path;
-    void *handle = nullptr;  // dlopen handle of the patch .so
+    void *handle = nullptr;   // dlopen handle of the patch .so
+    uintptr_t load_bias = 0;  // of the patch .so (sizes of the new functions)
     graft_patch *desc = nullptr;
     std::vector<std::unique_ptr<Object>> objs;
     bool enabled = false;
@@ -84,6 +86,10 @@ constexpr uint32_t kStubCount = 32768;
 // Finds or creates the stack of the function at `addr`. Validates the entry.
 FuncStack *stack_for(uintptr_t addr, const std::string &name, const std::string &object, std::string *why);
 FuncStack *find_stack(uintptr_t addr);
+// An object is going: its functions' stacks (all entries already popped) are forgotten, and
+// their stubs are reused after a grace period, so that an object mapped later at the same
+// addresses starts afresh.
+void retire_stacks(uintptr_t lo, uintptr_t hi);
 void push_func(Func *f);  // klp_patch_func: on top
 void pop_func(Func *f);   // klp_unpatch_func: wherever it is
 

@@ -6,6 +6,8 @@
 // with acquire loads, and a removed node is only unlinked, never reused, until a grace period
 // (synchronize_threads) has passed, so a reader that is walking it stays safe. That makes
 // graft_shadow_get usable from any thread, including signal handlers.
+#include "agent/shadow.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -19,6 +21,7 @@
 #include "graft/graft.h"
 
 namespace graft {
+std::mutex g_shadow_mutex;  // serialises writers; readers never take it
 namespace {
 
 struct Shadow {
@@ -30,7 +33,6 @@ struct Shadow {
 
 constexpr size_t kBuckets = 4096;
 std::atomic<Shadow *> g_buckets[kBuckets];
-std::mutex g_shadow_mutex;  // serialises writers; readers never take it
 
 size_t bucket(void *obj) {
     return (reinterpret_cast<uintptr_t>(obj) >> 4) % kBuckets;

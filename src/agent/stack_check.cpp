@@ -133,7 +133,7 @@ struct StackWindow {
     unsigned char bytes[128 * 1024];
 };
 StackWindow *g_window = new StackWindow;
-const pid_t g_pid = getpid();
+pid_t g_pid = getpid();  // re-read in a fork() child
 
 void load_window(uintptr_t sp) {
     g_window->lo = sp;
@@ -276,6 +276,11 @@ void stack_check_init_worker() {
     if (w.n > 0) g_roots[0].store(fde_func(w.pc[w.n - 1] & ~(1ull << 63)));
     g_roots[1].store(fde_func(getauxval(AT_ENTRY)));
     if (void *c = dlsym(RTLD_DEFAULT, "clone")) g_roots[2].store(fde_func(reinterpret_cast<uintptr_t>(c)));
+}
+
+void stack_check_after_fork_child() {
+    g_pid = getpid();
+    stack_check_invalidate();  // the unwinder was attached to the parent
 }
 
 void stack_check_invalidate() {

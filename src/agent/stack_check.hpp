@@ -49,5 +49,6 @@ StackResult check_blocked_thread(pid_t tid, uintptr_t sp, uintptr_t pc, const Fo
 void stack_check_init_worker();
 // Called when objects were loaded or unloaded (drops the unwinder's module cache).
 void stack_check_invalidate();
+void stack_check_after_fork_child();
 
 }  // namespace graft

@@ -13,6 +13,7 @@
 namespace graft {
 
 TransitionView g_view;
+std::mutex g_grace_period_mutex;
 __thread ThreadSlot *t_slot __attribute__((tls_model("initial-exec"))) = nullptr;
 
 namespace {
@@ -86,6 +87,25 @@ ThreadSlot *self_slot() {
     return nullptr;
 }
 
+void thread_state_after_fork_child() {
+    // The child has one thread, the one that called fork(), with its parent thread's state
+    // (klp_copy_process): keep its slot under its new tid, free every other one.
+    t_tid = 0;
+    pid_t me = current_tid();
+    ThreadSlot *arr = __atomic_load_n(&g_slots, __ATOMIC_ACQUIRE);
+    if (!arr) return;
+    uint32_t n = g_high_water.load(std::memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+        if (&arr[i] == t_slot) {
+            arr[i].tid.store(me, std::memory_order_relaxed);
+            arr[i].nest = 0;
+            arr[i].seq.store((arr[i].seq.load(std::memory_order_relaxed) | 1) + 1, std::memory_order_relaxed);
+        } else {
+            arr[i].tid.store(0, std::memory_order_relaxed);
+        }
+    }
+}
+
 void release_self_slot() {
     ThreadSlot *s = t_slot;
     if (!s || s->nest != 0) return;
@@ -108,8 +128,7 @@ void synchronize_threads() {
     // Grace periods may be asked for by the worker and by program threads (graft_shadow_free):
     // one at a time, each with its own snapshot. The caller's own slot is skipped: a thread
     // cannot wait for its own read-side section to end.
-    static std::mutex gp_mutex;  // serialises grace periods; never taken by readers
-    std::lock_guard<std::mutex> g(gp_mutex);
+    std::lock_guard<std::mutex> g(g_grace_period_mutex);
     ThreadSlot *arr = slots();
     if (!arr) return;
     ThreadSlot *self = t_slot;

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 
 namespace graft {
 
@@ -99,6 +100,10 @@ inline void read_unlock(ThreadSlot *s) {
     s->nest = n;
 }
 
+// Serialises grace periods (synchronize_threads); never taken by readers. Taken after the core
+// and shadow mutexes, before the symbol cache and log mutexes (fork.cpp takes them in that order).
+extern std::mutex g_grace_period_mutex;
+
 // Grace period over every slot: returns once every thread that was inside a read-side section
 // when it was called has left it. Called only from the agent's worker with the core mutex held.
 void synchronize_threads();
@@ -106,6 +111,8 @@ void synchronize_threads();
 // Thread birth/death (thread_birth.cpp).
 void claim_for_new_thread(uint64_t creator_word);
 void release_self_slot();
+// In a fork() child, from the atfork handler (one thread).
+void thread_state_after_fork_child();
 void thread_birth_init();
 
 }  // namespace graft

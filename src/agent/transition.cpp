@@ -473,6 +473,14 @@ void complete_transition() {
     core_transition_finished(p, target);
 }
 
+void transition_objects_changed() {
+    Patch *p = g_transition_patch;
+    if (!p) return;
+    // New functions cannot be on any stack yet and gone ones no longer can: approvals given
+    // against the old set stay true, only the set itself is republished.
+    publish_forbidden(build_forbidden(p, g_view.target_state.load()));
+}
+
 void cancel_transition() {
     Patch *p = g_transition_patch;
     log_fmt("graft: '%s': canceling patching transition, going to unpatch", p->name.c_str());

@@ -30,6 +30,8 @@ void cancel_transition();                 // only between init and start
 void reverse_transition();
 void force_transition();
 void complete_transition();
+// An object came or went while a patch is in transition: its forbidden set changed.
+void transition_objects_changed();
 
 struct ThreadReport {
     pid_t tid;

@@ -101,6 +101,12 @@ std::string agent_path() {
     die("run", "cannot find libgraft.so next to the graft command (set GRAFT_AGENT): " + errno_text(ENOENT));
 }
 
+std::string audit_path(const std::string &agent) {
+    if (const char *e = std::getenv("GRAFT_AUDIT"); e) return e;  // empty: run without it
+    std::string c = agent.substr(0, agent.rfind('/') + 1) + "libgraft-audit.so";
+    return exists(c) ? c : std::string();
+}
+
 std::string include_dir() {
     std::string d = exe_dir();
     for (const std::string &c : {d + "/../include", std::string(GRAFT_SOURCE_INCLUDE)})

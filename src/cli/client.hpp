@@ -19,6 +19,8 @@ pid_t parse_pid(const std::string &s);
 std::string errno_text(int err);
 // Where libgraft.so and the public headers are, relative to this executable.
 std::string agent_path();
+// libgraft-audit.so next to the agent (GRAFT_AUDIT overrides; empty if there is none).
+std::string audit_path(const std::string &agent);
 std::string include_dir();
 
 }  // namespace graft::cli

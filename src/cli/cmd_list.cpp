@@ -2,6 +2,7 @@
 // /sys/kernel/livepatch/<patch>/{enabled,transition,force,replace,stack_order} and
 // <object>/patched); status adds the transition and every pending thread with its reason.
 #include <iostream>
+#include <memory>
 
 #include "cli/client.hpp"
 #include "cli/commands.hpp"
@@ -55,8 +56,9 @@ void add_list(CLI::App &app) {
         bool verbose = std::string(n) == "status";
         auto *sub = app.add_subcommand(
             n, verbose ? "Patches, objects, functions and the transition" : "Patches in stack order");
-        auto *pid_s = new std::string;
-        auto *json = new bool(false);
+        // The options bind to these; the callback owns them, and the callback lives as long as sub.
+        auto pid_s = std::make_shared<std::string>();
+        auto json = std::make_shared<bool>(false);
         sub->add_option("pid", *pid_s)->required();
         sub->add_flag("--json", *json, "print JSON");
         sub->callback([=] { show(*pid_s, *json, verbose); });

@@ -29,6 +29,14 @@ void run_program(const std::vector<std::string> &argv_) {
         const char *old = std::getenv("LD_PRELOAD");
         std::string pre = old && *old ? std::string(old) + ":" + agent : agent;
         setenv("LD_PRELOAD", pre.c_str(), 1);
+        // The audit module next to the agent tells it about objects coming and going (dlopen,
+        // dlclose); without it patches apply only to the objects loaded when they are enabled.
+        std::string audit = audit_path(agent);
+        if (!audit.empty()) {
+            const char *oa = std::getenv("LD_AUDIT");
+            std::string au = oa && *oa ? std::string(oa) + ":" + audit : audit;
+            setenv("LD_AUDIT", au.c_str(), 1);
+        }
         std::vector<char *> args;
         for (auto &a : argv_) args.push_back(const_cast<char *>(a.c_str()));
         args.push_back(nullptr);

@@ -1,0 +1,65 @@
+#include "agent/fork.hpp"
+
+#include <pthread.h>
+
+#include <new>
+#include <string>
+
+#include "agent/control.hpp"
+#include "agent/core.hpp"
+#include "agent/log.hpp"
+#include "agent/objects.hpp"
+#include "agent/shadow.hpp"
+#include "agent/stack_check.hpp"
+#include "agent/thread_state.hpp"
+#include "arch/x86_64/entry.hpp"
+
+namespace graft {
+namespace {
+
+// Every lock of the agent, taken before fork() in the one order they nest in (core, shadow,
+// grace period, symbol cache, log), so that the child never inherits a lock held by a thread
+// it does not have. The parent releases them; the child re-creates them: its one thread holds
+// them, but under a new tid, which a recursive mutex would not accept as their owner.
+void prepare() {
+    g_core_mutex.lock();
+    g_shadow_mutex.lock();
+    g_grace_period_mutex.lock();
+    g_sym_cache_mutex.lock();
+    g_log_mutex.lock();
+}
+
+void parent() {
+    g_log_mutex.unlock();
+    g_sym_cache_mutex.unlock();
+    g_grace_period_mutex.unlock();
+    g_shadow_mutex.unlock();
+    g_core_mutex.unlock();
+}
+
+void child() {
+    new (&g_log_mutex) std::mutex;
+    new (&g_sym_cache_mutex) std::mutex;
+    new (&g_grace_period_mutex) std::mutex;
+    new (&g_shadow_mutex) std::mutex;
+    new (&g_core_mutex) std::recursive_mutex;
+    thread_state_after_fork_child();
+    stack_check_after_fork_child();
+    std::string why;
+    // membarrier registrations belong to the address space: a new one starts unregistered.
+    if (!arch::init_membarrier(&why)) {
+        core_refuse("after fork: " + why);
+        return;
+    }
+    // The parent's worker did not come along; the transition in progress (if any) continues in
+    // the child under a new worker, answering on the child's own socket.
+    if (!control_restart_in_child(&why)) core_refuse("after fork: " + why);
+}
+
+}  // namespace
+
+void fork_handlers_init() {
+    pthread_atfork(prepare, parent, child);
+}
+
+}  // namespace graft

@@ -1,0 +1,163 @@
+#include "agent/object_events.hpp"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <link.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+#include "agent/code_writer.hpp"
+#include "agent/core.hpp"
+#include "agent/log.hpp"
+#include "arch/x86_64/entry.hpp"
+
+namespace graft {
+namespace {
+
+// Live objects by load bias (the kernel's mod->klp_alive): core mutex.
+auto &g_live = *new std::map<uintptr_t, LoadedObject>;  // never destroyed: events come at exit
+bool g_watched = false;                                 // written once, at start-up
+std::atomic<bool> g_stopped{false};
+
+// The object coming or going right now, and which (core mutex).
+std::string &g_state_object = *new std::string;
+enum graft_object_state g_state = GRAFT_OBJECT_LIVE;
+
+// gcc emits the 2-byte gate of a patchable entry as two 1-byte nops; a thread could stop between
+// them. While no thread can be running the object's code (the agent's start, before other
+// threads exist; an object coming, before it is relocated or any of its code has run), turn
+// every such gate into one 2-byte nop (66 90): then no thread can ever stand on its second byte,
+// and flipping it later with one store is safe. The entries are listed by the linker in
+// __patchable_function_entries; the file holds their link-time addresses.
+void merge_entry_nops(const LoadedObject &o) {
+    if (o.path.empty() || o.path[0] != '/') return;
+    int fd = open(o.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    Elf *e = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+    std::vector<CodeWrite> writes;
+    size_t shstrndx = 0;
+    if (e && elf_getshdrstrndx(e, &shstrndx) == 0) {
+        for (Elf_Scn *scn = elf_nextscn(e, nullptr); scn; scn = elf_nextscn(e, scn)) {
+            GElf_Shdr sh;
+            if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS) continue;
+            const char *name = elf_strptr(e, shstrndx, sh.sh_name);
+            if (!name || std::strcmp(name, "__patchable_function_entries") != 0) continue;
+            Elf_Data *d = elf_getdata(scn, nullptr);
+            if (!d || !d->d_buf) continue;
+            auto *entries = static_cast<const uint64_t *>(d->d_buf);
+            for (size_t i = 0; i < d->d_size / 8; i++) {
+                if (!entries[i]) continue;  // a linker that leaves addends out of the file
+                uintptr_t func = o.base + entries[i] + arch::kPrefixSize;
+                if (func - arch::kPrefixSize < o.text_lo || func + 6 > o.text_hi) continue;
+                arch::EntryLayout lay;
+                std::string why;
+                if (!arch::decode_entry(func, &lay, &why) || !lay.single_byte_nops) continue;
+                CodeWrite w{lay.gate, 2, {}};
+                uint16_t v = arch::gate_closed_word();
+                std::memcpy(w.bytes, &v, 2);
+                writes.push_back(w);
+            }
+        }
+    }
+    if (e) elf_end(e);
+    close(fd);
+    std::string why;
+    if (!writes.empty() && !write_code(writes, &why))
+        log_line("graft: cannot prepare the entries of object '" + o.name + "': " + why);
+}
+
+using AuditHandler = void (*)(int, struct link_map *, Lmid_t);
+
+void on_object_event(int event, struct link_map *map, Lmid_t) {
+    if (g_stopped.load(std::memory_order_acquire) || !map) return;
+    int saved = errno;
+    try {
+        std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+        if (event == 0) {
+            LoadedObject lo;
+            if (loaded_object_at(map->l_addr, &lo) && !lo.path.empty() && lo.path[0] == '/') {
+                merge_entry_nops(lo);
+                arch::sync_cores();
+                g_live[lo.base] = lo;
+                if (!core_object_coming(lo)) g_live.erase(lo.base);  // refused: not live
+            }
+        } else {
+            auto it = g_live.find(map->l_addr);
+            if (it != g_live.end()) {
+                LoadedObject lo = it->second;
+                g_live.erase(it);
+                core_object_going(lo);
+            }
+        }
+    } catch (...) {
+        core_refuse("an object event failed (out of memory?)");
+    }
+    errno = saved;
+}
+
+// The audit module lives in another link-map namespace: find it through the debugger's
+// interface (one r_debug per namespace, chained since glibc 2.35) and hand it our handler.
+bool attach_audit_module() {
+    auto *r = reinterpret_cast<r_debug_extended *>(&_r_debug);
+    for (; r; r = r->base.r_version >= 2 ? r->r_next : nullptr) {
+        for (link_map *m = r->base.r_map; m; m = m->l_next) {
+            const char *n = m->l_name;
+            if (!n) continue;
+            const char *b = std::strrchr(n, '/');
+            if (std::strcmp(b ? b + 1 : n, "libgraft-audit.so") != 0) continue;
+            auto attach = reinterpret_cast<void (*)(AuditHandler)>(dlsym(m, "graft_audit_attach"));
+            if (!attach) return false;
+            attach(on_object_event);
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+void object_events_init() {
+    for (const auto &o : loaded_objects()) {
+        merge_entry_nops(o);
+        g_live[o.base] = o;
+    }
+    arch::sync_cores();
+    g_watched = attach_audit_module();
+}
+
+bool objects_watched() {
+    return g_watched;
+}
+
+void object_events_stop() {
+    g_stopped.store(true, std::memory_order_release);
+}
+
+bool find_live_object(const char *name, LoadedObject *out) {
+    if (!g_watched) return find_loaded_object(name, out);
+    for (auto &[base, o] : g_live) {
+        if ((!name && o.is_main) || (name && !o.is_main && o.name == name)) {
+            *out = o;
+            return true;
+        }
+    }
+    return false;
+}
+
+enum graft_object_state object_state_of(const graft_object *desc) {
+    if (!desc || g_state == GRAFT_OBJECT_LIVE) return GRAFT_OBJECT_LIVE;
+    return object_display_name(desc->name) == g_state_object ? g_state : GRAFT_OBJECT_LIVE;
+}
+
+void set_object_state_name(const std::string &object, enum graft_object_state st) {
+    g_state_object = object;
+    g_state = st;
+}
+
+}  // namespace graft

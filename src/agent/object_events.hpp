@@ -1,0 +1,41 @@
+// Objects coming and going (the kernel's klp_module_coming / klp_module_going and its
+// mod->klp_alive rule, seed 004).
+//
+// The audit module (src/audit/audit.c) calls graft_object_event() in the loading or unloading
+// thread, with the dynamic linker's lock held: COMING once an object is mapped, before it is
+// relocated and before its constructors; GOING after its destructors, before it is unmapped.
+// Both take the core mutex, so a patch operation happens entirely before or entirely after each
+// event. An object is "live" from its COMING event (or from the agent's start) to its GOING
+// event; patches bind only to live objects, so a patch enabled while an object is half-way
+// through loading is applied by the COMING event, in stack order, and never twice.
+//
+// Lock order: the dynamic linker's lock, then the core mutex. Nothing holding the core mutex may
+// call into the dynamic linker (dlopen, dlclose, dlsym, dladdr): core.cpp does those before
+// taking it or after releasing it. dl_iterate_phdr takes another lock, never held by the
+// loader around these events, and is allowed.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agent/objects.hpp"
+#include "graft/graft.h"
+
+namespace graft {
+
+// At start-up (agent constructor, one thread): every object now mapped is live; prepares their
+// entries and attaches to the audit module if the process runs with it.
+void object_events_init();
+// True when loads and unloads are reported (the process runs with libgraft-audit.so).
+bool objects_watched();
+// The live object named `name` (nullptr: the executable); core mutex held. Without the audit
+// module, whatever the dynamic linker lists now.
+bool find_live_object(const char *name, LoadedObject *out);
+// Process exit: from now on events are ignored (the agent's own destructors may have run).
+void object_events_stop();
+// For graft_object_state(): the state of the object `desc` names (LIVE unless it is coming or
+// going right now); core mutex held by the setter, and by the callbacks that ask.
+enum graft_object_state object_state_of(const graft_object *desc);
+void set_object_state_name(const std::string &object, enum graft_object_state st);
+
+}  // namespace graft
