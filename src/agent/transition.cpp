@@ -44,6 +44,8 @@ auto &g_reports = *new std::vector<ThreadReport>;  // as of the last try; never 
 struct Observation {
     int running_streak = 0;
     unsigned long long voluntary_at_streak_start = 0;
+    unsigned long long cpu_ns_at_streak_start = 0;
+    Clock::time_point streak_start;
 };
 auto &g_obs = *new std::map<pid_t, Observation>;
 
@@ -124,9 +126,9 @@ struct Frozen {
     bool sig_blocked = false;
 };
 
-// How many times the thread was scheduled in (/proc/.../schedstat, third field): if it did not
-// change across a check, the thread did not run during it. Falls back to status counters.
-bool read_timeslices(pid_t tid, unsigned long long *out) {
+// /proc/.../schedstat: time on a CPU (first field) and how many times the thread was scheduled
+// in (third field): if the latter did not change across a check, the thread did not run during it.
+bool read_schedstat(pid_t tid, unsigned long long *cpu_ns, unsigned long long *out_slices) {
     char path[96], buf[128];
     std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -137,8 +139,14 @@ bool read_timeslices(pid_t tid, unsigned long long *out) {
     buf[n] = 0;
     unsigned long long run, wait, slices;
     if (std::sscanf(buf, "%llu %llu %llu", &run, &wait, &slices) != 3) return false;
-    *out = slices;
+    *cpu_ns = run;
+    *out_slices = slices;
     return true;
+}
+
+bool read_timeslices(pid_t tid, unsigned long long *out) {
+    unsigned long long cpu;
+    return read_schedstat(tid, &cpu, out);
 }
 
 bool read_frozen(pid_t tid, Frozen *fz, bool want_status) {
@@ -347,13 +355,25 @@ void try_complete_transition() {
         if (!read_frozen(tid, &a, signal_round)) continue;  // exited
         if (!a.sleeping && !signal_round && !read_frozen(tid, &a, true)) continue;
         if (!a.sleeping) {
-            if (ob.running_streak++ == 0) ob.voluntary_at_streak_start = a.voluntary;
+            unsigned long long cpu = 0, slices = 0;
+            bool have_cpu = read_schedstat(tid, &cpu, &slices);
+            if (ob.running_streak++ == 0) {
+                ob.voluntary_at_streak_start = a.voluntary;
+                ob.cpu_ns_at_streak_start = cpu;
+                ob.streak_start = Clock::now();
+            }
             r.reason = "running";
-            // A thread seen running over several tries without ever blocking in between is
-            // CPU-bound: it is not in a system call, so a signal interrupts no sleep
-            // (docs/design.md, "Running threads"). A thread that sleeps and wakes shows new
-            // voluntary context switches and is left alone: it is checked while it sleeps.
-            if (ob.running_streak >= 3 && a.voluntary == ob.voluntary_at_streak_start && !a.sig_blocked)
+            // A thread seen running over several tries, that never blocked in between and was
+            // on a CPU for most of that time, is CPU-bound: it is not in a system call, so a
+            // signal interrupts no sleep (docs/design.md, "Running threads"). A thread that
+            // sleeps and wakes shows new voluntary context switches, and one that only waited
+            // for a CPU shows little CPU time: both are left alone and checked while they sleep.
+            auto wall =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - ob.streak_start).count();
+            bool cpu_bound = have_cpu && wall > 0 &&
+                             (cpu - ob.cpu_ns_at_streak_start) * 2 >= static_cast<unsigned long long>(wall);
+            if (ob.running_streak >= 3 && cpu_bound && a.voluntary == ob.voluntary_at_streak_start &&
+                !a.sig_blocked)
                 to_signal.push_back(tid);
         } else if (!s) {
             ob.running_streak = 0;
