@@ -368,10 +368,12 @@ void try_complete_transition() {
             // signal interrupts no sleep (docs/design.md, "Running threads"). A thread that
             // sleeps and wakes shows new voluntary context switches, and one that only waited
             // for a CPU shows little CPU time: both are left alone and checked while they sleep.
-            auto wall =
+            // The kernel updates a running thread's CPU time at scheduler ticks (4 ms at 250 Hz):
+            // judge only a streak of 20 ms or more, allowing two ticks of lag.
+            const long long wall =
                 std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - ob.streak_start).count();
-            bool cpu_bound = have_cpu && wall > 0 &&
-                             (cpu - ob.cpu_ns_at_streak_start) * 2 >= static_cast<unsigned long long>(wall);
+            const long long ran = static_cast<long long>(cpu - ob.cpu_ns_at_streak_start);
+            const bool cpu_bound = have_cpu && wall >= 20'000'000 && 2 * (ran + 8'000'000) >= wall;
             if (ob.running_streak >= 3 && cpu_bound && a.voluntary == ob.voluntary_at_streak_start &&
                 !a.sig_blocked)
                 to_signal.push_back(tid);
