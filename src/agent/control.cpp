@@ -64,9 +64,11 @@ nlohmann::json handle(const nlohmann::json &req) {
         uint64_t since =
             req.contains("since") && req["since"].is_number_unsigned() ? req["since"].get<uint64_t>() : 0;
         uint64_t next = 0;
+        bool more = false;
         nlohmann::json lines = nlohmann::json::array();
-        for (auto &e : log_since(since, &next)) lines.push_back(e.text);
-        return {{"ok", true}, {"lines", lines}, {"next", next}};
+        // Bounded: an answer is one line, and the command reads lines of at most 1 MiB.
+        for (auto &e : log_since(since, 500, &next, &more)) lines.push_back(e.text);
+        return {{"ok", true}, {"lines", lines}, {"next", next}, {"more", more}};
     }
     if (op == "set") {
         if (req.contains("signal_timeout") && req["signal_timeout"].is_number()) {

@@ -45,12 +45,20 @@ void log_fmt(const char *fmt, ...) {
     log_line(buf);
 }
 
-std::vector<LogEntry> log_since(uint64_t since, uint64_t *next) {
+std::vector<LogEntry> log_since(uint64_t since, size_t max, uint64_t *next, bool *more) {
     std::lock_guard<std::mutex> g(g_log_mutex);
     std::vector<LogEntry> v;
-    for (const auto &e : g_ring)
-        if (e.seq >= since) v.push_back(e);
     *next = g_next_seq;
+    *more = false;
+    for (const auto &e : g_ring) {
+        if (e.seq < since) continue;
+        if (v.size() == max) {
+            *next = e.seq;
+            *more = true;
+            break;
+        }
+        v.push_back(e);
+    }
     return v;
 }
 

@@ -18,7 +18,8 @@ struct LogEntry {
     uint64_t seq;
     std::string text;
 };
-// Entries with seq >= since (the oldest are dropped past a bound); *next = seq to ask next.
-std::vector<LogEntry> log_since(uint64_t since, uint64_t *next);
+// At most `max` entries with seq >= since (the oldest are dropped past a bound); *next = seq to
+// ask next, *more = entries remain after these.
+std::vector<LogEntry> log_since(uint64_t since, size_t max, uint64_t *next, bool *more);
 
 }  // namespace graft

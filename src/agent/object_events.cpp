@@ -81,7 +81,9 @@ void on_object_event(int event, struct link_map *map, Lmid_t) {
         std::lock_guard<std::recursive_mutex> g(g_core_mutex);
         if (event == 0) {
             LoadedObject lo;
-            if (loaded_object_at(map->l_addr, &lo) && !lo.path.empty() && lo.path[0] == '/') {
+            bool found =
+                loaded_object_at(map->l_addr, &lo) || loaded_object_from_file(map->l_addr, map->l_name, &lo);
+            if (found && !lo.path.empty() && lo.path[0] == '/') {
                 merge_entry_nops(lo);
                 arch::sync_cores();
                 g_live[lo.base] = lo;

@@ -12,7 +12,8 @@
 // Lock order: the dynamic linker's lock, then the core mutex. Nothing holding the core mutex may
 // call into the dynamic linker (dlopen, dlclose, dlsym, dladdr): core.cpp does those before
 // taking it or after releasing it. dl_iterate_phdr takes another lock, never held by the
-// loader around these events, and is allowed.
+// loader around these events, and is allowed (it lists only the agent's own namespace: objects
+// of other namespaces are described from their files).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -207,6 +207,37 @@ std::vector<LoadedObject> loaded_objects() {
     return v;
 }
 
+bool loaded_object_from_file(uintptr_t base, const char *name, LoadedObject *out) {
+    char real[4096];
+    if (!name || !std::strchr(name, '/') || !realpath(name, real)) return false;
+    int fd = open(real, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    Elf *e = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+    size_t phnum = 0;
+    bool ok = e && elf_kind(e) == ELF_K_ELF && elf_getphdrnum(e, &phnum) == 0;
+    LoadedObject o;
+    o.base = base;
+    o.path = real;
+    for (size_t i = 0; ok && i < phnum; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(e, static_cast<int>(i), &ph)) continue;
+        // The notes and text as mapped: the file's program headers at the object's load bias.
+        if (ph.p_type == PT_NOTE && o.build_id.empty())
+            o.build_id =
+                build_id_from_notes(reinterpret_cast<const uint8_t *>(base + ph.p_vaddr), ph.p_memsz);
+        if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X)) {
+            o.text_lo = base + ph.p_vaddr;
+            o.text_hi = o.text_lo + ph.p_memsz;
+        }
+    }
+    if (e) elf_end(e);
+    close(fd);
+    if (!ok || !o.text_hi) return false;
+    name_object(o);
+    *out = std::move(o);
+    return true;
+}
+
 bool loaded_object_at(uintptr_t base, LoadedObject *out) {
     std::vector<LoadedObject> v;
     IterCtx c{&v, self_exe()};

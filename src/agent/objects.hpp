@@ -42,6 +42,9 @@ std::vector<LoadedObject> loaded_objects();
 bool find_loaded_object(const char *name, LoadedObject *out);
 // The shared object (not the executable) whose load bias is `base`.
 bool loaded_object_at(uintptr_t base, LoadedObject *out);
+// The same from the file, for an object dl_iterate_phdr does not list to the agent (it lists
+// only the caller's namespace: objects of dlmopen).
+bool loaded_object_from_file(uintptr_t base, const char *name, LoadedObject *out);
 // Reads (and caches by path and build-id) the symbol table of an object file.
 std::shared_ptr<const SymbolFile> symbols_of(const std::string &path, std::string *err);
 // Reads the build-id and naming facts of a file without caching (graft build --target).

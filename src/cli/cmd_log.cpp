@@ -22,6 +22,7 @@ void add_log(CLI::App &app) {
             for (auto &l : r["lines"]) std::cout << l.get<std::string>() << "\n";
             std::cout.flush();
             since = r.value("next", since);
+            if (r.value("more", false)) continue;
             if (!follow) return;
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }

@@ -120,6 +120,14 @@ std::vector<std::string> log_lines(pid_t pid) {
     return v;
 }
 
+nlohmann::json object_of(const nlohmann::json &st, const std::string &patch, const std::string &object) {
+    for (auto &p : st["patches"])
+        if (p["name"] == patch)
+            for (auto &o : p["objects"])
+                if (o["name"] == object) return o;
+    return nullptr;
+}
+
 bool wait_status(pid_t pid, const std::function<bool(const nlohmann::json &)> &pred, double timeout) {
     auto start = Clock::now();
     while (since(start) < timeout) {

@@ -35,6 +35,8 @@ std::string graft_bin();
 nlohmann::json status(pid_t pid);
 nlohmann::json threads(pid_t pid);
 std::vector<std::string> log_lines(pid_t pid);
+// The entry of `patch` for `object` in a `graft status --json` answer (null if absent).
+nlohmann::json object_of(const nlohmann::json &st, const std::string &patch, const std::string &object);
 // Waits until `pred(status)` holds (polling `graft status`), or fails after `timeout` s.
 bool wait_status(pid_t pid, const std::function<bool(const nlohmann::json &)> &pred, double timeout = 60);
 // Waits until no transition is in progress.

@@ -1,0 +1,159 @@
+/* fork_host: worker threads call f() (returns 0; fork_fix: 1) in a loop; the main thread forks
+ * children on command. A child is single-threaded (the forking main thread): it prints
+ * "child PID", then waits for signals: on SIGUSR1 it prints "child PID f=N" (f() called from
+ * its main loop), on SIGTERM it exits with status 0. The children write to the same stdout.
+ *
+ * A "holder" thread can be kept inside f() to hold a transition of f() pending: f() (and
+ * fork_fix's f()) calls hold_point(), which blocks the holder until "release".
+ *
+ * stdin commands:
+ *   call       "f=N" (f() on the main thread)
+ *   hold       the holder calls f() and blocks inside it; it prints "holding" from there
+ *   release    lets the holder leave f(); it prints "released f=N"
+ *   fork       fork a child (which prints "child PID")
+ *   reap PID   waitpid -> "reaped PID status S" (exit status, or 128 + signal)
+ *   quit
+ * Prints "ready PID" once started. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdio_ext.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+volatile int f_value = 0;
+atomic_long calls;
+static __thread int hold_here;
+static int req_pipe[2], rel_pipe[2];
+static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&out_mu);
+    vprintf(fmt, ap);
+    fflush(stdout);
+    pthread_mutex_unlock(&out_mu);
+    va_end(ap);
+}
+
+/* In a child: no stdio (another thread of the parent may have held its locks at the fork). */
+static void child_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void child_say(const char *fmt, ...) {
+    char buf[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    ssize_t w = write(1, buf, (size_t)n);
+    (void)w;
+}
+
+/* Called at the start of f(), by every thread: only the holder, when asked to, blocks here. */
+__attribute__((noinline)) void hold_point(void) {
+    if (!hold_here) return;
+    hold_here = 0;
+    say("holding\n");
+    char c;
+    ssize_t r = read(rel_pipe[0], &c, 1);
+    (void)r;
+}
+
+__attribute__((noinline)) int f(void) {
+    hold_point();
+    return f_value;
+}
+
+static void *worker(void *arg) {
+    (void)arg;
+    for (;;) atomic_fetch_add(&calls, f() + 1);
+    return NULL;
+}
+
+static void *holder(void *arg) {
+    (void)arg;
+    pthread_setname_np(pthread_self(), "holder");
+    char c;
+    while (read(req_pipe[0], &c, 1) == 1) {
+        hold_here = 1;
+        int v = f();
+        say("released f=%d\n", v);
+    }
+    return NULL;
+}
+
+static volatile sig_atomic_t got_usr1, got_term;
+static void on_signal(int sig) {
+    if (sig == SIGUSR1) got_usr1 = 1;
+    else got_term = 1;
+}
+
+static void child_main(pid_t parent) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the parent (a test that failed) */
+    if (getppid() != parent) _exit(1);
+    __fpurge(stdout); /* a copy of what another thread was printing at the fork: not ours */
+    sigset_t block, wait_mask;
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR1);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, &wait_mask);
+    sigdelset(&wait_mask, SIGUSR1);
+    sigdelset(&wait_mask, SIGTERM);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int pid = (int)getpid();
+    child_say("child %d\n", pid);
+    for (;;) {
+        sigsuspend(&wait_mask); /* pause() without the lost-wakeup race */
+        if (got_usr1) {
+            got_usr1 = 0;
+            child_say("child %d f=%d\n", pid, f());
+        }
+        if (got_term) exit(0);
+    }
+}
+
+int main(int argc, char **argv) {
+    int workers = argc > 1 ? atoi(argv[1]) : 3;
+    if (pipe(req_pipe) != 0 || pipe(rel_pipe) != 0) return 1;
+    pthread_t t;
+    for (int i = 0; i < workers; i++) pthread_create(&t, NULL, worker, NULL);
+    pthread_create(&t, NULL, holder, NULL);
+    say("ready %d\n", (int)getpid());
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        line[strcspn(line, "\n")] = 0;
+        if (!strcmp(line, "quit")) break;
+        if (!strcmp(line, "call")) {
+            say("f=%d\n", f());
+        } else if (!strcmp(line, "hold")) {
+            ssize_t w = write(req_pipe[1], "h", 1);
+            (void)w;
+        } else if (!strcmp(line, "release")) {
+            ssize_t w = write(rel_pipe[1], "r", 1);
+            (void)w;
+        } else if (!strcmp(line, "fork")) {
+            pid_t parent = getpid();
+            pid_t p = fork();
+            if (p == 0) child_main(parent);
+            if (p < 0) say("fork failed\n");
+        } else if (!strncmp(line, "reap ", 5)) {
+            pid_t p = (pid_t)atoi(line + 5);
+            int st = 0;
+            if (waitpid(p, &st, 0) != p) say("reaped %d failed\n", (int)p);
+            else say("reaped %d status %d\n", (int)p, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        }
+    }
+    return 0;
+}
