@@ -368,12 +368,15 @@ void try_complete_transition() {
             // signal interrupts no sleep (docs/design.md, "Running threads"). A thread that
             // sleeps and wakes shows new voluntary context switches, and one that only waited
             // for a CPU shows little CPU time: both are left alone and checked while they sleep.
-            // The kernel updates a running thread's CPU time at scheduler ticks (4 ms at 250 Hz):
-            // judge only a streak of 20 ms or more, allowing two ticks of lag.
+            // It must have run (at least one scheduler tick of CPU time, which the kernel accounts
+            // at ticks) during a streak of 20 ms or more: a runnable thread that only waited for a
+            // CPU shows none. On a loaded machine a CPU-bound thread gets a fraction of a CPU, so
+            // no share of the wall time is required; the last look before the signal (below)
+            // closes the window in which it could have gone to sleep.
             const long long wall =
                 std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - ob.streak_start).count();
             const long long ran = static_cast<long long>(cpu - ob.cpu_ns_at_streak_start);
-            const bool cpu_bound = have_cpu && wall >= 20'000'000 && 2 * (ran + 8'000'000) >= wall;
+            const bool cpu_bound = have_cpu && wall >= 20'000'000 && ran >= 4'000'000;
             if (ob.running_streak >= 3 && cpu_bound && a.voluntary == ob.voluntary_at_streak_start &&
                 !a.sig_blocked)
                 to_signal.push_back(tid);
@@ -456,6 +459,15 @@ void try_complete_transition() {
     }
     int sig = transition_signal();
     for (pid_t tid : to_signal) {
+        if (!signal_round) {
+            // Early signal to a CPU-bound thread: look once more, just before sending, that it
+            // is still running and has not blocked since (a blocked one would see EINTR).
+            Frozen now;
+            auto ob = g_obs.find(tid);
+            if (ob == g_obs.end() || !read_frozen(tid, &now, true) || now.sleeping ||
+                now.voluntary != ob->second.voluntary_at_streak_start)
+                continue;
+        }
         auto it = slots.find(tid);
         if (it != slots.end()) it->second->signalled.fetch_add(1, std::memory_order_relaxed);
         syscall(SYS_tgkill, getpid(), tid, sig);

@@ -8,11 +8,20 @@
  * The loader changes the library under a writer-preferring rwlock; callers of b() hold it for
  * reading, so b() is never called on an unmapped library.
  *
+ * Each copy of the library that loads is compared at once, by the loader (right after dlopen and
+ * right before dlclose) and by the workers: a() and b() must agree even during a transition,
+ * because a thread sees both functions in its own patch state; only a thread switching between
+ * the two calls sees them differ, and then the next pair agrees again. So a pair that differs,
+ * repeated identically three times, is a copy whose b() func_stack is out of order with a()'s
+ * (seed 004's race): counted in "stable mismatches". This catches a wrongly patched copy even
+ * when it is unloaded again long before the test's next "check".
+ *
  * stdin commands:
  *   check  the main thread waits until the library is loaded, then, holding the lock (so the
  *          library stays), calls a() and b() 1000 times:
  *          "check a=A b=B mismatches=N" (A, B: the last values; N: calls where a() != b())
- *   stats  "stats cycles=N" (completed dlopen/dlclose cycles)
+ *   stats  "stats cycles=N mismatches=M" (completed dlopen/dlclose cycles; stable mismatches
+ *          seen by the loader and the workers)
  *   quit
  * Prints "ready PID" once started. */
 #define _GNU_SOURCE
@@ -29,12 +38,21 @@
 #include "fixture.h"
 
 volatile int a_value = 0;
-atomic_long cycles, worker_calls;
+atomic_long cycles, worker_calls, stable_mismatches;
 static pthread_rwlock_t lock;
 static int (*b_fn)(void); /* set while the library is loaded, under the write lock */
 static char lib_path[PATH_MAX];
 
 __attribute__((noinline)) int a(void) { return a_value; }
+
+/* Compares a() and b() of a loaded copy (see above). */
+static void compare(int (*b)(void)) {
+    int a0 = a(), b0 = b();
+    if (a0 == b0) return;
+    for (int i = 0; i < 2; i++)
+        if (a() != a0 || b() != b0) return;
+    atomic_fetch_add(&stable_mismatches, 1);
+}
 
 static void *loader(void *arg) {
     (void)arg;
@@ -47,12 +65,14 @@ static void *loader(void *arg) {
             exit(3);
         }
         b_fn = (int (*)(void))dlsym(h, "b");
+        compare(b_fn);
         pthread_rwlock_unlock(&lock);
         /* Loaded for a moment, so that callers get the lock (sleeping, not yielding: a thread
          * waking from a sleep gets the CPU back soon, one that yields to busy workers does not). */
         struct timespec ts = {0, 20000};
         nanosleep(&ts, NULL);
         pthread_rwlock_wrlock(&lock);
+        compare(b_fn);
         b_fn = NULL;
         dlclose(h);
         pthread_rwlock_unlock(&lock);
@@ -68,7 +88,10 @@ static void *worker(void *arg) {
         long sum = 0;
         for (int i = 0; i < 64; i++) sum += a();
         pthread_rwlock_rdlock(&lock);
-        if (b_fn) sum += b_fn();
+        if (b_fn) {
+            sum += b_fn();
+            compare(b_fn);
+        }
         pthread_rwlock_unlock(&lock);
         atomic_fetch_add(&worker_calls, sum + 1);
     }
@@ -110,7 +133,7 @@ int main(int argc, char **argv) {
     char line[64];
     while (next_command(line, sizeof line)) {
         if (!strcmp(line, "check")) check();
-        else if (!strcmp(line, "stats")) printf("stats cycles=%ld\n", atomic_load(&cycles));
+        else if (!strcmp(line, "stats")) printf("stats cycles=%ld mismatches=%ld\n", atomic_load(&cycles), atomic_load(&stable_mismatches));
         fflush(stdout);
     }
     _exit(0);

@@ -5,11 +5,14 @@
 // in every order (newest first, oldest first, the middle one first...), sometimes reverses a
 // patching transition half way, and after every completed operation asks the program to compare
 // a() and b() on a loaded copy of the library: with no transition in progress both must return
-// the value of the newest enabled patch (0 with none), in every one of 1000 calls. A copy of the
-// library that loaded while a patch was being enabled or disabled must end up with the same
-// func_stack order as a().
+// the value of the newest enabled patch (0 with none), in every one of 1000 calls. Meanwhile the
+// program compares a() and b() on every copy of the library as it loads and before it unloads,
+// transitions or not ("mismatches" in its stats, see progs/objects_race.c): a copy that loaded
+// while a patch was being enabled or disabled must have b()'s func_stack in the order of a()'s,
+// even if it is gone again long before the next check.
 // About 45 s by default; GRAFT_STRESS_LONG=1 runs 600 s.
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -29,9 +32,16 @@ bool long_run() {
     return e && std::strcmp(e, "1") == 0;
 }
 
-long cycles(Target &t) {
+struct Stats {
+    long cycles = -1, mismatches = -1;
+};
+
+// "stats cycles=N mismatches=M"
+Stats stats(Target &t) {
     std::string l = ask(t, "stats", "stats cycles=");
-    return l.rfind("stats cycles=", 0) == 0 ? std::stol(l.substr(13)) : -1;
+    Stats s;
+    if (std::sscanf(l.c_str(), "stats cycles=%ld mismatches=%ld", &s.cycles, &s.mismatches) != 2) return {};
+    return s;
 }
 
 std::string expect_check(int v) {
@@ -109,7 +119,7 @@ class Driver {
 }  // namespace
 
 TEST(ObjectsStress, ComingAndGoingObjectKeepsTheStackOrder) {
-    const double budget = long_run() ? 600 : 45;
+    const double budget = long_run() ? 600 : 40;
     const std::vector<std::vector<int>> orders = {{3, 2, 1}, {1, 2, 3}, {2, 1, 3},
                                                   {2, 3, 1}, {1, 3, 2}, {3, 1, 2}};
     const auto start = std::chrono::steady_clock::now();
@@ -124,8 +134,9 @@ TEST(ObjectsStress, ComingAndGoingObjectKeepsTheStackOrder) {
     EXPECT_EQ(st0["objects_watched"], true) << st0.dump(2);
     Driver d(t);
     d.check("start");
-    const long c0 = cycles(t);
-    ASSERT_GE(c0, 0) << t.all_output();
+    const Stats s0 = stats(t);
+    ASSERT_GE(s0.cycles, 0) << t.all_output();
+    EXPECT_EQ(s0.mismatches, 0);
 
     int rounds = 0;
     // Every disable order at least once, then as many rounds as the budget allows.
@@ -142,11 +153,15 @@ TEST(ObjectsStress, ComingAndGoingObjectKeepsTheStackOrder) {
         for (int n : order) ASSERT_NO_FATAL_FAILURE(d.disable(n));
         for (int n : {1, 2, 3}) ASSERT_NO_FATAL_FAILURE(d.unload(n));
         d.check("unloading all three");
+        Stats s = stats(t);
+        ASSERT_EQ(s.mismatches, 0) << "copies of the library whose b() disagreed with a() (seed 004)";
         if (d.failed()) break;
     }
-    const long c1 = cycles(t);
+    const Stats s1 = stats(t);
+    EXPECT_EQ(s1.mismatches, 0) << "copies of the library whose b() disagreed with a() (seed 004)";
+    const long cycles = s1.cycles - s0.cycles;
     const long min_cycles = long_run() ? 20000 : 2000;
-    EXPECT_GE(c1 - c0, min_cycles) << "the library was loaded and unloaded too few times to race";
+    EXPECT_GE(cycles, min_cycles) << "the library was loaded and unloaded too few times to race";
 
     auto st = status(t.pid());
     EXPECT_TRUE(st["patches"].empty()) << st.dump(2);
@@ -168,7 +183,7 @@ TEST(ObjectsStress, ComingAndGoingObjectKeepsTheStackOrder) {
         EXPECT_GT(reverted, 0) << revert;
     }
     std::cout << "rounds " << rounds << ", graft operations " << d.ops() << ", checks " << d.checks()
-              << ", load/unload cycles " << c1 - c0 << " in " << elapsed() << " s" << std::endl;
+              << ", load/unload cycles " << cycles << " in " << elapsed() << " s" << std::endl;
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
