@@ -13,6 +13,8 @@ import math
 import os
 import sys
 
+from driver import loglog_slope  # one definition: the driver states the orders too
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
@@ -44,17 +46,6 @@ def verdict(value, goal):
     if value <= goal * 1.1:
         return "**borderline**: at the goal within this run's noise"
     return "**missed**"
-
-
-def loglog_slope(xs, ys):
-    """Least-squares exponent b of y = a * x^b."""
-    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if x > 0 and y and y > 0]
-    if len(pts) < 2:
-        return None
-    mx = sum(p[0] for p in pts) / len(pts)
-    my = sum(p[1] for p in pts) / len(pts)
-    sxx = sum((p[0] - mx) ** 2 for p in pts)
-    return sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx if sxx else None
 
 
 def order_name(b):

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fixture.h"
+
 volatile int value_base = 1;
 volatile int twin_a_base = 10;
 atomic_long calls;
@@ -60,11 +62,9 @@ int main(int argc, char **argv) {
     pthread_t t;
     pthread_create(&t, NULL, holder, NULL);
     for (int i = 0; i < workers; i++) pthread_create(&t, NULL, worker, NULL);
-    printf("ready %d\n", (int)getpid());
-    fflush(stdout);
+    announce_ready();
     char line[64];
-    while (fgets(line, sizeof line, stdin)) {
-        if (!strncmp(line, "quit", 4)) break;
+    while (next_command(line, sizeof line)) {
         if (!strncmp(line, "tick", 4)) {
             printf("value %d twin_a %d twin_b %d\n", value(), twin_a(), twin_b());
         } else if (!strncmp(line, "hold", 4)) {

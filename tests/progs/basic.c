@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fixture.h"
+
 volatile int greet_base = 1;
 atomic_long calls;
 
@@ -22,11 +24,9 @@ int main(int argc, char **argv) {
     int workers = argc > 1 ? atoi(argv[1]) : 4;
     pthread_t t;
     for (int i = 0; i < workers; i++) pthread_create(&t, NULL, worker, NULL);
-    printf("ready %d\n", (int)getpid());
-    fflush(stdout);
+    announce_ready();
     char line[64];
-    while (fgets(line, sizeof line, stdin)) {
-        if (!strncmp(line, "quit", 4)) break;
+    while (next_command(line, sizeof line)) {
         printf("greet %d\n", greet());
         fflush(stdout);
     }

@@ -24,23 +24,14 @@
 
 #include "consistency.h"
 
+#include "fixture.h"
+
 static int value_pipe[2];
 static int interactive;
-static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static atomic_long rounds, rounds_v1, rounds_v2, rounds_mixed, rounds_bad;
 static __thread long tl_counter;
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...) {
-    __builtin_va_list ap;
-    __builtin_va_start(ap, fmt);
-    pthread_mutex_lock(&out_mu);
-    vprintf(fmt, ap);
-    fflush(stdout);
-    pthread_mutex_unlock(&out_mu);
-    __builtin_va_end(ap);
-}
 
 /* Not patched. Interactive: blocks until the test sends a value (we are inside producer()). */
 __attribute__((noinline)) long next_value(struct record *r) {

@@ -41,23 +41,12 @@ volatile int f_value = 0;
 atomic_long calls;
 static __thread int hold_here, fork_here;
 static int req_pipe[2], rel_pipe[2];
-static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 static int in_child;
 static sigset_t child_wait_mask; /* the child's mask with SIGUSR1 and SIGTERM open */
 
 int f(void);
 void hold_point(void);
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    pthread_mutex_lock(&out_mu);
-    vprintf(fmt, ap);
-    fflush(stdout);
-    pthread_mutex_unlock(&out_mu);
-    va_end(ap);
-}
 
 /* In a child: no stdio (another thread of the parent may have held its locks at the fork). */
 static void child_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

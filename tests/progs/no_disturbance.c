@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fixture.h"
+
 #define TIMEOUT_MS 50
 /* SO_RCVTIMEO is counted in jiffies: it may end up to one jiffy (<= 10 ms) before the wall time. */
 #define JIFFY_SLACK_NS (12 * 1000000LL)
@@ -145,11 +147,9 @@ int main(int argc, char **argv) {
         pthread_create(&t, NULL, worker, NULL);
         pthread_setname_np(t, "worker");
     }
-    printf("ready %d\n", (int)getpid());
-    fflush(stdout);
+    announce_ready();
     char line[64];
-    while (fgets(line, sizeof line, stdin)) {
-        if (!strncmp(line, "quit", 4)) break;
+    while (next_command(line, sizeof line)) {
         if (!strncmp(line, "tick", 4)) {
             printf("work %d\n", work());
         } else if (!strncmp(line, "poke", 4)) {

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fixture.h"
+
 volatile long mix_factor = 3;
 volatile long compute_add = 1;
 
@@ -91,11 +93,9 @@ int main(void) {
     pthread_t h;
     pthread_create(&h, NULL, hammer, NULL);
     pthread_setname_np(h, "hammer");
-    printf("ready %d\n", (int)getpid());
-    fflush(stdout);
+    announce_ready();
     char line[64];
-    while (fgets(line, sizeof line, stdin)) {
-        if (!strncmp(line, "quit", 4)) break;
+    while (next_command(line, sizeof line)) {
         if (!strncmp(line, "tick", 4)) {
             printf("compute %ld\n", compute(7));
         } else if (!strncmp(line, "stats", 5)) {

@@ -18,23 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fixture.h"
+
 pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
 pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
 volatile int release_gen;
 volatile int version_base = 1;
-static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 atomic_long ticks;
 
-void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void say(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    pthread_mutex_lock(&out_mu);
-    vprintf(fmt, ap);
-    fflush(stdout);
-    pthread_mutex_unlock(&out_mu);
-    va_end(ap);
-}
 
 /* Blocks until the next "release". Called with the holder's name. */
 __attribute__((noinline)) int hold(const char *who) {

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fixture.h"
+
 volatile int inner_version = 1;
 atomic_long mixed;  /* also counted by the patch's outer() (GRAFT_REF) */
 atomic_long calls, seen_v1, seen_v2;
@@ -42,11 +44,9 @@ int main(int argc, char **argv) {
     int workers = argc > 1 ? atoi(argv[1]) : 8;
     pthread_t t;
     for (int i = 0; i < workers; i++) pthread_create(&t, NULL, worker, NULL);
-    printf("ready %d\n", (int)getpid());
-    fflush(stdout);
+    announce_ready();
     char line[64];
-    while (fgets(line, sizeof line, stdin)) {
-        if (!strncmp(line, "quit", 4)) break;
+    while (next_command(line, sizeof line)) {
         if (!strncmp(line, "tick", 4)) {
             printf("outer %d\n", outer());
         } else if (!strncmp(line, "stats", 5)) {

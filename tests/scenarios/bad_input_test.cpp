@@ -44,28 +44,6 @@ std::string tick(Target &t) {
     return t.lines()[static_cast<size_t>(i)];
 }
 
-// If a refused patch kills the target, writing to its stdin must fail with EPIPE and not kill
-// the test with SIGPIPE: the signal stays blocked (in this thread, and in the children it starts)
-// while the guard lives; a pending one is discarded at the end.
-struct SigpipeBlocked {
-    sigset_t old;
-    SigpipeBlocked() {
-        sigset_t s;
-        sigemptyset(&s);
-        sigaddset(&s, SIGPIPE);
-        pthread_sigmask(SIG_BLOCK, &s, &old);
-    }
-    ~SigpipeBlocked() {
-        sigset_t s;
-        sigemptyset(&s);
-        sigaddset(&s, SIGPIPE);
-        timespec zero{0, 0};
-        while (sigtimedwait(&s, nullptr, &zero) == SIGPIPE) {
-        }
-        pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    }
-};
-
 struct BadInputTarget {
     SigpipeBlocked no_sigpipe;
     // A long signal timeout: nothing here may depend on the transition signal.

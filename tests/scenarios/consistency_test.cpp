@@ -7,6 +7,7 @@
 
 #include <sstream>
 
+#include "consistency_stats.hpp"
 #include "harness.hpp"
 
 using namespace graft::test;
@@ -196,24 +197,6 @@ TEST(Consistency, SignalDoesNotSwitchThreadInsideProducer) {
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0);
 }
-
-namespace {
-struct Stats {
-    long rounds = -1, v1 = -1, v2 = -1, mixed = -1, bad = -1;
-};
-
-Stats read_stats(Target &t) {
-    Stats s;
-    size_t from = t.line_count();
-    t.send("stats\n");
-    int i = t.wait_line("stats rounds ", 30, from);
-    if (i < 0) return s;
-    std::istringstream is(t.lines()[static_cast<size_t>(i)]);
-    std::string w;
-    is >> w >> w >> s.rounds >> w >> s.v1 >> w >> s.v2 >> w >> s.mixed >> w >> s.bad;
-    return s;
-}
-}  // namespace
 
 // Load/disable cycles while 8 threads run rounds: not one round mixes versions.
 TEST(Consistency, LoadDisableCyclesNeverMixARound) {

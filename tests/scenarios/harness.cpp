@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -304,6 +305,22 @@ std::string ask(Target &t, const std::string &cmd, const std::string &prefix, do
     t.send(cmd + "\n");
     int i = t.wait_line(prefix, timeout, from);
     return i < 0 ? "<no answer to " + cmd + ">" : t.lines()[static_cast<size_t>(i)];
+}
+
+std::map<std::string, long> ask_counts(Target &t, const std::string &cmd, const std::string &prefix) {
+    std::map<std::string, long> m;
+    std::istringstream is(ask(t, cmd, prefix));
+    std::string w;
+    while (is >> w) {
+        auto eq = w.find('=');
+        if (eq != std::string::npos) m[w.substr(0, eq)] = std::stol(w.substr(eq + 1));
+    }
+    return m;
+}
+
+bool stress_long() {
+    const char *e = std::getenv("GRAFT_STRESS_LONG");
+    return e && std::string(e) == "1";
 }
 
 }  // namespace graft::test

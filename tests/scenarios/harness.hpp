@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -89,5 +90,9 @@ struct SigpipeBlocked {
 std::string target_state(Target &t);
 // Sends `cmd` and returns the first later line containing `prefix` (or "<no answer to cmd>").
 std::string ask(Target &t, const std::string &cmd, const std::string &prefix, double timeout = 30);
+// ask(), for an answer made of `key=value` words (counters): the values by key.
+std::map<std::string, long> ask_counts(Target &t, const std::string &cmd, const std::string &prefix);
+// GRAFT_STRESS_LONG=1: stress tests run their long version.
+bool stress_long();
 
 }  // namespace graft::test

@@ -21,15 +21,7 @@ using namespace graft::test;
 namespace {
 
 std::map<std::string, long> stats(Target &t) {
-    std::map<std::string, long> m;
-    std::istringstream is(ask(t, "stats", "stats "));
-    std::string w;
-    is >> w;
-    while (is >> w) {
-        auto eq = w.find('=');
-        if (eq != std::string::npos) m[w.substr(0, eq)] = std::stol(w.substr(eq + 1));
-    }
-    return m;
+    return ask_counts(t, "stats", "stats ");
 }
 
 }  // namespace
@@ -47,7 +39,7 @@ TEST(SignalHandler, HandlerCallingPatchedFunctionDuringTransitions) {
 
     // 30 transitions in CI; GRAFT_STRESS_LONG=1 for 100 (each takes ~0.5-1 s: the sender
     // thread keeps one CPU busy).
-    const int cycles = std::getenv("GRAFT_STRESS_LONG") ? 100 : 30;
+    const int cycles = stress_long() ? 100 : 30;
     for (int i = 0; i < cycles; i++) {
         SCOPED_TRACE("cycle " + std::to_string(i));
         Cmd load = graft_cmd({"load", pid, patch, "--timeout", "60"});

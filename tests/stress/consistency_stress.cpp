@@ -7,31 +7,13 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "consistency_stats.hpp"
 #include "harness.hpp"
 
 using namespace graft::test;
 
-namespace {
-struct Stats {
-    long rounds = -1, v1 = -1, v2 = -1, mixed = -1, bad = -1;
-};
-
-Stats read_stats(Target &t) {
-    Stats s;
-    size_t from = t.line_count();
-    t.send("stats\n");
-    int i = t.wait_line("stats rounds ", 30, from);
-    if (i < 0) return s;
-    std::istringstream is(t.lines()[static_cast<size_t>(i)]);
-    std::string w;
-    is >> w >> w >> s.rounds >> w >> s.v1 >> w >> s.v2 >> w >> s.mixed >> w >> s.bad;
-    return s;
-}
-}  // namespace
-
 TEST(ConsistencyStress, LoadDisableCyclesWithEightThreads) {
-    const char *lng = std::getenv("GRAFT_STRESS_LONG");
-    const int cycles = lng && std::string(lng) == "1" ? 1000 : 50;
+    const int cycles = stress_long() ? 1000 : 50;
     const char *kPatch = "consistency_v2";
     Target t(prog_path("consistency"), {"workers", "8"});
     ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();

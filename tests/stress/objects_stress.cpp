@@ -27,11 +27,6 @@ using namespace graft::test;
 
 namespace {
 
-bool long_run() {
-    const char *e = std::getenv("GRAFT_STRESS_LONG");
-    return e && std::strcmp(e, "1") == 0;
-}
-
 struct Stats {
     long cycles = -1, mismatches = -1;
 };
@@ -129,7 +124,7 @@ class Driver {
 }  // namespace
 
 TEST(ObjectsStress, ComingAndGoingObjectKeepsTheStackOrder) {
-    const double budget = long_run() ? 600 : 45;
+    const double budget = stress_long() ? 600 : 45;
     const std::vector<std::vector<int>> orders = {{3, 2, 1}, {1, 2, 3}, {2, 1, 3},
                                                   {2, 3, 1}, {1, 3, 2}, {3, 1, 2}};
     const auto start = std::chrono::steady_clock::now();
@@ -199,7 +194,7 @@ TEST(ObjectsStress, ComingAndGoingObjectKeepsTheStackOrder) {
     const Stats s1 = stats(t);
     EXPECT_EQ(s1.mismatches, 0) << "copies of the library whose b() disagreed with a() (seed 004)";
     const long cycles = s1.cycles - s0.cycles;
-    const long min_cycles = long_run() ? 20000 : 2000;
+    const long min_cycles = stress_long() ? 20000 : 2000;
     EXPECT_GE(cycles, min_cycles) << "the library was loaded and unloaded too few times to race";
 
     auto st = status(t.pid());

@@ -22,27 +22,14 @@ using namespace graft::test;
 namespace {
 
 std::map<std::string, long> stats(Target &t) {
-    std::map<std::string, long> m;
-    std::istringstream is(ask(t, "stats", "stats "));
-    std::string w;
-    is >> w;
-    while (is >> w) {
-        auto eq = w.find('=');
-        if (eq != std::string::npos) m[w.substr(0, eq)] = std::stol(w.substr(eq + 1));
-    }
-    return m;
-}
-
-bool long_run() {
-    const char *e = std::getenv("GRAFT_STRESS_LONG");
-    return e && std::strcmp(e, "1") == 0;
+    return ask_counts(t, "stats", "stats ");
 }
 
 }  // namespace
 
 TEST(WrongVersionsStress, NoMixedVersionsOverLoadDisableCycles) {
-    const int cycles = long_run() ? 5000 : 200;
-    const double budget = long_run() ? 1000 : 1e9;
+    const int cycles = stress_long() ? 5000 : 200;
+    const double budget = stress_long() ? 1000 : 1e9;
     const auto start = std::chrono::steady_clock::now();
     SigpipeBlocked no_sigpipe;
     Target t(prog_path("wrong_versions"), {"8"});
