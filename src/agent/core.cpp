@@ -303,11 +303,7 @@ void core_mark_forced(Patch *p, int target) {
 bool core_object_coming(const LoadedObject &lo) {
     // klp_module_coming: every patch that names the object, oldest first, so that its func
     // stacks come out as if it had been loaded before all of them.
-    struct Applied {
-        Patch *p;
-        Object *o;
-    };
-    std::vector<Applied> applied;
+    bool transition_patch_applied = false;  // its forbidden set grew
     Patch *failed = nullptr;
     Object *failed_obj = nullptr;
     std::string why;
@@ -356,7 +352,7 @@ bool core_object_coming(const LoadedObject &lo) {
             break;
         }
         if (p.get() != g_transition_patch) core_post_patch(o);
-        applied.push_back({p.get(), o});
+        transition_patch_applied |= p.get() == g_transition_patch;
     }
     if (failed) {
         log_fmt("graft: patch '%s' failed for object '%s', refusing to load object '%s'",
@@ -367,13 +363,16 @@ bool core_object_coming(const LoadedObject &lo) {
     }
     set_object_state_name(lo.name, GRAFT_OBJECT_LIVE);
     core_route_settled_functions();
-    transition_objects_changed();
+    if (transition_patch_applied && !failed) transition_objects_changed();
     return !failed;
 }
 
 void core_object_going(const LoadedObject &lo) {
     // klp_module_going: after the object's destructors (which ran with the patches), before
     // its code is unmapped.
+    bool transition_patch_bound = false;  // its forbidden set shrinks
+    if (g_transition_patch)
+        for (auto &o : g_transition_patch->objs) transition_patch_bound |= o->loaded && o->base == lo.base;
     set_object_state_name(lo.name, GRAFT_OBJECT_GOING);
     cleanup_object_patches(lo.base, nullptr);
     set_object_state_name(lo.name, GRAFT_OBJECT_LIVE);
@@ -383,7 +382,7 @@ void core_object_going(const LoadedObject &lo) {
     // The gates of its functions stay as they are: its code is about to be unmapped, and no
     // thread may call into an object that is being unloaded.
     retire_stacks(lo.text_lo, lo.text_hi);
-    transition_objects_changed();
+    if (transition_patch_bound) transition_objects_changed();
 }
 
 namespace {
