@@ -11,9 +11,12 @@
 //
 // Lock order: the dynamic linker's lock, then the core mutex. Nothing holding the core mutex may
 // call into the dynamic linker (dlopen, dlclose, dlsym, dladdr): core.cpp does those before
-// taking it or after releasing it. dl_iterate_phdr takes another lock, never held by the
-// loader around these events, and is allowed (it lists only the agent's own namespace: objects
-// of other namespaces are described from their files).
+// taking it or after releasing it. Nor may it make a thread's first access to a library's
+// thread-local storage, which may take the linker's lock: the worker touches the TLS of the
+// libraries it uses before it first takes the core mutex (stack_check_init_worker).
+// dl_iterate_phdr takes another lock, never held by the loader around these events, and is
+// allowed (it lists only the agent's own namespace: objects of other namespaces are described
+// from their files).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,7 +1,9 @@
 #include "agent/stack_check.hpp"
 
 #include <dlfcn.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <libelf.h>
 #include <link.h>
 #include <sys/auxv.h>
 #include <sys/uio.h>
@@ -13,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 
 extern "C" {
 // libgcc: FDE lookup for a pc (uses _dl_find_object; lock-free unless frames were registered
@@ -261,6 +264,15 @@ int remote_frame(Dwfl_Frame *state, void *arg) {
 }  // namespace
 
 void stack_check_init_worker() {
+    // The worker uses libelf, libdw and libdwfl with the core mutex held. Their error codes are
+    // thread-local; a thread's first access to a module's thread-local block may allocate it
+    // and take the dynamic linker's lock (tls_get_addr_tail), while a loading thread holds that
+    // lock and waits for the core mutex (object_events.hpp): a deadlock, seen with the agent's
+    // sanitizer build. Touch them here, before the worker ever takes the core mutex.
+    (void)elf_errno();
+    (void)dwarf_errno();
+    (void)dwfl_errno();
+    (void)std::uncaught_exceptions();  // libstdc++'s exception globals, for the same reason
     dl_find_object fo{};
     if (_dl_find_object(reinterpret_cast<void *>(&stack_check_init_worker), &fo) == 0)
         g_self_map.store(fo.dlfo_link_map, std::memory_order_release);
