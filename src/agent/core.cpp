@@ -140,6 +140,13 @@ bool bind_object(Object *o, const LoadedObject &lo, std::string *why) {
         if (!resolve_symbol(lo, f->old_name, f->old_sympos, true, &r, &e)) return fail_with(e);
         f->old_addr = r.addr;
         f->old_size = r.size;
+        if (f->nop) {
+            // A nop's "new" function is the original (klp_init_object_loaded): the stack check
+            // of a reversed replace forbids it, the selector runs the body for it.
+            f->new_func = reinterpret_cast<void *>(r.addr);
+            f->new_size = r.size;
+            continue;
+        }
         if (!size_of_new_func(p, f->new_func, &f->new_size))
             return fail_with("cannot find the size of the new function for '" + f->old_name +
                              "' (is the patch stripped?)");
@@ -163,6 +170,47 @@ void unbind_object(Object *o) {
         f->old_addr = 0;
         f->old_size = 0;
         f->stack = nullptr;
+        if (f->nop) {
+            f->new_func = nullptr;
+            f->new_size = 0;
+        }
+    }
+}
+
+// klp_add_nops: for every function an enabled patch replaces and `np` does not, a nop entry in
+// `np`, so that the replace transition returns it to the original code thread by thread (a
+// switched thread runs the original, a pending one the older patch's version).
+void add_nops(Patch *np) {
+    for (auto &old : g_patches) {
+        for (auto &oo : old->objs) {
+            Object *no = nullptr;
+            for (auto &c : np->objs)
+                if (c->name == oo->name) no = c.get();
+            for (auto &of : oo->funcs) {
+                if (of->nop) continue;
+                bool covered = false;
+                if (no)
+                    for (auto &f : no->funcs)
+                        covered |= f->old_name == of->old_name && f->old_sympos == of->old_sympos;
+                if (covered) continue;
+                if (!no) {
+                    auto d = std::make_unique<Object>();
+                    d->dynamic = true;
+                    d->own_lookup_name = oo->lookup_name ? oo->lookup_name : "";
+                    d->lookup_name = oo->lookup_name ? d->own_lookup_name.c_str() : nullptr;
+                    d->name = oo->name;
+                    d->patch = np;
+                    no = d.get();
+                    np->objs.push_back(std::move(d));
+                }
+                auto f = std::make_unique<Func>();
+                f->old_name = of->old_name;
+                f->old_sympos = of->old_sympos;
+                f->nop = true;
+                f->obj = no;
+                no->funcs.push_back(std::move(f));
+            }
+        }
     }
 }
 
@@ -249,6 +297,29 @@ void core_unpatch_replaced_patches(Patch *np) {
         if (p.get() == np) break;
         p->enabled = false;
         core_unpatch_objects(p.get());
+    }
+}
+
+void core_discard_nops(Patch *np) {
+    for (auto &o : np->objs) {
+        for (auto it = o->funcs.begin(); it != o->funcs.end();) {
+            if (!(*it)->nop) {
+                ++it;
+                continue;
+            }
+            if ((*it)->patched) pop_func(it->get());
+            np->discarded_funcs.push_back(std::move(*it));
+            it = o->funcs.erase(it);
+        }
+        if (o->dynamic) o->patched = false;
+    }
+    for (auto it = np->objs.begin(); it != np->objs.end();) {
+        if ((*it)->dynamic) {
+            np->discarded_objs.push_back(std::move(*it));
+            it = np->objs.erase(it);
+        } else {
+            ++it;
+        }
     }
 }
 
@@ -457,11 +528,12 @@ OpResult load_locked(const std::string &path, const PreparedPatch &pp) {
         return reject(EEXIST, pname + " is already loaded");
     if (!desc || !desc->objs) return reject(EINVAL, pname + ": the descriptor has no objects");
     p->replace = desc->replace;
-    // Atomic replace needs nop entries for the functions only older patches replace, so that
-    // they too return to their original code through a transition; until that exists, a
-    // replace patch is refused rather than applied unsafely (docs/limitations.md).
-    if (p->replace)
-        return reject(EOPNOTSUPP, pname + " asks for atomic replace, which this agent does not support yet");
+    // klp_enable_patch checks the system states first: an incompatible patch logs this one line.
+    if (!states_compatible(desc)) {
+        log_fmt("graft: Livepatch patch (%s) is not compatible with the already installed livepatches.",
+                p->name.c_str());
+        return reject(EINVAL, pname + " is not compatible with the already installed patches");
+    }
     const TargetRecord *targets = pp.targets;
 
     // Objects and functions (klp_init_patch / klp_init_object / klp_init_func).
@@ -488,6 +560,7 @@ OpResult load_locked(const std::string &path, const PreparedPatch &pp) {
         }
         p->objs.push_back(std::move(o));
     }
+    if (p->replace) add_nops(p.get());
     // Resolve every symbol of every live object before changing anything; the others are
     // patched when they load (core_object_coming).
     for (auto &o : p->objs) {
@@ -510,11 +583,6 @@ OpResult load_locked(const std::string &path, const PreparedPatch &pp) {
                           pname + ", object '" + on + "': " + (r->name ? why : "GRAFT_REF without a name"));
         ref_values.emplace_back(r->addr, reinterpret_cast<void *>(res.addr));
     }
-    if (!states_compatible(desc)) {
-        log_fmt("graft: Livepatch patch (%s) is not compatible with the already installed livepatches.",
-                p->name.c_str());
-        return reject(EINVAL, pname + " is not compatible with the already installed patches");
-    }
     for (auto &[addr, value] : ref_values) *addr = value;
 
     // __klp_enable_patch.
@@ -524,11 +592,14 @@ OpResult load_locked(const std::string &path, const PreparedPatch &pp) {
     log_fmt("graft: enabling patch '%s'", raw->name.c_str());
     init_transition(raw, kPatched);
     std::string failure;
+    int failure_err = EINVAL;
     for (auto &o : raw->objs) {
         if (!o->loaded) continue;
-        if (pre_patch(o.get()) != 0) {
+        if (int rc = pre_patch(o.get()); rc != 0) {
             log_fmt("graft: pre-patch callback failed for object '%s'", o->name.c_str());
             failure = pname + ": pre-patch callback failed for object '" + o->name + "'";
+            // As klp_enable_patch does, the callback's own error (-errno) is the request's.
+            if (rc < 0 && rc > -4096) failure_err = -rc;
             break;
         }
         patch_object(o.get());
@@ -545,7 +616,7 @@ OpResult load_locked(const std::string &path, const PreparedPatch &pp) {
             free_patch(std::move(dead));
             break;
         }
-        return fail(EINVAL, failure);
+        return fail(failure_err, failure);
     }
     raw->enabled = true;
     // The first try runs on the worker right after this request is answered (the retry is due

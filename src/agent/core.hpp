@@ -46,6 +46,7 @@ pid_t core_worker_tid();
 void core_set_worker_tid(pid_t tid);
 void core_unpatch_objects(Patch *p);
 void core_unpatch_replaced_patches(Patch *p);
+void core_discard_nops(Patch *p);
 void core_route_settled_functions();
 void core_post_patch(Object *o);
 void core_post_unpatch(Object *o);

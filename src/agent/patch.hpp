@@ -39,6 +39,7 @@ struct Object {                         // klp_object
     graft_object *desc = nullptr;       // nullptr for dynamic (nop-only) objects
     std::string name;                   // display name: "main" for the executable
     const char *lookup_name = nullptr;  // as in the descriptor (NULL = main)
+    std::string own_lookup_name;        // a dynamic object's: its descriptor is another patch's
     std::vector<std::unique_ptr<Func>> funcs;
     bool patched = false;
     bool loaded = false;         // the target object is in the process
@@ -60,6 +61,11 @@ struct Patch {  // klp_patch
     bool forced = false;
     bool replace = false;
     bool in_list = false;  // on the list of patches (enabled or in transition)
+    // Nop functions and dynamic objects discarded when the replace completed. Kept until the
+    // patch is freed: a selector may still have been reading them when they were popped, and
+    // the patch is freed long after a grace period (unload).
+    std::vector<std::unique_ptr<Func>> discarded_funcs;
+    std::vector<std::unique_ptr<Object>> discarded_objs;
 };
 
 // One per original function that has, or had, versions pushed (klp_ops). Never freed: the

@@ -480,7 +480,12 @@ void complete_transition() {
     const int target = g_view.target_state.load();
     log_fmt("graft: '%s': completing %s transition", p->name.c_str(),
             target == kPatched ? "patching" : "unpatching");
-    if (target == kPatched && p->replace) core_unpatch_replaced_patches(p);
+    if (target == kPatched && p->replace) {
+        // Right after the replaced patches left the stacks, the nops are the last entries of
+        // theirs: popping them empties those stacks, which the routing below closes.
+        core_unpatch_replaced_patches(p);
+        core_discard_nops(p);
+    }
     if (target == kUnpatched) {
         core_unpatch_objects(p);
         // No selector may still see this patch's entries once `transition` is cleared.

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <vector>
 
 #include "agent/objects.hpp"
@@ -53,16 +54,13 @@ void add_build(CLI::App &app) {
         for (auto &s : sources) cxx = cxx || is_cxx(s);
         std::string cc = cxx ? (std::getenv("CXX") ? std::getenv("CXX") : "c++")
                              : (std::getenv("CC") ? std::getenv("CC") : "cc");
-        std::vector<std::string> args{cc,
-                                      "-shared",
-                                      "-fPIC",
-                                      "-O2",
-                                      "-g",
-                                      "-fasynchronous-unwind-tables",
-                                      "-Wl,--build-id",
-                                      "-I" + include_dir(),
-                                      "-o",
-                                      out};
+        // $CC may carry arguments ("ccache gcc", "cc -m64"), as make passes it on.
+        std::vector<std::string> args;
+        std::istringstream words(cc);
+        for (std::string w; words >> w;) args.push_back(w);
+        if (args.empty()) args.push_back(cxx ? "c++" : "cc");
+        args.insert(args.end(), {"-shared", "-fPIC", "-O2", "-g", "-fasynchronous-unwind-tables",
+                                 "-Wl,--build-id", "-I" + include_dir(), "-o", out});
         std::string gen;
         if (!targets.empty()) {
             // The target build-ids, read from the files now, travel inside the patch.

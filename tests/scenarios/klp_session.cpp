@@ -14,7 +14,7 @@ KlpSession::KlpSession() : host_(prog_path("klp_host")) {
 std::string KlpSession::ask_ok(const std::string &cmd) {
     size_t from = host_.line_count();
     host_.send(cmd + "\n");
-    std::string answer = "<no answer to '" + cmd + "': " + target_state(host_) + ">";
+    std::string answer;
     host_.wait_lines(
         [&](const std::vector<std::string> &l) {
             for (size_t i = from; i < l.size(); i++)
@@ -25,6 +25,7 @@ std::string KlpSession::ask_ok(const std::string &cmd) {
             return false;
         },
         60);
+    if (answer.empty()) answer = "<no answer: " + target_state(host_) + ">";
     EXPECT_EQ(answer.rfind("ok", 0), 0u) << "klp_host: " << cmd << " -> " << answer;
     return answer;
 }
