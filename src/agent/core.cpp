@@ -118,8 +118,9 @@ void close_pending_handles() {
 
 // klp_init_object_loaded: binds `o` to the live object `lo`, resolving every function. On
 // failure nothing of `o` is bound and *why names the function and the reason.
-bool bind_object(Object *o, const LoadedObject &lo, std::string *why) {
+bool bind_object(Object *o, const LoadedObject &lo, std::string *why, int *err = nullptr) {
     const Patch &p = *o->patch;
+    if (err) *err = EINVAL;
     const std::string where = "patch '" + p.name + "', object '" + o->name + "'";
     auto fail_with = [&](const std::string &msg) {
         for (auto &f : o->funcs) {
@@ -156,7 +157,22 @@ bool bind_object(Object *o, const LoadedObject &lo, std::string *why) {
             if (g2.get() != f.get() && g2->old_addr == f->old_addr)
                 return fail_with("function '" + f->old_name + "' is patched twice");
         f->stack = stack_for(f->old_addr, f->old_name, o->name, &e);
-        if (!f->stack) return fail_with("function '" + f->old_name + "' cannot be patched: " + e);
+        if (!f->stack) {
+            // The compiler gave it an entry, and its bytes are not what graft expects: another
+            // tool hooks this function (the kernel's ftrace conflict, -EBUSY). The entry stays
+            // that tool's.
+            auto syms = symbols_of(lo.path, &e);
+            uintptr_t pad = f->old_addr - lo.base - arch::kPrefixSize;
+            if (syms && !find_stack(f->old_addr) &&
+                std::binary_search(syms->patchable_entries.begin(), syms->patchable_entries.end(), pad)) {
+                if (err) *err = EBUSY;
+                return fail_with(
+                    "function '" + f->old_name +
+                    "' cannot be patched: its patchable entry was changed by other code (another tool "
+                    "hooks this function)");
+            }
+            return fail_with("function '" + f->old_name + "' cannot be patched: " + e);
+        }
     }
     o->loaded = true;
     o->base = lo.base;
@@ -346,6 +362,7 @@ void core_transition_finished(Patch *p, int target) {
         for (auto it = g_patches.begin(); it != g_patches.end();) {
             if (it->get() == p) break;
             (*it)->in_list = false;
+            (*it)->replaced = true;
             for (auto &o : (*it)->objs) o->patched = false;
             g_disabled.push_back(std::move(*it));
             it = g_patches.erase(it);
@@ -566,7 +583,8 @@ OpResult load_locked(const std::string &path, const PreparedPatch &pp) {
     for (auto &o : p->objs) {
         LoadedObject lo;
         if (!find_live_object(o->lookup_name, &lo)) continue;
-        if (!bind_object(o.get(), lo, &why)) return reject(EINVAL, why);
+        int err = EINVAL;
+        if (!bind_object(o.get(), lo, &why, &err)) return reject(err, why);
     }
     // References to non-exported symbols of the target (GRAFT_REF).
     const graft_ref *rend = nullptr;
@@ -682,8 +700,11 @@ OpResult core_enable(const std::string &name) {
     std::lock_guard<std::recursive_mutex> g(g_core_mutex);
     Patch *p = find_in(g_patches, name);
     if (!p) {
-        if (find_in(g_disabled, name))
-            return fail(EINVAL, "patch '" + name + "' finished unpatching; load it again");
+        if (Patch *d = find_in(g_disabled, name))
+            return fail(EINVAL,
+                        "patch '" + name + "' " +
+                            (d->replaced ? "was replaced by a cumulative patch" : "finished unpatching") +
+                            "; unload it and load it again");
         return fail(ENOENT, "no patch named '" + name + "'");
     }
     if (p->enabled) return fail(EINVAL, "patch '" + name + "' is already enabled");

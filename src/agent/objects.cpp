@@ -98,6 +98,14 @@ bool read_file(const std::string &path, SymbolFile *out, bool want_syms, std::st
         if (sh.sh_type == SHT_SYMTAB) symtab = scn;
         if (sh.sh_type == SHT_DYNSYM) dynsym = scn;
         if (sh.sh_type == SHT_DYNAMIC) dynamic = scn;
+        const char *sname = elf_strptr(e, shstrndx, sh.sh_name);
+        if (want_syms && sh.sh_type != SHT_NOBITS && sname &&
+            std::strcmp(sname, "__patchable_function_entries") == 0) {
+            Elf_Data *d = elf_getdata(scn, nullptr);
+            for (size_t i = 0; d && d->d_buf && i < d->d_size / 8; i++)
+                if (uint64_t v = static_cast<const uint64_t *>(d->d_buf)[i])
+                    out->patchable_entries.push_back(v);
+        }
         if (sh.sh_type == SHT_NOTE && out->build_id.empty()) {
             Elf_Data *d = elf_getdata(scn, nullptr);
             if (d && d->d_buf)
@@ -139,6 +147,7 @@ bool read_file(const std::string &path, SymbolFile *out, bool want_syms, std::st
             }
         }
     }
+    std::sort(out->patchable_entries.begin(), out->patchable_entries.end());
     elf_end(e);
     close(fd);
     return true;

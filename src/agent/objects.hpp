@@ -25,6 +25,9 @@ struct SymbolFile {
     std::vector<Symbol> syms;  // .symtab if present, else .dynsym, in file order
     std::multimap<std::string, size_t> by_name;
     std::map<uintptr_t, size_t> funcs_by_addr;  // function symbols by value
+    // Link-time addresses of the patchable entries the compiler emitted (the contents of
+    // __patchable_function_entries: the start of each function's padding), sorted.
+    std::vector<uintptr_t> patchable_entries;
 };
 
 struct LoadedObject {

@@ -60,7 +60,8 @@ struct Patch {  // klp_patch
     bool enabled = false;
     bool forced = false;
     bool replace = false;
-    bool in_list = false;  // on the list of patches (enabled or in transition)
+    bool in_list = false;   // on the list of patches (enabled or in transition)
+    bool replaced = false;  // left the list because a replace patch completed
     // Nop functions and dynamic objects discarded when the replace completed. Kept until the
     // patch is freed: a selector may still have been reading them when they were popped, and
     // the patch is freed long after a grace period (unload).

@@ -94,7 +94,14 @@ TEST(AtomicReplace, ThreadsMoveOneByOneAndReplacedPatchesLeave) {
         EXPECT_EQ(l.find("'replace_a': initializing unpatching"), std::string::npos) << l;
         EXPECT_EQ(l.find("'replace_b': initializing unpatching"), std::string::npos) << l;
     }
-    Cmd c = graft_cmd({"unload", std::to_string(h.pid), "replace_a"});
+    // A replaced patch cannot come back by itself: it must be loaded again.
+    Cmd c = graft_cmd({"enable", std::to_string(h.pid), "replace_a"});
+    EXPECT_NE(c.rc, 0);
+    EXPECT_EQ(
+        c.err,
+        "graft: enable: patch 'replace_a' was replaced by a cumulative patch; unload it and load it again: "
+        "Invalid argument\n");
+    c = graft_cmd({"unload", std::to_string(h.pid), "replace_a"});
     EXPECT_EQ(c.rc, 0) << c.err;
     EXPECT_EQ(c.out + c.err, "");
     c = graft_cmd({"unload", std::to_string(h.pid), "replace_b"});
