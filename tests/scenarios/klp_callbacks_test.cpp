@@ -34,14 +34,6 @@ void check(KlpSession &s, const std::string &expected) {
     s.check(expand(expected));
 }
 
-// Patch names in `graft status`, in stack order.
-std::vector<std::string> patch_names(KlpSession &s) {
-    std::vector<std::string> v;
-    auto st = status(s.pid());  // not a temporary: the loop holds a reference into it
-    for (auto &p : st["patches"]) v.push_back(p["name"]);
-    return v;
-}
-
 // 1. target module before livepatch: pre/post-patch callbacks run for every loaded object (main
 // and $T) around the patching transition, pre/post-unpatch callbacks around the unpatching one.
 TEST(KlpCallbacks, TargetModuleBeforeLivepatch) {
@@ -453,11 +445,12 @@ TEST(KlpCallbacks, AtomicReplace) {
     KlpSession s;
     s.load_lp(kLp);
     s.load_lp(kLp2 + "_replace");
-    EXPECT_EQ(patch_names(s), std::vector<std::string>{kLp2}) << "the replaced patch must leave the list";
+    EXPECT_EQ(patch_names(s.pid()), std::vector<std::string>{kLp2})
+        << "the replaced patch must leave the list";
     s.disable_lp(kLp2);
     s.unload_lp(kLp2);
     s.unload_lp(kLp);
-    EXPECT_TRUE(patch_names(s).empty());
+    EXPECT_TRUE(patch_names(s.pid()).empty());
     check(s, R"(
 % graft load $LP.so
 graft: enabling patch '$LP'

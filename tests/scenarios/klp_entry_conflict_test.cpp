@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "harness.hpp"
+#include "klp_session.hpp"
 
 using namespace graft::test;
 
@@ -33,20 +34,8 @@ struct HookHost {
         return a.rfind(prefix, 0) == 0 ? a.substr(prefix.size()) : a;
     }
     void mark(const std::string &text) { ask(t, "log % " + text, "ok log", 60); }
-    std::vector<std::string> transcript() {
-        std::vector<std::string> v;
-        for (auto &l : log_lines(t.pid()))
-            if (l.rfind("% ", 0) == 0 || l.rfind("graft: ", 0) == 0 || l.rfind("test_klp", 0) == 0)
-                v.push_back(l);
-        return v;
-    }
+    std::vector<std::string> transcript() { return klp_transcript(t.pid()); }
 };
-
-std::string join(const std::vector<std::string> &v) {
-    std::string s;
-    for (auto &l : v) s += l + "\n";
-    return s;
-}
 
 TEST(KlpEntryConflict, PatchRefusedForAFunctionAnotherToolHooked) {
     SigpipeBlocked no_sigpipe;
@@ -99,7 +88,7 @@ TEST(KlpEntryConflict, PatchRefusedForAFunctionAnotherToolHooked) {
     EXPECT_EQ(h.value("unhooked"), "klp_hook_host: original unhooked_show");
     EXPECT_EQ(h.value("hooked"), "other tool: hooked_show intercepted");
 
-    EXPECT_EQ(join(h.transcript()),
+    EXPECT_EQ(join_lines(h.transcript()),
               "% hook hooked_show\n"
               "% graft load test_klp_hooked.so\n"
               "% " +

@@ -31,14 +31,6 @@ std::string mod_target_show(KlpSession &s) {
     return a.rfind("ok call: ", 0) == 0 ? a.substr(9) : a;
 }
 
-// Patch names in `graft status`, in stack order (the kernel's /sys/kernel/livepatch/*).
-std::vector<std::string> patch_names(KlpSession &s) {
-    std::vector<std::string> v;
-    auto st = status(s.pid());  // not a temporary: the loop holds a reference into it
-    for (auto &p : st["patches"]) v.push_back(p["name"]);
-    return v;
-}
-
 // 1. basic function patching
 TEST(KlpLivepatch, BasicFunctionPatching) {
     KlpSession s;
@@ -132,15 +124,15 @@ TEST(KlpLivepatch, AtomicReplaceLivepatch) {
     grep_live_patched(s);
     s.load_lp("test_klp_mod_patch");
     s.load_lp("test_klp_callbacks_demo");
-    EXPECT_EQ(patch_names(s), (std::vector<std::string>{"test_klp_livepatch", "test_klp_mod_patch",
-                                                        "test_klp_callbacks_demo"}));
+    EXPECT_EQ(patch_names(s.pid()), (std::vector<std::string>{"test_klp_livepatch", "test_klp_mod_patch",
+                                                              "test_klp_callbacks_demo"}));
     s.load_lp("test_klp_atomic_replace_replace");
     grep_live_patched(s);
     EXPECT_EQ(s.cmdline(), cmdline);
     EXPECT_EQ(s.meminfo(), kReplacePatched);
     EXPECT_TRUE(wait_status(s.pid(), [](const nlohmann::json &st) { return st["patches"].size() == 1; }))
         << status(s.pid()).dump(2);
-    EXPECT_EQ(patch_names(s), std::vector<std::string>{"test_klp_atomic_replace"});
+    EXPECT_EQ(patch_names(s.pid()), std::vector<std::string>{"test_klp_atomic_replace"});
     s.unload_lp("test_klp_callbacks_demo");
     s.unload_lp("test_klp_mod_patch");
     s.unload_lp("test_klp_livepatch");

@@ -110,14 +110,31 @@ void KlpSession::wait_idle() {
     EXPECT_TRUE(graft::test::wait_idle(pid())) << "the transition did not end";
 }
 
-std::vector<std::string> KlpSession::transcript(const std::vector<std::string> &prefixes) {
+std::vector<std::string> klp_transcript(pid_t pid, const std::vector<std::string> &prefixes) {
     std::vector<std::string> v;
-    for (auto &l : log_lines(pid())) {
+    for (auto &l : log_lines(pid)) {
         bool keep = l.rfind("% ", 0) == 0 || l.rfind("graft: ", 0) == 0;
         for (auto &p : prefixes) keep = keep || l.rfind(p, 0) == 0;
         if (keep) v.push_back(l);
     }
     return v;
+}
+
+std::string join_lines(const std::vector<std::string> &lines) {
+    std::string s;
+    for (auto &l : lines) s += l + "\n";
+    return s;
+}
+
+std::vector<std::string> patch_names(pid_t pid) {
+    std::vector<std::string> v;
+    auto st = status(pid);  // not a temporary: the loop holds a reference into it
+    for (auto &p : st["patches"]) v.push_back(p["name"]);
+    return v;
+}
+
+std::vector<std::string> KlpSession::transcript(const std::vector<std::string> &prefixes) {
+    return klp_transcript(pid(), prefixes);
 }
 
 void KlpSession::check(const std::string &expected, const std::vector<std::string> &prefixes) {

@@ -16,6 +16,14 @@
 
 namespace graft::test {
 
+// The transcript of process `pid`: its agent's log lines that start with "% ", "graft: " or one
+// of `prefixes` (the test modules' names), as the kernel's check_result filters kmsg.
+std::vector<std::string> klp_transcript(pid_t pid, const std::vector<std::string> &prefixes = {"test_klp"});
+// Lines joined, each ended by "\n".
+std::string join_lines(const std::vector<std::string> &lines);
+// Patch names in `graft status`, in stack order (the kernel's /sys/kernel/livepatch/*).
+std::vector<std::string> patch_names(pid_t pid);
+
 class KlpSession {
   public:
     KlpSession();

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "harness.hpp"
+#include "klp_session.hpp"
 
 using namespace graft::test;
 
@@ -44,20 +45,8 @@ struct Hammer {
             if (calls() > before) return true;
         return false;
     }
-    std::vector<std::string> transcript() {
-        std::vector<std::string> v;
-        for (auto &l : log_lines(t.pid()))
-            if (l.rfind("% ", 0) == 0 || l.rfind("graft: ", 0) == 0 || l.rfind("test_klp", 0) == 0)
-                v.push_back(l);
-        return v;
-    }
+    std::vector<std::string> transcript() { return klp_transcript(t.pid()); }
 };
-
-std::string join(const std::vector<std::string> &v) {
-    std::string s;
-    for (auto &l : v) s += l + "\n";
-    return s;
-}
 
 TEST(KlpSyscall, PatchGetpidWhileBeingHeavilyHammered) {
     SigpipeBlocked no_sigpipe;
@@ -117,7 +106,7 @@ graft: 'test_klp_syscall': completing unpatching transition
 graft: 'test_klp_syscall': unpatching complete
 % graft unload test_klp_syscall
 )";
-    for (auto &h : procs) EXPECT_EQ(join(h->transcript()), expected) << "process " << h->t.pid();
+    for (auto &h : procs) EXPECT_EQ(join_lines(h->transcript()), expected) << "process " << h->t.pid();
     for (auto &h : procs) {
         h->t.send("quit\n");
         EXPECT_EQ(h->t.wait_exit(), 0) << target_state(h->t);
