@@ -73,3 +73,87 @@ const char *free_kept(void) {
     graft_shadow_free(shadow_parent, KEEP_ID, NULL);
     return read_kept();
 }
+
+/* graft_shadow_get from a signal handler and from the interrupted thread itself while two
+ * writer threads allocate and free variables in the same hash buckets. Even-indexed objects
+ * keep one variable for the whole run: every lookup of one must find it with its constructor's
+ * content (a lock-free unlink that loses a neighbour, or a freed node still linked, shows up
+ * here). Odd-indexed objects' variables come and go: their lookups may find them or not, but
+ * never another object's. (A variable being freed cannot be read by the caller afterwards: as
+ * in the kernel, the returned pointer is the caller's to protect.) Counts violations. */
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#define SIG_ID 0x534947UL
+enum { kSigObjs = 8, kSignals = 3000 };
+static int sig_objs[kSigObjs]; /* 4 bytes apart: neighbours share a bucket */
+static int *sig_stable[kSigObjs];
+static atomic_long sig_gets, sig_bad, sig_handled;
+static atomic_int sig_stop;
+
+static void check_all(void) {
+    for (int i = 0; i < kSigObjs; i++) {
+        int *d = graft_shadow_get(&sig_objs[i], SIG_ID);
+        atomic_fetch_add(&sig_gets, 1);
+        if (i % 2 == 0) {
+            if (d != sig_stable[i] || *d != 1000 + i) atomic_fetch_add(&sig_bad, 1);
+        } else {
+            for (int j = 0; j < kSigObjs; j += 2)
+                if (d && d == sig_stable[j]) atomic_fetch_add(&sig_bad, 1);
+        }
+    }
+}
+
+static void on_signal(int sig) {
+    (void)sig;
+    check_all();
+    atomic_fetch_add(&sig_handled, 1);
+}
+
+static void *sig_writer(void *arg) {
+    unsigned n = (unsigned)(long)arg;
+    while (!atomic_load(&sig_stop)) {
+        int i = 1 + 2 * (int)(n++ % (kSigObjs / 2)), v = 1000 + i;
+        graft_shadow_get_or_alloc(&sig_objs[i], SIG_ID, sizeof(int), ctor_ok, &v);
+        if (n % 2 == 0) graft_shadow_free(&sig_objs[i], SIG_ID, NULL);
+    }
+    return NULL;
+}
+
+static void *sig_sender(void *arg) {
+    pthread_t target = *(pthread_t *)arg;
+    for (int k = 0; k < kSignals; k++) {
+        long before = atomic_load(&sig_handled);
+        pthread_kill(target, SIGUSR2);
+        while (atomic_load(&sig_handled) == before) sched_yield();
+    }
+    atomic_store(&sig_stop, 1);
+    return NULL;
+}
+
+const char *signal_handler_get(void) {
+    for (int i = 0; i < kSigObjs; i += 2) {
+        int v = 1000 + i;
+        sig_stable[i] = graft_shadow_alloc(&sig_objs[i], SIG_ID, sizeof(int), ctor_ok, &v);
+    }
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR2, &sa, &old);
+    pthread_t self = pthread_self(), writers[2], sender;
+    for (long w = 0; w < 2; w++) pthread_create(&writers[w], NULL, sig_writer, (void *)(w * 5));
+    pthread_create(&sender, NULL, sig_sender, &self);
+    while (!atomic_load(&sig_stop)) check_all();
+    pthread_join(sender, NULL);
+    for (int w = 0; w < 2; w++) pthread_join(writers[w], NULL);
+    sigaction(SIGUSR2, &old, NULL);
+    graft_shadow_free_all(SIG_ID, NULL);
+    int left = 0;
+    for (int i = 0; i < kSigObjs; i++) left += graft_shadow_get(&sig_objs[i], SIG_ID) != NULL;
+    snprintf(result, sizeof result, "violations=%ld handled=%ld gets=%s left=%d", atomic_load(&sig_bad),
+             atomic_load(&sig_handled), atomic_load(&sig_gets) > 100000 ? "many" : "few", left);
+    return result;
+}
