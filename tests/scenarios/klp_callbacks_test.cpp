@@ -350,13 +350,18 @@ TEST(KlpCallbacks, BusyTargetModule) {
     s.wait_in_transition(kLp);
     s.load_mod(kTarget);
     s.unload_mod(kTarget);
-    // Still stuck, and on the work thread, which sleeps in busymod_work_func().
-    auto tr = status(s.pid())["transition"];
-    bool busy_pending = false;
-    if (tr.is_object())
+    // Still stuck, and on the work thread, which sleeps in busymod_work_func(). (The report is
+    // the last try's: other threads may show as pending until a try has seen them, so wait for
+    // the work thread to be named; the transition itself cannot end while it sleeps there.)
+    nlohmann::json tr;
+    bool busy_pending = wait_status(s.pid(), [&](const nlohmann::json &st) {
+        tr = st["transition"];
+        if (!tr.is_object() || tr["patch"] != kLp) return false;
         for (auto &t : tr["pending"])
-            busy_pending |= t.value("reason", "").find("busymod_work_func") != std::string::npos;
-    EXPECT_TRUE(tr.is_object() && tr["patch"] == kLp && busy_pending) << tr.dump();
+            if (t.value("reason", "").find("busymod_work_func") != std::string::npos) return true;
+        return false;
+    });
+    EXPECT_TRUE(busy_pending) << tr.dump();
     s.disable_lp(kLp);
     s.unload_lp(kLp);
     s.unload_mod(kBusy);
