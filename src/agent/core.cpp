@@ -116,6 +116,19 @@ void close_pending_handles() {
     for (void *h : v) dlclose(h);
 }
 
+// Forgets what binding resolved for the functions of `o` (a nop's "new" function included).
+void unbind_funcs(Object *o) {
+    for (auto &f : o->funcs) {
+        f->old_addr = 0;
+        f->old_size = 0;
+        f->stack = nullptr;
+        if (f->nop) {
+            f->new_func = nullptr;
+            f->new_size = 0;
+        }
+    }
+}
+
 // klp_init_object_loaded: binds `o` to the live object `lo`, resolving every function. On
 // failure nothing of `o` is bound and *why names the function and the reason.
 bool bind_object(Object *o, const LoadedObject &lo, std::string *why, int *err = nullptr) {
@@ -123,11 +136,7 @@ bool bind_object(Object *o, const LoadedObject &lo, std::string *why, int *err =
     if (err) *err = EINVAL;
     const std::string where = "patch '" + p.name + "', object '" + o->name + "'";
     auto fail_with = [&](const std::string &msg) {
-        for (auto &f : o->funcs) {
-            f->old_addr = 0;
-            f->old_size = 0;
-            f->stack = nullptr;
-        }
+        unbind_funcs(o);
         *why = where + ": " + msg;
         return false;
     };
@@ -161,7 +170,8 @@ bool bind_object(Object *o, const LoadedObject &lo, std::string *why, int *err =
             // The compiler gave it an entry, and its bytes are not what graft expects: another
             // tool hooks this function (the kernel's ftrace conflict, -EBUSY). The entry stays
             // that tool's.
-            auto syms = symbols_of(lo.path, &e);
+            std::string serr;
+            auto syms = symbols_of(lo.path, &serr);
             uintptr_t pad = f->old_addr - lo.base - arch::kPrefixSize;
             if (syms && !find_stack(f->old_addr) &&
                 std::binary_search(syms->patchable_entries.begin(), syms->patchable_entries.end(), pad)) {
@@ -182,15 +192,7 @@ bool bind_object(Object *o, const LoadedObject &lo, std::string *why, int *err =
 void unbind_object(Object *o) {
     o->loaded = false;
     o->base = 0;
-    for (auto &f : o->funcs) {
-        f->old_addr = 0;
-        f->old_size = 0;
-        f->stack = nullptr;
-        if (f->nop) {
-            f->new_func = nullptr;
-            f->new_size = 0;
-        }
-    }
+    unbind_funcs(o);
 }
 
 // klp_add_nops: for every function an enabled patch replaces and `np` does not, a nop entry in
