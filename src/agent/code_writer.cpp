@@ -1,35 +1,58 @@
 #include "agent/code_writer.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <map>
 
 namespace graft {
 namespace {
 
+// Parses a hexadecimal number at *p, moving *p past it.
+uintptr_t parse_hex(const char **p) {
+    uintptr_t v = 0;
+    for (const char *s = *p;; s++) {
+        int d = *s >= '0' && *s <= '9' ? *s - '0' : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : -1;
+        if (d < 0) {
+            *p = s;
+            return v;
+        }
+        v = v << 4 | static_cast<uintptr_t>(d);
+    }
+}
+
 // Protection of every page the writes touch, from one read of /proc/self/maps; false if any
-// page is unmapped.
+// page is unmapped. Parsed by hand: the file has a line per mapping, two per thread stack, and
+// is read at every batch of writes.
 bool page_prots(const std::vector<CodeWrite> &writes, std::map<uintptr_t, int> *out) {
     const uintptr_t pg = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     std::map<uintptr_t, int> wanted;  // page -> -1 until found
     for (const auto &w : writes)
         for (uintptr_t p = w.addr & ~(pg - 1); p < w.addr + w.len; p += pg) wanted[p] = -1;
-    FILE *f = std::fopen("/proc/self/maps", "re");
-    if (!f) return false;
-    char line[512];
-    while (std::fgets(line, sizeof line, f)) {
-        unsigned long a, b;
-        char perms[5] = {};
-        if (std::sscanf(line, "%lx-%lx %4s", &a, &b, perms) != 3) continue;
-        int prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
-                   (perms[2] == 'x' ? PROT_EXEC : 0);
-        for (auto it = wanted.lower_bound(a); it != wanted.end() && it->first < b; ++it) it->second = prot;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    std::string text;
+    char buf[65536];
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+    close(fd);
+    for (size_t pos = 0; pos < text.size();) {
+        size_t eol = text.find('\n', pos);
+        if (eol == std::string::npos) eol = text.size();
+        const char *p = text.c_str() + pos;
+        pos = eol + 1;
+        uintptr_t a = parse_hex(&p);
+        if (*p++ != '-') continue;
+        uintptr_t b = parse_hex(&p);
+        if (*p++ != ' ' || eol - (p - text.c_str()) < 3) continue;
+        auto it = wanted.lower_bound(a);
+        if (it == wanted.end() || it->first >= b) continue;
+        int prot =
+            (p[0] == 'r' ? PROT_READ : 0) | (p[1] == 'w' ? PROT_WRITE : 0) | (p[2] == 'x' ? PROT_EXEC : 0);
+        for (; it != wanted.end() && it->first < b; ++it) it->second = prot;
     }
-    std::fclose(f);
     for (auto &[p, prot] : wanted)
         if (prot < 0) return false;
     *out = wanted;

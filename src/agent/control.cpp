@@ -36,6 +36,7 @@ nlohmann::json error_json(int err, const std::string &msg) {
 
 nlohmann::json result_json(const OpResult &r) {
     if (r.err) return error_json(r.err, r.message);
+    if (!r.patch.empty()) return {{"ok", true}, {"patch", r.patch}};
     return {{"ok", true}};
 }
 

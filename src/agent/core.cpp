@@ -40,7 +40,7 @@ struct TargetRecord {  // written by `graft build --target` into the patch
 };
 
 OpResult fail(int err, std::string msg) {
-    return OpResult{err, std::move(msg)};
+    return OpResult{err, std::move(msg), {}};
 }
 
 std::string basename_no_so(const std::string &path) {
@@ -641,7 +641,9 @@ OpResult load_locked(const std::string &path, const PreparedPatch &pp) {
     raw->enabled = true;
     // The first try runs on the worker right after this request is answered (the retry is due
     // now), so `graft load --no-wait` returns as soon as the transition started.
-    return {};
+    OpResult ok;
+    ok.patch = raw->name;
+    return ok;
 }
 }  // namespace
 

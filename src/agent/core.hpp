@@ -26,6 +26,7 @@ extern std::recursive_mutex g_core_mutex;
 struct OpResult {
     int err = 0;          // errno value; 0 = success
     std::string message;  // "<what>: <why>" without the errno text
+    std::string patch;    // core_load: the name of the patch loaded
 };
 
 OpResult core_load(const std::string &path);

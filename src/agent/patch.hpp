@@ -18,19 +18,21 @@ struct Object;
 struct FuncStack;
 
 struct Func {  // klp_func
-    std::string old_name;
-    unsigned long old_sympos = 0;
+    // The fields the selector reads come first, at the offsets the hand-written fast path uses
+    // (src/arch/x86_64/selector_layout.h; checked in selector.cpp).
     void *new_func = nullptr;
-    uintptr_t old_addr = 0;
-    size_t old_size = 0;
-    size_t new_size = 0;
-    bool nop = false;      // atomic replace: run whatever lies below (the original here)
-    bool patched = false;  // on its func_stack
-    // Read by the selector (acquire) after it loads the stack top; written under the core mutex.
-    std::atomic<bool> transition{false};
     // The next lower entry of the func_stack (the previous top when this one was pushed).
     // Published with release by push_func/pop_func; read with acquire by the selector.
     std::atomic<Func *> below{nullptr};
+    // Read by the selector (acquire) after it loads the stack top; written under the core mutex.
+    std::atomic<bool> transition{false};
+    bool nop = false;  // atomic replace: run whatever lies below (the original here)
+    std::string old_name;
+    unsigned long old_sympos = 0;
+    uintptr_t old_addr = 0;
+    size_t old_size = 0;
+    size_t new_size = 0;
+    bool patched = false;  // on its func_stack
     FuncStack *stack = nullptr;
     Object *obj = nullptr;
 };
@@ -72,13 +74,14 @@ struct Patch {  // klp_patch
 // One per original function that has, or had, versions pushed (klp_ops). Never freed: the
 // stub table may name it for as long as the process lives, and it is small.
 struct FuncStack {
+    // Top of the stack (the active version). Release-stored by push/pop under the core mutex,
+    // acquire-loaded by the selector. First, with `entry`, at the offsets of
+    // src/arch/x86_64/selector_layout.h.
+    std::atomic<Func *> top{nullptr};
     arch::EntryLayout entry;
     uint32_t stub = 0;
     std::string name;
     std::string object;
-    // Top of the stack (the active version). Release-stored by push/pop under the core mutex,
-    // acquire-loaded by the selector.
-    std::atomic<Func *> top{nullptr};
     bool gate_open = false;
     uintptr_t routed_to = 0;  // what the prefix pointer currently holds
 };

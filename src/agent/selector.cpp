@@ -1,23 +1,63 @@
 // The selector: klp_ftrace_handler() for one thread entering a function whose entry is routed
 // through graft's trampoline (src/arch/x86_64/trampoline.S).
 //
+// Two copies of one rule. The trampoline's hand-written fast path (assembly, because a C call
+// there costs the saving of every argument register and a call: see docs/performance.md) runs
+// it for a thread that owns a slot and is not already inside the selector: that is every call
+// of a running program but a thread's first and a signal handler's nested ones. This file is
+// the rest: those calls, and the slow path (a pending thread checking its own stack). Both
+// copies read the same fields in the same order; selector_layout.h pins the offsets the
+// assembly uses, checked below.
+//
 // Built with -mno-sse -mno-mmx (general registers; x87 is never used) and no sanitizer instrumentation: the
 // fast path must leave every vector register alone (they may hold the patched function's arguments) and must
 // not allocate, lock, log or fail. It lives in its own section so stack checks can recognise a thread stopped
 // inside it (such a thread has chosen a version but not entered it yet: "unreliable").
+#include <cstddef>
 #include <cstdint>
 
 #include "agent/patch.hpp"
 #include "agent/thread_state.hpp"
+#include "arch/x86_64/selector_layout.h"
 
 #define GRAFT_SELECT_TEXT __attribute__((section("graft_select_text"), noinline))
 
 namespace graft {
+
+static_assert(offsetof(ThreadSlot, seq) == GRAFT_SLOT_SEQ);
+static_assert(offsetof(ThreadSlot, nest) == GRAFT_SLOT_NEST);
+static_assert(offsetof(ThreadSlot, word) == GRAFT_SLOT_WORD);
+static_assert(offsetof(ThreadSlot, approved) == GRAFT_SLOT_APPROVED);
+static_assert(offsetof(ThreadSlot, busy_ra_slot) == GRAFT_SLOT_BUSY_RA);
+static_assert(offsetof(ThreadSlot, check_countdown) == GRAFT_SLOT_COUNTDOWN);
+static_assert(offsetof(ThreadSlot, slow_forced) == GRAFT_SLOT_SLOW_FORCED);
+static_assert(offsetof(TransitionView, gen) == GRAFT_VIEW_GEN);
+static_assert(offsetof(TransitionView, initial_state) == GRAFT_VIEW_INITIAL);
+static_assert(offsetof(TransitionView, target_state) == GRAFT_VIEW_TARGET);
+static_assert(offsetof(TransitionView, epoch) == GRAFT_VIEW_EPOCH);
+static_assert(kIdle == -1 && kUnpatched == 0 && kPatched == 1, "trampoline.S compares states with these");
+static_assert(sizeof(std::atomic<uint32_t>) == 4 && sizeof(std::atomic<uint64_t>) == 8 &&
+              sizeof(std::atomic<bool>) == 1 && sizeof(std::atomic<Func *>) == 8);
+// Func and FuncStack hold strings, so offsetof is only conditionally supported for them; gcc
+// and clang compute it as for any class without virtual bases.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+static_assert(offsetof(FuncStack, top) == GRAFT_STACK_TOP);
+static_assert(offsetof(FuncStack, entry) + offsetof(arch::EntryLayout, body) == GRAFT_STACK_BODY);
+static_assert(offsetof(FuncStack, stub) == GRAFT_STACK_STUB && sizeof(FuncStack::stub) == 4);
+static_assert(offsetof(Func, new_func) == GRAFT_FUNC_NEW);
+static_assert(offsetof(Func, below) == GRAFT_FUNC_BELOW);
+static_assert(offsetof(Func, transition) == GRAFT_FUNC_TRANSITION);
+static_assert(offsetof(Func, nop) == GRAFT_FUNC_NOP);
+#pragma GCC diagnostic pop
+
 namespace {
 
 // ~0.3-0.5 ms on current CPUs: bounds the unwinding a busy pending thread does to a few percent
 // (a self-check costs microseconds); the busy_ra_slot rule below catches the moment it is free.
 constexpr uint64_t kSelfCheckCycles = 1000000;
+// Longest countdown between two reads of the cycle counter by a pending thread.
+constexpr uint32_t kMaxCheckPeriod = 1u << 16;
 
 // Returns the address to run, or 0 when the slow path must run first.
 GRAFT_SELECT_TEXT inline uintptr_t select(uint32_t idx, bool allow_slow, uintptr_t ra_slot) {
@@ -45,8 +85,8 @@ GRAFT_SELECT_TEXT inline uintptr_t select(uint32_t idx, bool allow_slow, uintptr
             if (ap == ((static_cast<uint64_t>(epoch) << 32) | entry_seq)) {
                 set_own_state(s, goal);
                 state = goal;
-            } else if (allow_slow && (ra_slot >= s->busy_ra_slot ||
-                                      arch::cycles() - s->last_self_check >= kSelfCheckCycles)) {
+            } else if (allow_slow && (ra_slot >= s->busy_ra_slot || s->check_countdown-- == 0)) {
+                s->slow_forced = ra_slot >= s->busy_ra_slot;
                 read_unlock(s);
                 return 0;
             }
@@ -75,8 +115,24 @@ extern "C" GRAFT_SELECT_TEXT uintptr_t graft_select_fast(uint32_t idx, uintptr_t
 extern "C" GRAFT_SELECT_TEXT uintptr_t graft_select_slow(uint32_t idx) {
     ThreadSlot *s = self_slot();  // first call on this thread: claim (async-signal-safe)
     if (s && s->nest == 0) {
-        try_switch_self_from_selector();
-        s->last_self_check = arch::cycles();
+        // Here because the busy function returned (check now), or the countdown ran out: check
+        // if kSelfCheckCycles passed, and fit the countdown to this thread's rate of calls so
+        // that the next one runs out about when the next check is due.
+        const uint64_t now = arch::cycles();
+        const uint64_t since = now - s->last_self_check;
+        const bool due = s->slow_forced || since >= kSelfCheckCycles;
+        if (!s->slow_forced) {
+            if (since < kSelfCheckCycles && s->check_period < kMaxCheckPeriod)
+                s->check_period *= 2;
+            else if (since >= 2 * kSelfCheckCycles && s->check_period > 1)
+                s->check_period /= 2;
+        }
+        s->slow_forced = 0;
+        s->check_countdown = s->check_period;
+        if (due) {
+            try_switch_self_from_selector();
+            s->last_self_check = arch::cycles();
+        }
     }
     uintptr_t t = select(idx, false, 0);
     if (t) return t;

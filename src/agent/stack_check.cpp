@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <unordered_set>
 
 extern "C" {
 // libgcc: FDE lookup for a pc (uses _dl_find_object; lock-free unless frames were registered
@@ -117,6 +118,7 @@ struct DwflState {
     Dwfl *dwfl = nullptr;
     RemoteTarget target{};
     bool attached = false;
+    bool refresh = false;  // objects were added since the modules were reported
 };
 DwflState g_dw;  // worker only
 const bool g_debug = std::getenv("GRAFT_DEBUG_UNWIND") != nullptr;
@@ -128,36 +130,47 @@ pid_t dw_next_thread(Dwfl *, void *arg, void **thread_argp) {
     return st->target.tid;
 }
 
-// The frozen thread's stack, copied once per check: most reads of a walk fall inside it, and
-// copying with process_vm_readv cannot fault, whatever the addresses (worker only).
+// The frozen thread's stack, copied as the walk climbs it: most reads of a walk fall inside it,
+// and copying with process_vm_readv cannot fault, whatever the addresses (worker only). It grows
+// from sp in steps of a few pages, so a shallow stack costs one or two system calls rather than
+// a copy of the whole window.
 struct StackWindow {
     uintptr_t lo = 0;
     size_t len = 0;
+    bool ended = false;  // a read stopped short: the mapping ends there
     unsigned char bytes[128 * 1024];
 };
 StackWindow *g_window = new StackWindow;
 pid_t g_pid = getpid();  // re-read in a fork() child
+constexpr size_t kPage = 4096;
 
 void load_window(uintptr_t sp) {
     g_window->lo = sp;
     g_window->len = 0;
-    // Read page by page up to the window's size: the stack's mapping may end before it.
-    const size_t page = 4096;
-    uintptr_t first_end = (sp | (page - 1)) + 1;
-    size_t want = std::min(sizeof g_window->bytes, static_cast<size_t>(first_end - sp));
-    while (g_window->len < sizeof g_window->bytes) {
-        iovec local{g_window->bytes + g_window->len, want};
-        iovec remote{reinterpret_cast<void *>(sp + g_window->len), want};
+    g_window->ended = false;
+}
+
+// Extends the window until it covers [.., end) or cannot grow; true if it covers it.
+bool grow_window(uintptr_t end) {
+    StackWindow &w = *g_window;
+    const uintptr_t cap = w.lo + sizeof w.bytes;
+    if (end > cap) return false;
+    while (w.lo + w.len < end) {
+        if (w.ended) return false;
+        uintptr_t from = w.lo + w.len;
+        // Up to the page boundary two pages past what is needed: stacks are read upwards.
+        uintptr_t to = std::min(cap, ((end + kPage - 1) & ~(kPage - 1)) + kPage);
+        iovec local{w.bytes + w.len, to - from};
+        iovec remote{reinterpret_cast<void *>(from), to - from};
         ssize_t n = process_vm_readv(g_pid, &local, 1, &remote, 1, 0);
-        if (n <= 0) break;
-        g_window->len += static_cast<size_t>(n);
-        if (static_cast<size_t>(n) < want) break;
-        want = std::min(page * 8, sizeof g_window->bytes - g_window->len);
+        if (n > 0) w.len += static_cast<size_t>(n);
+        if (n < static_cast<ssize_t>(to - from)) w.ended = true;
     }
+    return true;
 }
 
 bool dw_memory_read(Dwfl *, Dwarf_Addr addr, Dwarf_Word *result, void *) {
-    if (addr >= g_window->lo && addr + sizeof(*result) <= g_window->lo + g_window->len) {
+    if (addr >= g_window->lo && grow_window(addr + sizeof(*result))) {
         std::memcpy(result, g_window->bytes + (addr - g_window->lo), sizeof(*result));
         return true;
     }
@@ -186,7 +199,25 @@ const Dwfl_Callbacks kDwflCallbacks = {
     &g_debuginfo_path,
 };
 
+// pcs already seen with unwind information in this session of the unwinder: the threads of a
+// process mostly stand in the same few functions, so most frames hit. Cleared with the session
+// (a module that goes away takes its pcs with it). Worker only.
+auto &g_cfi_known = *new std::unordered_set<Dwarf_Addr>;
+
 bool ensure_dwfl() {
+    if (g_dw.dwfl && g_dw.refresh) {
+        // Objects were only added: report the modules again into the same session. Modules
+        // reported again unchanged (same name and range) keep what libdwfl already parsed of
+        // them (their ELF, their CFI); only the new ones are read.
+        g_dw.refresh = false;
+        dwfl_report_begin(g_dw.dwfl);
+        if (dwfl_linux_proc_report(g_dw.dwfl, getpid()) != 0 ||
+            dwfl_report_end(g_dw.dwfl, nullptr, nullptr) != 0) {
+            dwfl_end(g_dw.dwfl);
+            g_dw.dwfl = nullptr;
+            g_cfi_known.clear();
+        }
+    }
     if (g_dw.dwfl) return true;
     Dwfl *d = dwfl_begin(&kDwflCallbacks);
     if (!d) return false;
@@ -202,7 +233,15 @@ bool ensure_dwfl() {
     return true;
 }
 
+bool has_cfi_uncached(Dwfl_Module *m, Dwarf_Addr pc);
 bool has_cfi(Dwfl_Module *m, Dwarf_Addr pc) {
+    if (g_cfi_known.count(pc)) return true;
+    if (!has_cfi_uncached(m, pc)) return false;
+    if (g_cfi_known.size() < 65536) g_cfi_known.insert(pc);
+    return true;
+}
+
+bool has_cfi_uncached(Dwfl_Module *m, Dwarf_Addr pc) {
     Dwarf_Addr bias = 0;
     Dwarf_Frame *fr = nullptr;
     Dwarf_CFI *cfi = dwfl_module_eh_cfi(m, &bias);
@@ -296,8 +335,14 @@ void stack_check_after_fork_child() {
 }
 
 void stack_check_invalidate() {
+    g_cfi_known.clear();
     if (g_dw.dwfl) dwfl_end(g_dw.dwfl);
     g_dw.dwfl = nullptr;
+    g_dw.refresh = false;
+}
+
+void stack_check_objects_added() {
+    g_dw.refresh = true;
 }
 
 StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, uintptr_t interrupted_pc) {

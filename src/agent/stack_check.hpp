@@ -47,8 +47,11 @@ StackResult check_blocked_thread(pid_t tid, uintptr_t sp, uintptr_t pc, const Fo
 
 // Called once by the worker thread at start (learns the thread-root functions).
 void stack_check_init_worker();
-// Called when objects were loaded or unloaded (drops the unwinder's module cache).
+// Called when objects were unloaded (drops the unwinder's module cache).
 void stack_check_invalidate();
+// Called when objects were only loaded (the modules are reported again at the next check; those
+// already known keep their parsed data).
+void stack_check_objects_added();
 void stack_check_after_fork_child();
 
 }  // namespace graft

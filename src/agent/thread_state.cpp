@@ -75,6 +75,9 @@ ThreadSlot *self_slot() {
         s->nest = 0;
         s->last_self_check = 0;
         s->busy_ra_slot = 0;
+        s->check_countdown = 0;
+        s->check_period = 1;
+        s->slow_forced = 0;
         s->signalled.store(0, std::memory_order_relaxed);
         s->word.store(0, std::memory_order_relaxed);
         uint32_t hw = g_high_water.load(std::memory_order_relaxed);

@@ -35,8 +35,8 @@ struct alignas(64) ThreadSlot {
     // owner in the selector. Both sides are ordered by membarrier_all().
     std::atomic<uint64_t> approved{0};
     // Owner-only: cycle counter at this thread's last self-check from the selector. A pending
-    // thread retries at most every kSelfCheckCycles, however often it calls patched functions,
-    // and at its first call after that, however rarely it calls them.
+    // thread retries at most every kSelfCheckCycles (selector.cpp), however often it calls
+    // patched functions, and soon after that, however rarely it calls them.
     uint64_t last_self_check = 0;
     // Owner-only: where the return address of the forbidden function found by the last busy
     // self-check was stored. A later entry whose own return-address slot is at or above it is
@@ -44,6 +44,15 @@ struct alignas(64) ThreadSlot {
     uintptr_t busy_ra_slot = 0;
     // Set by the agent when it sent this thread the transition signal (for `graft threads`).
     std::atomic<uint32_t> signalled{0};
+    // Owner-only: entries of a pending thread left before the selector next reads the cycle
+    // counter (which costs more than the rest of the selector's fast path); the slow path
+    // resets it to check_period, which adapts so that the counter is read about once per
+    // kSelfCheckCycles of calls. Decremented below zero (wrapping) when it is time.
+    uint32_t check_countdown = 0;
+    uint32_t check_period = 1;
+    // Owner-only: the fast path took the slow path because the busy function returned (below),
+    // not because the countdown ran out: check at once.
+    uint32_t slow_forced = 0;
 };
 
 // Global transition view read by the selector (written under the core mutex).

@@ -116,77 +116,136 @@ std::vector<pid_t> list_tids() {
     return v;
 }
 
+// /proc/self/task, opened once per pass: every per-thread file below is opened relative to it,
+// which spares the path walk through /proc/self (worker only).
+int g_task_dir = -1;
+
+// Opens a /proc file of a thread; -1 if it is gone.
+int open_task_file(pid_t tid, const char *leaf) {
+    char path[64];
+    std::snprintf(path, sizeof path, "%d/%s", tid, leaf);
+    int fd = g_task_dir >= 0 ? openat(g_task_dir, path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0) {
+        char full[96];
+        std::snprintf(full, sizeof full, "/proc/self/task/%s", path);
+        fd = open(full, O_RDONLY | O_CLOEXEC);
+    }
+    return fd;
+}
+
+// Reads a /proc file from its start into buf (NUL-terminated). /proc files are generated
+// anew on each read from offset 0, so one descriptor can be read several times.
+bool pread_text(int fd, char *buf, size_t len) {
+    ssize_t n = pread(fd, buf, len - 1, 0);
+    if (n <= 0) return false;
+    buf[n] = 0;
+    return true;
+}
+
+// Reads a small /proc file of a thread into buf (NUL-terminated); false if it is gone. Raw
+// open/read: no stdio buffer to allocate for a file read once.
+bool read_task_file(pid_t tid, const char *leaf, char *buf, size_t len) {
+    int fd = open_task_file(tid, leaf);
+    if (fd < 0) return false;
+    bool ok = pread_text(fd, buf, len);
+    close(fd);
+    return ok;
+}
+
+// Parses the next unsigned number of `*p` (decimal, or hex with 0x), moving *p past it.
+bool next_number(const char **p, unsigned long long *out) {
+    const char *s = *p;
+    while (*s == ' ' || *s == '\t' || *s == '\n') s++;
+    if (*s < '0' || *s > '9') return false;
+    unsigned long long v = 0;
+    if (s[0] == '0' && s[1] == 'x') {
+        for (s += 2;; s++) {
+            int d = *s >= '0' && *s <= '9' ? *s - '0' : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : -1;
+            if (d < 0) break;
+            v = v << 4 | static_cast<unsigned>(d);
+        }
+    } else {
+        for (; *s >= '0' && *s <= '9'; s++) v = v * 10 + static_cast<unsigned>(*s - '0');
+    }
+    *out = v;
+    *p = s;
+    return true;
+}
+
 // What /proc says of a thread: whether it sleeps in the kernel and where it stopped.
 struct Frozen {
     bool sleeping = false;
     std::string syscall_line;
-    unsigned long long ctx_switches = 0;
     unsigned long long voluntary = 0;
+    unsigned long long ctx_switches = 0;  // voluntary + involuntary (from status)
     uintptr_t sp = 0, pc = 0;
     bool sig_blocked = false;
 };
 
 // /proc/.../schedstat: time on a CPU (first field) and how many times the thread was scheduled
-// in (third field): if the latter did not change across a check, the thread did not run during it.
-bool read_schedstat(pid_t tid, unsigned long long *cpu_ns, unsigned long long *out_slices) {
-    char path[96], buf[128];
-    std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return false;
-    buf[n] = 0;
+// in (third field): if the latter did not change across a check, the thread did not run during
+// it. A count of 0 means the kernel does not keep it (no CONFIG_SCHED_INFO accounting): false.
+bool parse_schedstat(const char *buf, unsigned long long *cpu_ns, unsigned long long *out_slices) {
     unsigned long long run, wait, slices;
-    if (std::sscanf(buf, "%llu %llu %llu", &run, &wait, &slices) != 3) return false;
+    if (!next_number(&buf, &run) || !next_number(&buf, &wait) || !next_number(&buf, &slices) || slices == 0)
+        return false;
     *cpu_ns = run;
     *out_slices = slices;
     return true;
 }
 
-bool read_timeslices(pid_t tid, unsigned long long *out) {
-    unsigned long long cpu;
-    return read_schedstat(tid, &cpu, out);
+bool read_schedstat(pid_t tid, unsigned long long *cpu_ns, unsigned long long *out_slices) {
+    char buf[128];
+    return read_task_file(tid, "schedstat", buf, sizeof buf) && parse_schedstat(buf, cpu_ns, out_slices);
 }
 
-bool read_frozen(pid_t tid, Frozen *fz, bool want_status) {
-    char path[96], buf[512];
-    std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
-    FILE *f = std::fopen(path, "re");
-    if (!f) return false;
-    bool ok = std::fgets(buf, sizeof buf, f) != nullptr;
-    std::fclose(f);
-    if (!ok) return false;
+// The scheduling count from an open schedstat descriptor.
+bool pread_timeslices(int fd, unsigned long long *out) {
+    char buf[128];
+    unsigned long long cpu;
+    return fd >= 0 && pread_text(fd, buf, sizeof buf) && parse_schedstat(buf, &cpu, out);
+}
+
+// /proc/.../syscall: "running", or "nr a0 .. a5 sp pc" / "-1 sp pc" for a thread in the kernel.
+bool read_syscall(pid_t tid, Frozen *fz) {
+    char buf[256];
+    if (!read_task_file(tid, "syscall", buf, sizeof buf)) return false;
     fz->syscall_line = buf;
     fz->sleeping = std::strncmp(buf, "running", 7) != 0;
-    if (fz->sleeping) {
-        // "nr a0 a1 a2 a3 a4 a5 sp pc" or "-1 sp pc"
-        std::vector<unsigned long long> vals;
-        char *save = nullptr;
-        for (char *t = strtok_r(buf, " \n", &save); t; t = strtok_r(nullptr, " \n", &save))
-            vals.push_back(std::strtoull(t, nullptr, 0));
-        if (vals.size() < 3) return false;
-        fz->sp = vals[vals.size() - 2];
-        fz->pc = vals[vals.size() - 1];
-    }
-    if (!want_status && read_timeslices(tid, &fz->ctx_switches)) return true;
-    std::snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
-    f = std::fopen(path, "re");
-    if (!f) return false;
-    unsigned long long v = 0, sum = 0;
-    unsigned long long blk = 0;
-    while (std::fgets(buf, sizeof buf, f)) {
-        if (std::sscanf(buf, "voluntary_ctxt_switches: %llu", &v) == 1) {
+    if (!fz->sleeping) return true;
+    unsigned long long vals[10];
+    int n = 0;
+    const char *p = buf;
+    if (*p == '-') p += 2;  // "-1 sp pc": blocked, but not in a system call
+    while (n < 10 && next_number(&p, &vals[n])) n++;
+    if (n < 2) return false;
+    fz->sp = vals[n - 2];
+    fz->pc = vals[n - 1];
+    return true;
+}
+
+// /proc/.../status: context-switch counters and the blocked-signal mask.
+bool read_status(pid_t tid, Frozen *fz) {
+    char buf[4096];
+    if (!read_task_file(tid, "status", buf, sizeof buf)) return false;
+    unsigned long long v = 0, sum = 0, blk = 0;
+    char *save = nullptr;
+    for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(nullptr, "\n", &save)) {
+        if (std::sscanf(l, "voluntary_ctxt_switches: %llu", &v) == 1) {
             sum += v;
             fz->voluntary = v;
-        } else if (std::sscanf(buf, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
+        } else if (std::sscanf(l, "nonvoluntary_ctxt_switches: %llu", &v) == 1) {
             sum += v;
-        else if (std::sscanf(buf, "SigBlk: %llx", &blk) == 1 && g_signal > 0)
+        } else if (std::sscanf(l, "SigBlk: %llx", &blk) == 1 && g_signal > 0) {
             fz->sig_blocked = (blk >> (g_signal - 1)) & 1;
+        }
     }
-    std::fclose(f);
     fz->ctx_switches = sum;
     return true;
+}
+
+bool read_frozen(pid_t tid, Frozen *fz) {
+    return read_syscall(tid, fz) && read_status(tid, fz);
 }
 
 std::map<pid_t, ThreadSlot *> slot_map() {
@@ -200,13 +259,19 @@ std::map<pid_t, ThreadSlot *> slot_map() {
     return m;
 }
 
+struct ObjectsGeneration {
+    unsigned long long adds = 0, subs = 0;
+};
+
 int count_adds_subs(dl_phdr_info *info, size_t, void *arg) {
-    *static_cast<unsigned long long *>(arg) = info->dlpi_adds * 1000003ull + info->dlpi_subs;
+    auto *g = static_cast<ObjectsGeneration *>(arg);
+    g->adds = info->dlpi_adds;
+    g->subs = info->dlpi_subs;
     return 1;  // the counters are the same in every entry: one is enough
 }
 
-unsigned long long objects_generation() {
-    unsigned long long g = 0;
+ObjectsGeneration objects_generation() {
+    ObjectsGeneration g;
     dl_iterate_phdr(count_adds_subs, &g);
     return g;
 }
@@ -298,10 +363,13 @@ void try_complete_transition() {
     const uint32_t epoch = g_view.epoch.load();
     const ForbiddenTable *table = g_forbidden.load(std::memory_order_acquire);
     // Objects loaded or unloaded since the last round: the unwinder's module list is stale.
-    static unsigned long long s_objects_gen = 0;
-    if (unsigned long long g = objects_generation(); g != s_objects_gen) {
+    static ObjectsGeneration s_objects_gen;
+    if (ObjectsGeneration g = objects_generation(); g.subs != s_objects_gen.subs) {
         s_objects_gen = g;
         stack_check_invalidate();
+    } else if (g.adds != s_objects_gen.adds) {
+        s_objects_gen = g;
+        stack_check_objects_added();
     }
     // Slots of threads that died without releasing theirs (claimed lazily, outside
     // pthread_create): scan the slots first, then list the threads, so that a thread that
@@ -310,6 +378,14 @@ void try_complete_transition() {
     for (uint32_t i = 0, n = slots_high_water(); i < n; i++)
         if (pid_t t = slot_at(i)->tid.load(std::memory_order_acquire); t > 0)
             claimed.emplace_back(slot_at(i), t);
+    // Opened per pass, not kept: a fork() child must not read its parent's threads.
+    struct TaskDir {
+        TaskDir() { g_task_dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC); }
+        ~TaskDir() {
+            if (g_task_dir >= 0) close(g_task_dir);
+            g_task_dir = -1;
+        }
+    } task_dir;
     auto tids = list_tids();
     {
         std::vector<pid_t> sorted = tids;
@@ -348,13 +424,25 @@ void try_complete_transition() {
             continue;
         }
         r.state = st;
-        r.pending = true;
-        r.name = thread_name(tid);
-        Observation &ob = g_obs[tid];
+        r.pending = true;  // its name is read only if someone asks (thread_reports())
+        // How often the thread was scheduled in, before anything else is read of it: if the
+        // count is the same after the walk below, it did not run in between, so what the walk
+        // read was a frozen stack (a thread that went to sleep meanwhile was already scheduled
+        // in, and stays asleep with the registers `syscall` reports).
+        unsigned long long slices0 = 0, slices1 = 1;
+        struct Fd {
+            int fd;
+            ~Fd() {
+                if (fd >= 0) close(fd);
+            }
+        } sched{open_task_file(tid, "schedstat")};
+        const bool have_slices = pread_timeslices(sched.fd, &slices0);
         Frozen a;
-        if (!read_frozen(tid, &a, signal_round)) continue;  // exited
-        if (!a.sleeping && !signal_round && !read_frozen(tid, &a, true)) continue;
+        if (!read_syscall(tid, &a)) continue;  // exited
+        // Running threads, signal rounds and kernels without schedstat need the status file too.
+        if ((!a.sleeping || signal_round || !have_slices) && !read_status(tid, &a)) continue;
         if (!a.sleeping) {
+            Observation &ob = g_obs[tid];
             unsigned long long cpu = 0, slices = 0;
             bool have_cpu = read_schedstat(tid, &cpu, &slices);
             if (ob.running_streak++ == 0) {
@@ -381,22 +469,23 @@ void try_complete_transition() {
                 !a.sig_blocked)
                 to_signal.push_back(tid);
         } else if (!s) {
-            ob.running_streak = 0;
+            g_obs.erase(tid);
             r.reason = "no graft state yet (thread not started by pthread_create)";
         } else {
-            ob.running_streak = 0;
-            // Snapshot: the seq, how often it was scheduled, where it sleeps. The walk below is
-            // trusted only if all three are unchanged after it (the thread did not run).
+            g_obs.erase(tid);  // a running streak ends when the thread is seen asleep
+            // The seq while frozen: the approval below names it.
             uint32_t seq0 = s->seq.load(std::memory_order_acquire);
-            unsigned long long slices0 = 0, slices1 = 1;
-            bool have0 = read_timeslices(tid, &slices0);
-            Frozen a1;
-            bool stable =
-                have0 && read_frozen(tid, &a1, false) && a1.sleeping && a1.syscall_line == a.syscall_line;
-            StackResult res = stable ? check_blocked_thread(tid, a.sp, a.pc, table) : StackResult{};
-            Frozen b;
-            stable = stable && read_timeslices(tid, &slices1) && slices1 == slices0 &&
-                     read_frozen(tid, &b, false) && b.sleeping && b.syscall_line == a.syscall_line;
+            StackResult res = check_blocked_thread(tid, a.sp, a.pc, table);
+            bool stable;
+            if (have_slices) {
+                stable = pread_timeslices(sched.fd, &slices1) && slices1 == slices0;
+            } else {
+                // No scheduling count: the context-switch counters and where it sleeps must not
+                // have changed (a thread that woke and slept again switched out once more).
+                Frozen b;
+                stable = read_frozen(tid, &b) && b.sleeping && b.syscall_line == a.syscall_line &&
+                         b.ctx_switches == a.ctx_switches;
+            }
             if (!stable) {
                 r.reason = "running";
             } else if (res.verdict == StackVerdict::kBusy) {
@@ -464,7 +553,7 @@ void try_complete_transition() {
             // is still running and has not blocked since (a blocked one would see EINTR).
             Frozen now;
             auto ob = g_obs.find(tid);
-            if (ob == g_obs.end() || !read_frozen(tid, &now, true) || now.sleeping ||
+            if (ob == g_obs.end() || !read_frozen(tid, &now) || now.sleeping ||
                 now.voluntary != ob->second.voluntary_at_streak_start)
                 continue;
         }

@@ -76,12 +76,15 @@ void add_load(CLI::App &app) {
         pid_t pid = parse_pid(pid_s);
         char abs[PATH_MAX];
         if (!realpath(path.c_str(), abs)) die("load", "'" + path + "': " + errno_text(errno));
-        request(pid, {{"op", "load"}, {"path", abs}}, "load");
-        // The agent names the patch; find it as the newest entry of the list.
-        auto st = request(pid, {{"op", "status"}}, "load");
-        std::string name;
-        for (auto &p : st["patches"]) name = p.value("name", "");
-        if (!st["transition"].is_null()) name = st["transition"].value("patch", name);
+        auto reply = request(pid, {{"op", "load"}, {"path", abs}}, "load");
+        // The agent names the patch it loaded. An older agent did not: then it is the newest
+        // entry of the list (asking costs a round trip that waits for the first try).
+        std::string name = reply.value("patch", "");
+        if (name.empty()) {
+            auto st = request(pid, {{"op", "status"}}, "load");
+            for (auto &p : st["patches"]) name = p.value("name", "");
+            if (!st["transition"].is_null()) name = st["transition"].value("patch", name);
+        }
         if (no_wait) {
             std::cout << "graft: '" << name << "': patching transition started" << std::endl;
             return;

@@ -12,6 +12,8 @@
  * thread can be stopped at belongs to a known ELF object with CFI: one FDE covers the whole stub
  * array (the CFA is %rsp+8 at every stub instruction, as at a function entry).
  */
+#include "arch/x86_64/selector_layout.h"
+
 #define GRAFT_STUB_COUNT 32768
 
     .text
@@ -40,7 +42,161 @@ graft_stubs_end:
     .type graft_tramp_common, @function
 graft_tramp_common:
     .cfi_startproc
-    /* Argument registers, %rax (vector count for varargs) and %r10 (static chain). */
+    /* Fast path: the selector of src/agent/selector.cpp (select()) written out for a thread that
+     * owns a slot and is not inside the selector already. It uses %rax, %rcx, %rdx, %rsi, %rdi
+     * (saved here: %rax holds the vector count of a varargs call) and %r11 (the stub index, then the
+     * address to run); every other register is left alone. Field
+     * offsets: selector_layout.h; g_view and the stub table are hidden symbols of this object. Loads on x86-64 are acquire and stores release, which is all
+     * the C++ version's atomics ask for; its compiler-only fences need nothing here. */
+    pushq %rax
+    .cfi_adjust_cfa_offset 8
+    pushq %rcx
+    .cfi_adjust_cfa_offset 8
+    pushq %rdx
+    .cfi_adjust_cfa_offset 8
+    pushq %rsi
+    .cfi_adjust_cfa_offset 8
+    pushq %rdi
+    .cfi_adjust_cfa_offset 8
+    movq _ZN5graft6t_slotE@gottpoff(%rip), %rax
+    movq %fs:(%rax), %rax                   /* s = t_slot */
+    testq %rax, %rax
+    jz .Lto_c                               /* first call on this thread: claim a slot in C */
+    cmpl $0, GRAFT_SLOT_NEST(%rax)
+    jne .Lto_c                              /* nested (a signal handler): the C version */
+    /* read_lock(): the owner alone writes nest and seq; membarrier_all() in the agent is the
+     * other half of the pair (synchronize_threads, the approval check of try_complete_transition). */
+    movl $1, GRAFT_SLOT_NEST(%rax)
+    movl GRAFT_SLOT_SEQ(%rax), %edi         /* kept in %edi: the unlock stores it again, so a */
+    addl $1, %edi                           /* call waits on one store-to-load forwarding of */
+    movl %edi, GRAFT_SLOT_SEQ(%rax)         /* seq from the previous call, not on two */
+    leaq graft_stub_table(%rip), %rsi
+    movq (%rsi,%r11,8), %rsi                /* fs (idx was zero-extended by the stub's movl) */
+    movl _ZN5graft6g_viewE+GRAFT_VIEW_TARGET(%rip), %ecx      /* goal: loaded before gen, initial and epoch */
+    /* state = effective_state(s) */
+    movq GRAFT_SLOT_WORD(%rax), %rdx
+    shrq $8, %rdx                           /* the word's generation (< 2^32) */
+    cmpl _ZN5graft6g_viewE+GRAFT_VIEW_GEN(%rip), %edx
+    jne 3f
+    movzbl GRAFT_SLOT_WORD(%rax), %edx
+    subl $1, %edx
+    jmp 4f
+3:  movl _ZN5graft6g_viewE+GRAFT_VIEW_INITIAL(%rip), %edx
+4:  cmpl $-1, %ecx
+    je .Lpick                               /* no transition (goal idle) */
+    cmpl %ecx, %edx
+    jne .Lpending
+.Lpick:
+    /* %edx = this thread's state; pick the version (klp_ftrace_handler) */
+    movq GRAFT_STACK_TOP(%rsi), %rcx        /* f = fs->top */
+    movq GRAFT_STACK_BODY(%rsi), %r11       /* the original, if no version applies */
+    testq %rcx, %rcx
+    jz .Lunlock
+    cmpb $0, GRAFT_FUNC_TRANSITION(%rcx)    /* read after top: the order of its release stores */
+    je 5f
+    testl %edx, %edx                        /* kUnpatched: the version below */
+    jne 5f
+    movq GRAFT_FUNC_BELOW(%rcx), %rcx
+    testq %rcx, %rcx
+    jz .Lunlock
+5:  cmpb $0, GRAFT_FUNC_NOP(%rcx)
+    jne .Lunlock
+    movq GRAFT_FUNC_NEW(%rcx), %r11
+.Lunlock:
+    addl $1, %edi                           /* read_unlock() */
+    movl %edi, GRAFT_SLOT_SEQ(%rax)
+    movl $0, GRAFT_SLOT_NEST(%rax)
+    popq %rdi
+    .cfi_adjust_cfa_offset -8
+    popq %rsi
+    .cfi_adjust_cfa_offset -8
+    popq %rdx
+    .cfi_adjust_cfa_offset -8
+    popq %rcx
+    .cfi_adjust_cfa_offset -8
+    popq %rax
+    .cfi_adjust_cfa_offset -8
+    jmp *%r11
+    .cfi_adjust_cfa_offset 40
+
+.Lpending:
+    /* A pending thread (state != goal). An approval from the worker names the seq this thread
+     * had when its stack was seen clean: it holds if no section began since (seq - 1 now).
+     * %r11 serves as a scratch register here: the stub index is read again from fs if needed. */
+    movl _ZN5graft6g_viewE+GRAFT_VIEW_EPOCH(%rip), %r11d
+    shlq $32, %r11
+    leal -1(%rdi), %edx                     /* zero-extends */
+    orq %rdx, %r11
+    cmpq GRAFT_SLOT_APPROVED(%rax), %r11
+    jne 6f
+    /* set_own_state(s, goal): word = (gen << 8) | (goal + 1) */
+    movl _ZN5graft6g_viewE+GRAFT_VIEW_GEN(%rip), %r11d
+    shlq $8, %r11
+    leal 1(%rcx), %edx
+    orq %rdx, %r11
+    movq %r11, GRAFT_SLOT_WORD(%rax)
+    movl %ecx, %edx                         /* switched */
+    jmp .Lpick
+6:  /* Not approved. The slow path (a self-check) when the busy function found by the last one
+     * returned (this entry's return-address slot lies at or above its), or when the countdown
+     * runs out (the C slow path then reads the cycle counter). */
+    leaq 40(%rsp), %rdx                     /* this entry's return-address slot: 5 pushes up */
+    cmpq GRAFT_SLOT_BUSY_RA(%rax), %rdx
+    jae 8f
+    subl $1, GRAFT_SLOT_COUNTDOWN(%rax)
+    jb 9f
+    movl %ecx, %edx                         /* still pending: the state is the other one */
+    xorl $1, %edx
+    jmp .Lpick
+8:  movl $1, GRAFT_SLOT_SLOW_FORCED(%rax)
+9:  movl GRAFT_STACK_STUB(%rsi), %r11d      /* the stub index, for the slow path */
+    addl $1, %edi                           /* read_unlock(), then the slow path below */
+    movl %edi, GRAFT_SLOT_SEQ(%rax)
+    movl $0, GRAFT_SLOT_NEST(%rax)
+    popq %rdi
+    .cfi_adjust_cfa_offset -8
+    popq %rsi
+    .cfi_adjust_cfa_offset -8
+    popq %rdx
+    .cfi_adjust_cfa_offset -8
+    popq %rcx
+    .cfi_adjust_cfa_offset -8
+    popq %rax
+    .cfi_adjust_cfa_offset -8
+    /* The frame the slow path expects (as below), with the stub index still in %r11. */
+    pushq %rdi
+    .cfi_adjust_cfa_offset 8
+    pushq %rsi
+    .cfi_adjust_cfa_offset 8
+    pushq %rdx
+    .cfi_adjust_cfa_offset 8
+    pushq %rcx
+    .cfi_adjust_cfa_offset 8
+    pushq %r8
+    .cfi_adjust_cfa_offset 8
+    pushq %r9
+    .cfi_adjust_cfa_offset 8
+    pushq %rax
+    .cfi_adjust_cfa_offset 8
+    pushq %r10
+    .cfi_adjust_cfa_offset 8
+    pushq %r11
+    .cfi_adjust_cfa_offset 8
+    jmp 2f
+    .cfi_adjust_cfa_offset -32
+
+.Lto_c:
+    popq %rdi
+    .cfi_adjust_cfa_offset -8
+    popq %rsi
+    .cfi_adjust_cfa_offset -8
+    popq %rdx
+    .cfi_adjust_cfa_offset -8
+    popq %rcx
+    .cfi_adjust_cfa_offset -8
+    popq %rax
+    .cfi_adjust_cfa_offset -8
+    /* The C version: argument registers, %rax and %r10 saved, then graft_select_fast. */
     pushq %rdi
     .cfi_adjust_cfa_offset 8
     pushq %rsi

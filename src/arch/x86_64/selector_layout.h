@@ -1,0 +1,32 @@
+/* Offsets of the fields the hand-written fast path of the selector reads
+ * (src/arch/x86_64/trampoline.S). Included by that file and by src/agent/selector.cpp, which
+ * checks every value against the C++ definitions with static_assert: a change of layout fails
+ * the build instead of the selector. Plain #defines: the assembler reads this file too. */
+#ifndef GRAFT_ARCH_X86_64_SELECTOR_LAYOUT_H
+#define GRAFT_ARCH_X86_64_SELECTOR_LAYOUT_H
+
+/* graft::ThreadSlot (src/agent/thread_state.hpp) */
+#define GRAFT_SLOT_SEQ 4
+#define GRAFT_SLOT_NEST 8
+#define GRAFT_SLOT_WORD 16
+#define GRAFT_SLOT_APPROVED 24
+#define GRAFT_SLOT_BUSY_RA 40
+#define GRAFT_SLOT_COUNTDOWN 52
+#define GRAFT_SLOT_SLOW_FORCED 60
+
+/* graft::TransitionView (src/agent/thread_state.hpp) */
+#define GRAFT_VIEW_GEN 0
+#define GRAFT_VIEW_INITIAL 4
+#define GRAFT_VIEW_TARGET 8
+#define GRAFT_VIEW_EPOCH 12
+
+/* graft::FuncStack and graft::Func (src/agent/patch.hpp): the selector's fields come first */
+#define GRAFT_STACK_TOP 0
+#define GRAFT_STACK_BODY 40
+#define GRAFT_STACK_STUB 56
+#define GRAFT_FUNC_NEW 0
+#define GRAFT_FUNC_BELOW 8
+#define GRAFT_FUNC_TRANSITION 16
+#define GRAFT_FUNC_NOP 17
+
+#endif
