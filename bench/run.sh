@@ -3,7 +3,8 @@
 #
 #   bench/run.sh [BUILD_DIR]        (default: build-bench next to this repository's sources)
 #
-# Configures BUILD_DIR if needed (Release, Ninja when available), builds graft and the benchmark
+# Installs missing Debian packages (scripts/deps.sh --bench), configures BUILD_DIR if needed
+# (Release, Ninja when available), builds graft and the benchmark
 # programs (target bench_programs), runs every measurement (bench/driver.py), prints the results
 # as JSON on stdout, writes bench/results/latest.json, docs/performance.md and the plots
 # docs/transition_time.png and docs/latency.png. Progress goes to stderr.
@@ -20,6 +21,8 @@ mkdir -p "$build"
 build=$(cd "$build" && pwd)
 
 if [ -z "${GRAFT_BENCH_NO_BUILD:-}" ]; then
+    # Debian packages the build, the plots and the profiles need (installs only what is missing).
+    "$repo/scripts/deps.sh" --bench >&2
     if [ ! -f "$build/CMakeCache.txt" ]; then
         gen=""
         command -v ninja >/dev/null 2>&1 && gen="-G Ninja"

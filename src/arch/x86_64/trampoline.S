@@ -2,9 +2,9 @@
  *
  * A patched function's 2-byte gate jumps back into its 14-byte prefix, which holds an 8-byte
  * pointer and `jmp *ptr`. During a transition the pointer names one of the stubs below; the stub
- * loads its index into %r11d and jumps (never calls) to graft_tramp_common, which asks the
- * selector (patch.cpp, graft_select_fast / graft_select_slow) for the version this thread must
- * run and jumps there with every argument register restored. No return address is ever
+ * loads its index into %r11d and jumps (never calls) to graft_tramp_common, which picks the
+ * version this thread must run (its own fast path below, or src/agent/selector.cpp's
+ * graft_select_fast / graft_select_slow) and jumps there with every argument register restored. No return address is ever
  * rewritten: the patched function returns straight to its caller, so C++ exceptions,
  * pthread_cancel and debuggers see an ordinary stack.
  *
