@@ -879,14 +879,15 @@ cycle counter on every call, which the countdown replaced."""
 TRANSITION_ANALYSIS = """Reading of the profile and of `src/agent/transition.cpp` and `src/agent/stack_check.cpp`: for
 each thread not yet switched and not approved already, a pass opens `/proc/self/task/TID/schedstat` (relative to
 a descriptor of `/proc/self/task` held for the pass) and reads its scheduling count, reads `syscall` (whether the
-thread sleeps, its sp and pc), unwinds the stack with libdwfl from that sp and pc, copying the stack a few pages
-at a time with `process_vm_readv`, then reads `schedstat` again through the same descriptor: an unchanged count
-proves the thread did not run during the walk. That is two opens, four reads, one or two copies and one DWARF
-unwind per thread — the kernel's share (opening `/proc` files, the path walk, generating their text, pinning
-stack pages) is the largest part. The thread's name and status file are read only when needed (a report, a
-running thread); unwind-table lookups already made are kept per pc (threads of a process mostly stand in the same
-functions); after a patch is `dlopen`ed the unwinder's module list is extended rather than rebuilt. What is left
-grows linearly with threads and with frames per thread, on the one worker thread."""
+thread sleeps, its sp and pc), walks the stack from that sp and pc, copying it a little at a time with
+`process_vm_readv`, then reads `schedstat` again through the same descriptor: an unchanged count proves the
+thread did not run during the walk. The walk uses CFI rules libdw computed once per pc and kept (CFA = rsp + k,
+return address at CFA − 8: a hash lookup and a read per frame), and falls back to a full libdwfl unwind for any
+other kind of frame (docs/design.md §6.2). That leaves two opens, four reads and one or two copies per thread,
+and the kernel's share of them (opening `/proc` files, the path walk, generating their text, pinning stack
+pages) is most of the worker's time. The thread's name and status file are read only when needed (a report, a
+running thread); after a patch is `dlopen`ed the unwinder's module list is extended rather than rebuilt. What is
+left grows linearly with threads and, much more weakly, with frames per thread, on the one worker thread."""
 
 LOAD_ANALYSIS = """Reading of the profile and of `src/agent/core.cpp`: most of the worker's time in a load goes to
 binding the patch to its target: the target object's symbol table is read and indexed once (`symbols_of`), then
@@ -906,10 +907,12 @@ each measured side by side with the code before it:
   call: from +7.8 / +24 ns (switched / not switched) to about +4 / +5 ns.
 - **Transition time** (§2): per thread, two `/proc` opens instead of up to eight (the thread's name, status file
   and second `syscall` read dropped; `schedstat` read twice through one descriptor; numbers parsed by hand), the
-  stack copied as the unwinder climbs it instead of 128 KiB at a time, unwind-table lookups cached per pc, the
-  unwinder's module list extended instead of rebuilt after each `dlopen` of a patch; and `graft load --no-wait`
+  stack copied as the walk climbs it instead of 128 KiB at a time, frames walked with CFI rules cached per pc
+  (libdwfl only for unusual frames), the unwinder's module list extended instead of rebuilt after each `dlopen`
+  of a patch; and `graft load --no-wait`
   now returns when the agent answered "started" (the agent names the patch in its answer, so no second request
-  waits behind the first pass): from 60 µs to about 20 µs of worker CPU per thread.
+  waits behind the first pass): from 60 µs to under 20 µs of worker CPU per thread, and from 1.5 µs to a few
+  hundred ns per frame.
 - **Load time** (§4): `/proc/self/maps` is read once per batch of code writes and parsed by hand.
 
 Behaviour of the `graft` command met on the way (fixed): `graft run PROGRAM --opt value` reordered the

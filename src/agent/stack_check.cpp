@@ -1,6 +1,7 @@
 #include "agent/stack_check.hpp"
 
 #include <dlfcn.h>
+#include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <libelf.h>
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <unordered_map>
 #include <unordered_set>
 
 extern "C" {
@@ -143,6 +145,9 @@ struct StackWindow {
 StackWindow *g_window = new StackWindow;
 pid_t g_pid = getpid();  // re-read in a fork() child
 constexpr size_t kPage = 4096;
+// Read at least this far past the word asked for, up to a page boundary: the next frames lie
+// just above, and one system call copying a little more costs less than another call.
+constexpr size_t kAhead = 1024;
 
 void load_window(uintptr_t sp) {
     g_window->lo = sp;
@@ -158,8 +163,8 @@ bool grow_window(uintptr_t end) {
     while (w.lo + w.len < end) {
         if (w.ended) return false;
         uintptr_t from = w.lo + w.len;
-        // Up to the page boundary two pages past what is needed: stacks are read upwards.
-        uintptr_t to = std::min(cap, ((end + kPage - 1) & ~(kPage - 1)) + kPage);
+        // A little past what is needed, to a page boundary (kAhead).
+        uintptr_t to = std::min(cap, (end + kAhead + kPage - 1) & ~(kPage - 1));
         iovec local{w.bytes + w.len, to - from};
         iovec remote{reinterpret_cast<void *>(from), to - from};
         ssize_t n = process_vm_readv(g_pid, &local, 1, &remote, 1, 0);
@@ -204,6 +209,12 @@ const Dwfl_Callbacks kDwflCallbacks = {
 // (a module that goes away takes its pcs with it). Worker only.
 auto &g_cfi_known = *new std::unordered_set<Dwarf_Addr>;
 
+struct FrameRule {
+    enum Kind : uint8_t { kOther, kSimple, kOutermost } kind = kOther;
+    int32_t cfa_offset = 0;  // kSimple, kOutermost: CFA = rsp + cfa_offset
+};
+auto &g_rules = *new std::unordered_map<Dwarf_Addr, FrameRule>;  // worker only; cleared with the session
+
 bool ensure_dwfl() {
     if (g_dw.dwfl && g_dw.refresh) {
         // Objects were only added: report the modules again into the same session. Modules
@@ -216,6 +227,7 @@ bool ensure_dwfl() {
             dwfl_end(g_dw.dwfl);
             g_dw.dwfl = nullptr;
             g_cfi_known.clear();
+            g_rules.clear();
         }
     }
     if (g_dw.dwfl) return true;
@@ -231,6 +243,90 @@ bool ensure_dwfl() {
     }
     g_dw.dwfl = d;
     return true;
+}
+
+// ---- a cached walk for the common frame ----------------------------------------------------
+//
+// Most frames of a blocked thread have the simplest CFI there is: CFA = rsp + k, return address
+// saved at CFA - 8, caller's rsp = CFA. For those, libdw's answer for a pc is remembered as the
+// offset k, and a walk over them costs a hash lookup and a read of the copied stack per frame.
+// The first frame that is anything else (a frame-pointer CFA, a signal frame, a pc without CFI,
+// a return address saved elsewhere) sends the whole check to the libdwfl walk below: the cache
+// only ever repeats what libdw said, and decides nothing libdwfl would not.
+FrameRule compute_rule(Dwarf_Addr pc) {
+    FrameRule rule;
+    Dwfl_Module *m = dwfl_addrmodule(g_dw.dwfl, pc);
+    if (!m) return rule;
+    Dwarf_Addr bias = 0;
+    Dwarf_Frame *fr = nullptr;
+    Dwarf_CFI *cfi = dwfl_module_eh_cfi(m, &bias);
+    if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &fr) != 0) {
+        fr = nullptr;
+        cfi = dwfl_module_dwarf_cfi(m, &bias);
+        if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &fr) != 0) return rule;
+    }
+    bool signal_frame = false;
+    Dwarf_Op *ops = nullptr;
+    size_t nops = 0;
+    Dwarf_Op mem[3];
+    int ra = dwarf_frame_info(fr, nullptr, nullptr, &signal_frame);
+    if (ra == 16 && !signal_frame && dwarf_frame_cfa(fr, &ops, &nops) == 0 && nops == 1 &&
+        ops[0].atom == DW_OP_bregx && ops[0].number == 7 /* rsp */) {
+        const auto off = static_cast<int64_t>(ops[0].number2);
+        Dwarf_Op *rops = nullptr;
+        size_t rn = 0;
+        if (off > 0 && off < (1 << 20) && dwarf_frame_register(fr, 16, mem, &rops, &rn) == 0) {
+            rule.cfa_offset = static_cast<int32_t>(off);
+            if (rn == 0 && rops == mem) {
+                rule.kind = FrameRule::kOutermost;  // return address undefined: the thread's root
+            } else if (rn == 3 && rops[0].atom == DW_OP_call_frame_cfa && rops[1].atom == DW_OP_consts &&
+                       static_cast<int64_t>(rops[1].number) == -8 && rops[2].atom == DW_OP_plus) {
+                rule.kind = FrameRule::kSimple;
+            } else if (rn == 2 && rops[0].atom == DW_OP_call_frame_cfa && rops[1].atom == DW_OP_plus_uconst &&
+                       static_cast<int64_t>(rops[1].number) == -8) {
+                rule.kind = FrameRule::kSimple;
+            }
+        }
+    }
+    if (g_debug)
+        std::fprintf(stderr, "graft-unwind: rule for pc %#lx: kind %d cfa rsp+%d\n", (unsigned long)pc,
+                     rule.kind, rule.cfa_offset);
+    free(fr);
+    return rule;
+}
+
+bool rule_for(Dwarf_Addr pc, FrameRule *out) {
+    auto it = g_rules.find(pc);
+    if (it == g_rules.end()) {
+        if (g_rules.size() >= 65536) g_rules.clear();
+        it = g_rules.emplace(pc, compute_rule(pc)).first;
+    }
+    *out = it->second;
+    return out->kind != FrameRule::kOther;
+}
+
+// True and a verdict when every frame from sp/pc to the thread's root has a simple rule.
+bool cached_walk(uintptr_t sp, uintptr_t pc, const ForbiddenTable *table, StackResult *out) {
+    StackResult r;
+    Dwarf_Addr look = pc;  // the first frame's pc is exact (where the system call returns)
+    for (int n = 1;; n++) {
+        if (n > kMaxFrames) return false;
+        FrameRule rule;
+        if (!rule_for(look, &rule)) return false;
+        if (n > 1 && in_graft_hot_code(look)) return false;
+        if (const char *hit = find_forbidden(look, table); hit && !r.busy_in) r.busy_in = hit;
+        const uintptr_t cfa = sp + static_cast<uintptr_t>(rule.cfa_offset);
+        if (rule.kind == FrameRule::kOutermost) {
+            if (!is_root(look)) return false;
+            r.verdict = r.busy_in ? StackVerdict::kBusy : StackVerdict::kClean;
+            *out = r;
+            return true;
+        }
+        Dwarf_Word ra = 0;
+        if (cfa <= sp || !dw_memory_read(nullptr, cfa - 8, &ra, nullptr) || ra == 0) return false;
+        sp = cfa;
+        look = ra - 1;  // a return address: the call lies before it
+    }
 }
 
 bool has_cfi_uncached(Dwfl_Module *m, Dwarf_Addr pc);
@@ -336,6 +432,7 @@ void stack_check_after_fork_child() {
 
 void stack_check_invalidate() {
     g_cfi_known.clear();
+    g_rules.clear();
     if (g_dw.dwfl) dwfl_end(g_dw.dwfl);
     g_dw.dwfl = nullptr;
     g_dw.refresh = false;
@@ -423,6 +520,7 @@ StackResult check_blocked_thread(pid_t tid, uintptr_t sp, uintptr_t pc, const Fo
     }
     g_dw.target = RemoteTarget{tid, sp, pc};
     load_window(sp);
+    if (cached_walk(sp, pc, table, &r)) return r;
     RemoteWalk w{table, {}, 0, 0, false};
     int rc = dwfl_getthread_frames(g_dw.dwfl, tid, remote_frame, &w);
     if (w.bad) {
