@@ -36,6 +36,54 @@ graft_stubs_begin:
     .hidden graft_stubs_end
 graft_stubs_end:
 
+/* The fast path's own saves: the registers it uses besides %r11. */
+.macro fast_save
+    pushq %rax
+    .cfi_adjust_cfa_offset 8
+    pushq %rcx
+    .cfi_adjust_cfa_offset 8
+    pushq %rdx
+    .cfi_adjust_cfa_offset 8
+    pushq %rsi
+    .cfi_adjust_cfa_offset 8
+    pushq %rdi
+    .cfi_adjust_cfa_offset 8
+.endm
+.macro fast_restore
+    popq %rdi
+    .cfi_adjust_cfa_offset -8
+    popq %rsi
+    .cfi_adjust_cfa_offset -8
+    popq %rdx
+    .cfi_adjust_cfa_offset -8
+    popq %rcx
+    .cfi_adjust_cfa_offset -8
+    popq %rax
+    .cfi_adjust_cfa_offset -8
+.endm
+/* The frame graft_select_fast and the slow path expect: the argument registers, %rax (vector
+ * count of a varargs call), %r10 (static chain), and the stub index (%r11) last. */
+.macro c_frame_save
+    pushq %rdi
+    .cfi_adjust_cfa_offset 8
+    pushq %rsi
+    .cfi_adjust_cfa_offset 8
+    pushq %rdx
+    .cfi_adjust_cfa_offset 8
+    pushq %rcx
+    .cfi_adjust_cfa_offset 8
+    pushq %r8
+    .cfi_adjust_cfa_offset 8
+    pushq %r9
+    .cfi_adjust_cfa_offset 8
+    pushq %rax
+    .cfi_adjust_cfa_offset 8
+    pushq %r10
+    .cfi_adjust_cfa_offset 8
+    pushq %r11
+    .cfi_adjust_cfa_offset 8
+.endm
+
     .balign 16
     .globl graft_tramp_common
     .hidden graft_tramp_common
@@ -48,16 +96,7 @@ graft_tramp_common:
      * address to run); every other register is left alone. Field
      * offsets: selector_layout.h; g_view and the stub table are hidden symbols of this object. Loads on x86-64 are acquire and stores release, which is all
      * the C++ version's atomics ask for; its compiler-only fences need nothing here. */
-    pushq %rax
-    .cfi_adjust_cfa_offset 8
-    pushq %rcx
-    .cfi_adjust_cfa_offset 8
-    pushq %rdx
-    .cfi_adjust_cfa_offset 8
-    pushq %rsi
-    .cfi_adjust_cfa_offset 8
-    pushq %rdi
-    .cfi_adjust_cfa_offset 8
+    fast_save
     movq _ZN5graft6t_slotE@gottpoff(%rip), %rax
     movq %fs:(%rax), %rax                   /* s = t_slot */
     testq %rax, %rax
@@ -106,16 +145,7 @@ graft_tramp_common:
     addl $1, %edi                           /* read_unlock() */
     movl %edi, GRAFT_SLOT_SEQ(%rax)
     movl $0, GRAFT_SLOT_NEST(%rax)
-    popq %rdi
-    .cfi_adjust_cfa_offset -8
-    popq %rsi
-    .cfi_adjust_cfa_offset -8
-    popq %rdx
-    .cfi_adjust_cfa_offset -8
-    popq %rcx
-    .cfi_adjust_cfa_offset -8
-    popq %rax
-    .cfi_adjust_cfa_offset -8
+    fast_restore
     jmp *%r11
     .cfi_adjust_cfa_offset 40
 
@@ -153,68 +183,16 @@ graft_tramp_common:
     addl $1, %edi                           /* read_unlock(), then the slow path below */
     movl %edi, GRAFT_SLOT_SEQ(%rax)
     movl $0, GRAFT_SLOT_NEST(%rax)
-    popq %rdi
-    .cfi_adjust_cfa_offset -8
-    popq %rsi
-    .cfi_adjust_cfa_offset -8
-    popq %rdx
-    .cfi_adjust_cfa_offset -8
-    popq %rcx
-    .cfi_adjust_cfa_offset -8
-    popq %rax
-    .cfi_adjust_cfa_offset -8
-    /* The frame the slow path expects (as below), with the stub index still in %r11. */
-    pushq %rdi
-    .cfi_adjust_cfa_offset 8
-    pushq %rsi
-    .cfi_adjust_cfa_offset 8
-    pushq %rdx
-    .cfi_adjust_cfa_offset 8
-    pushq %rcx
-    .cfi_adjust_cfa_offset 8
-    pushq %r8
-    .cfi_adjust_cfa_offset 8
-    pushq %r9
-    .cfi_adjust_cfa_offset 8
-    pushq %rax
-    .cfi_adjust_cfa_offset 8
-    pushq %r10
-    .cfi_adjust_cfa_offset 8
-    pushq %r11
-    .cfi_adjust_cfa_offset 8
+    fast_restore
+    c_frame_save                            /* the slow path's frame, index in %r11 */
     jmp 2f
     .cfi_adjust_cfa_offset -32
 
 .Lto_c:
-    popq %rdi
-    .cfi_adjust_cfa_offset -8
-    popq %rsi
-    .cfi_adjust_cfa_offset -8
-    popq %rdx
-    .cfi_adjust_cfa_offset -8
-    popq %rcx
-    .cfi_adjust_cfa_offset -8
-    popq %rax
-    .cfi_adjust_cfa_offset -8
-    /* The C version: argument registers, %rax and %r10 saved, then graft_select_fast. */
-    pushq %rdi
-    .cfi_adjust_cfa_offset 8
-    pushq %rsi
-    .cfi_adjust_cfa_offset 8
-    pushq %rdx
-    .cfi_adjust_cfa_offset 8
-    pushq %rcx
-    .cfi_adjust_cfa_offset 8
-    pushq %r8
-    .cfi_adjust_cfa_offset 8
-    pushq %r9
-    .cfi_adjust_cfa_offset 8
-    pushq %rax
-    .cfi_adjust_cfa_offset 8
-    pushq %r10
-    .cfi_adjust_cfa_offset 8
-    pushq %r11              /* the stub index; also aligns %rsp to 16 for the call */
-    .cfi_adjust_cfa_offset 8
+    fast_restore
+    /* The C version: argument registers, %rax and %r10 saved (the stub index last also aligns
+     * %rsp to 16 for the call), then graft_select_fast. */
+    c_frame_save
     movl %r11d, %edi
     leaq 72(%rsp), %rsi     /* where the patched function's return address is */
     call graft_select_fast  /* general registers only: vector registers stay untouched */
