@@ -535,11 +535,14 @@ def document(r, made):
         A("## 4. Load cost and memory")
         A("")
     if lc:
-        A("`bench/gen_sources.py` generates, at build time, a target with 1000 small functions (and 8 threads asleep "
-          "in `read()`) and patches replacing the first 1, 10, 100 and 1000 of them. Each size runs in a fresh "
+        sizes = [s_["funcs"] for s_ in lc.get("sizes", [])]
+        A("`bench/gen_sources.py` generates, at build time, a target with %d small functions (and 8 threads asleep "
+          "in `read()`) and patches replacing the first %s of them. Each size runs in a fresh "
           "process: %d × (`graft load` (waiting for completion) / `graft disable --wait` / `graft unload`), "
           "timed end to end as a user sees them, plus `graft status` as the floor cost of one `graft` command. "
-          "Memory is `/proc/PID/smaps_rollup` before and after the first load." % r["config"]["load_reps"])
+          "Memory is `/proc/PID/smaps_rollup` before and after the first load." % (
+              max(sizes) if sizes else 0, ", ".join(str(x) for x in sizes[:-1]) + " and " + str(sizes[-1]) if sizes else "",
+              r["config"]["load_reps"]))
         A("")
         A("| functions | patch file | first load ms | load ms median [min–max] | agent worker CPU per load ms | disable ms | unload ms | `graft status` ms | ΔRSS kB | Δanonymous kB |")
         A("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
