@@ -33,8 +33,10 @@ namespace {
 void on_transition_signal(int, siginfo_t *, void *uc) {
     int saved = errno;
     auto *ctx = static_cast<ucontext_t *>(uc);
-    transition_self_check(SelfContext::kSignalHandler,
-                          static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RIP]));
+    const InterruptedRegs regs{static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RIP]),
+                               static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RSP]),
+                               static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RBP])};
+    transition_self_check(SelfContext::kSignalHandler, &regs);
     errno = saved;
 }
 

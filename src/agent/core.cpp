@@ -10,10 +10,12 @@
 #include <list>
 #include <memory>
 
+#include "agent/frame_rules.hpp"
 #include "agent/log.hpp"
 #include "agent/object_events.hpp"
 #include "agent/objects.hpp"
 #include "agent/patch.hpp"
+#include "agent/stack_check.hpp"
 #include "agent/thread_state.hpp"
 #include "agent/transition.hpp"
 
@@ -472,6 +474,9 @@ void core_object_going(const LoadedObject &lo) {
     // The gates of its functions stay as they are: its code is about to be unmapped, and no
     // thread may call into an object that is being unloaded.
     retire_stacks(lo.text_lo, lo.text_hi);
+    // Signal handlers must not walk this code's frames with its rows once another object may be
+    // mapped in its place: dropped now, readers waited for (frame_rules.hpp).
+    frame_rules_forget(lo.text_lo, lo.text_hi);
     if (transition_patch_bound) transition_objects_changed();
 }
 
@@ -793,11 +798,13 @@ nlohmann::json core_status() {
               {"pending", pend}};
     }
     std::string why;
+    const HandlerWalkStats hs = stack_check_handler_stats();
     return {{"pid", getpid()},
             {"patches", patches},
             {"unloadable", disabled},
             {"transition", tr},
             {"objects_watched", objects_watched()},
+            {"signal_walks", {{"with_rows", hs.cached}, {"with_libgcc", hs.full}, {"rows", hs.rows}}},
             {"refusing", core_refusing(&why) ? nlohmann::json(why) : nlohmann::json(nullptr)}};
 }
 

@@ -14,6 +14,7 @@
 
 #include "agent/code_writer.hpp"
 #include "agent/core.hpp"
+#include "agent/frame_rules.hpp"
 #include "agent/log.hpp"
 #include "arch/x86_64/entry.hpp"
 
@@ -95,6 +96,9 @@ void on_object_event(int event, struct link_map *map, Lmid_t) {
                 LoadedObject lo = it->second;
                 g_live.erase(it);
                 core_object_going(lo);
+            } else {
+                // Its extent is unknown (an object never declared live): drop every row.
+                frame_rules_forget(0, UINTPTR_MAX);
             }
         }
     } catch (...) {

@@ -4,9 +4,11 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
 #include <libelf.h>
 #include <link.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <unwind.h>
@@ -19,6 +21,8 @@
 #include <exception>
 #include <unordered_map>
 #include <unordered_set>
+
+#include "agent/frame_rules.hpp"
 
 extern "C" {
 // libgcc: FDE lookup for a pc (uses _dl_find_object; lock-free unless frames were registered
@@ -209,10 +213,6 @@ const Dwfl_Callbacks kDwflCallbacks = {
 // (a module that goes away takes its pcs with it). Worker only.
 auto &g_cfi_known = *new std::unordered_set<Dwarf_Addr>;
 
-struct FrameRule {
-    enum Kind : uint8_t { kOther, kSimple, kOutermost } kind = kOther;
-    int32_t cfa_offset = 0;  // kSimple, kOutermost: CFA = rsp + cfa_offset
-};
 auto &g_rules = *new std::unordered_map<Dwarf_Addr, FrameRule>;  // worker only; cleared with the session
 
 bool ensure_dwfl() {
@@ -253,56 +253,21 @@ bool ensure_dwfl() {
 // The first frame that is anything else (a frame-pointer CFA, a signal frame, a pc without CFI,
 // a return address saved elsewhere) sends the whole check to the libdwfl walk below: the cache
 // only ever repeats what libdw said, and decides nothing libdwfl would not.
-FrameRule compute_rule(Dwarf_Addr pc) {
-    FrameRule rule;
-    Dwfl_Module *m = dwfl_addrmodule(g_dw.dwfl, pc);
-    if (!m) return rule;
-    Dwarf_Addr bias = 0;
-    Dwarf_Frame *fr = nullptr;
-    Dwarf_CFI *cfi = dwfl_module_eh_cfi(m, &bias);
-    if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &fr) != 0) {
-        fr = nullptr;
-        cfi = dwfl_module_dwarf_cfi(m, &bias);
-        if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &fr) != 0) return rule;
-    }
-    bool signal_frame = false;
-    Dwarf_Op *ops = nullptr;
-    size_t nops = 0;
-    Dwarf_Op mem[3];
-    int ra = dwarf_frame_info(fr, nullptr, nullptr, &signal_frame);
-    if (ra == 16 && !signal_frame && dwarf_frame_cfa(fr, &ops, &nops) == 0 && nops == 1 &&
-        ops[0].atom == DW_OP_bregx && ops[0].number == 7 /* rsp */) {
-        const auto off = static_cast<int64_t>(ops[0].number2);
-        Dwarf_Op *rops = nullptr;
-        size_t rn = 0;
-        if (off > 0 && off < (1 << 20) && dwarf_frame_register(fr, 16, mem, &rops, &rn) == 0) {
-            rule.cfa_offset = static_cast<int32_t>(off);
-            if (rn == 0 && rops == mem) {
-                rule.kind = FrameRule::kOutermost;  // return address undefined: the thread's root
-            } else if (rn == 3 && rops[0].atom == DW_OP_call_frame_cfa && rops[1].atom == DW_OP_consts &&
-                       static_cast<int64_t>(rops[1].number) == -8 && rops[2].atom == DW_OP_plus) {
-                rule.kind = FrameRule::kSimple;
-            } else if (rn == 2 && rops[0].atom == DW_OP_call_frame_cfa && rops[1].atom == DW_OP_plus_uconst &&
-                       static_cast<int64_t>(rops[1].number) == -8) {
-                rule.kind = FrameRule::kSimple;
-            }
-        }
-    }
-    if (g_debug)
-        std::fprintf(stderr, "graft-unwind: rule for pc %#lx: kind %d cfa rsp+%d\n", (unsigned long)pc,
-                     rule.kind, rule.cfa_offset);
-    free(fr);
-    return rule;
-}
-
 bool rule_for(Dwarf_Addr pc, FrameRule *out) {
     auto it = g_rules.find(pc);
     if (it == g_rules.end()) {
         if (g_rules.size() >= 65536) g_rules.clear();
-        it = g_rules.emplace(pc, compute_rule(pc)).first;
+        uintptr_t lo = 0, hi = 0;
+        FrameRule rule = frame_rule_compute(g_dw.dwfl, pc, &lo, &hi);
+        if (g_debug)
+            std::fprintf(stderr, "graft-unwind: rule for pc %#lx: kind %d cfa +%d\n", (unsigned long)pc,
+                         rule.kind, rule.cfa_offset);
+        if (lo < hi) frame_rules_note(pc, hi, rule);  // shared with signal handlers at the next publish
+        it = g_rules.emplace(pc, rule).first;
     }
     *out = it->second;
-    return out->kind != FrameRule::kOther;
+    // Only sp and pc are known here: a frame whose CFA is based on rbp goes to libdwfl.
+    return out->kind == FrameRule::kRspCfa || out->kind == FrameRule::kOutermost;
 }
 
 // True and a verdict when every frame from sp/pc to the thread's root has a simple rule.
@@ -396,6 +361,122 @@ int remote_frame(Dwfl_Frame *state, void *arg) {
     return DWARF_CB_OK;
 }
 
+// ---- the signal handler's walk with the worker's rows ----------------------------------------
+//
+// The handler knows the interrupted frame's registers exactly (the ucontext), so it climbs from
+// there with the rows frame_rules.hpp publishes: per frame, a binary search, one or two loads
+// from its own stack. It reads the same slots libgcc's walk would read for the same CFI, and
+// stops at the first frame the rows do not describe simply; libgcc's walk then decides.
+std::atomic<uint64_t> g_walks_cached{0}, g_walks_full{0};  // counters for status; relaxed
+int g_verify_fd = -1;  // GRAFT_VERIFY_HANDLER_WALK: both walks, disagreements written here
+
+enum class HandlerWalk { kDone, kMissed, kOther };
+
+__attribute__((no_sanitize("address")))  // reads the return-address slots of other frames
+HandlerWalk
+handler_walk(const InterruptedRegs &regs, const ForbiddenTable *table, StackResult *out) {
+    const FrameRuleSnapshot *rows = frame_rules_current();
+    if (!rows) return HandlerWalk::kMissed;
+    uintptr_t sp = regs.sp, bp = regs.bp, look = regs.pc;  // the first pc is exact
+    bool bp_known = true;
+    StackResult r;
+    for (int n = 1; n <= kMaxFrames; n++) {
+        if (n > 1 && in_graft_hot_code(look)) return HandlerWalk::kOther;
+        FrameRule rule;
+        if (!frame_rules_lookup(rows, look, &rule)) return HandlerWalk::kMissed;
+        uintptr_t cfa = 0;
+        if (rule.kind == FrameRule::kRspCfa || rule.kind == FrameRule::kOutermost)
+            cfa = sp + static_cast<uintptr_t>(rule.cfa_offset);
+        else if (rule.kind == FrameRule::kRbpCfa && bp_known)
+            cfa = bp + static_cast<uintptr_t>(rule.cfa_offset);
+        else
+            return HandlerWalk::kOther;
+        if (const char *hit = find_forbidden(look, table); hit && !r.busy_in) {
+            r.busy_in = hit;
+            r.busy_cfa = cfa;
+        }
+        if (rule.kind == FrameRule::kOutermost) {
+            if (!is_root(look)) return HandlerWalk::kOther;
+            r.verdict = r.busy_in ? StackVerdict::kBusy : StackVerdict::kClean;
+            *out = r;
+            return HandlerWalk::kDone;
+        }
+        // Callers' frames lie above their callees': anything else is not a stack this walk
+        // understands, and it must not read through it.
+        if (cfa <= sp) return HandlerWalk::kOther;
+        const uintptr_t ra = *reinterpret_cast<const uintptr_t *>(cfa - 8);
+        if (rule.rbp == FrameRule::kRbpAtCfa)
+            bp = *reinterpret_cast<const uintptr_t *>(
+                cfa + static_cast<uintptr_t>(static_cast<intptr_t>(rule.rbp_offset)));
+        else if (rule.rbp == FrameRule::kRbpUnknown)
+            bp_known = false;
+        if (ra == 0) return HandlerWalk::kOther;
+        sp = cfa;
+        look = ra - 1;  // a return address: the call lies before it
+    }
+    return HandlerWalk::kOther;
+}
+
+// Async-signal-safe formatting for the verification mode.
+size_t put_str(char *b, size_t at, size_t cap, const char *s) {
+    while (*s && at + 1 < cap) b[at++] = *s++;
+    return at;
+}
+size_t put_hex(char *b, size_t at, size_t cap, uintptr_t v) {
+    char tmp[17];
+    int n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v && n < 16);
+    at = put_str(b, at, cap, "0x");
+    while (n > 0 && at + 1 < cap) b[at++] = tmp[--n];
+    return at;
+}
+size_t put_dec(char *b, size_t at, size_t cap, uintptr_t v) {
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n > 0 && at + 1 < cap) b[at++] = tmp[--n];
+    return at;
+}
+const char *verdict_name(StackVerdict v) {
+    return v == StackVerdict::kClean ? "clean" : v == StackVerdict::kBusy ? "busy" : "unreliable";
+}
+
+void verify_handler_walk(const InterruptedRegs &regs, const StackResult &fast, const StackResult &full) {
+    const bool same = fast.verdict == full.verdict && fast.busy_in == full.busy_in &&
+                      (fast.verdict != StackVerdict::kBusy || fast.busy_cfa == full.busy_cfa);
+    char b[256];
+    size_t n = put_str(b, 0, sizeof b, same ? "graft-verify: same " : "graft-verify: MISMATCH ");
+    n = put_str(b, n, sizeof b, "tid ");
+    n = put_dec(b, n, sizeof b, static_cast<uintptr_t>(syscall(SYS_gettid)));
+    n = put_str(b, n, sizeof b, " pc ");
+    n = put_hex(b, n, sizeof b, regs.pc);
+    n = put_str(b, n, sizeof b, " rows: ");
+    n = put_str(b, n, sizeof b, verdict_name(fast.verdict));
+    n = put_str(b, n, sizeof b, fast.busy_in ? " in " : "");
+    n = put_str(b, n, sizeof b, fast.busy_in ? fast.busy_in : "");
+    n = put_str(b, n, sizeof b, " cfa ");
+    n = put_hex(b, n, sizeof b, fast.busy_cfa);
+    n = put_str(b, n, sizeof b, " libgcc: ");
+    n = put_str(b, n, sizeof b, verdict_name(full.verdict));
+    n = put_str(b, n, sizeof b, full.busy_in ? " in " : "");
+    n = put_str(b, n, sizeof b, full.busy_in ? full.busy_in : "");
+    n = put_str(b, n, sizeof b, " cfa ");
+    n = put_hex(b, n, sizeof b, full.busy_cfa);
+    n = put_str(b, n, sizeof b, full.why ? " (" : "");
+    n = put_str(b, n, sizeof b, full.why ? full.why : "");
+    n = put_str(b, n, sizeof b, full.why ? ")" : "");
+    b[n++] = '\n';
+    (void)!write(g_verify_fd, b, n);
+}
+
+StackResult libgcc_own_walk(SelfContext ctx, const ForbiddenTable *table, bool record_misses);
+
 }  // namespace
 
 void stack_check_init_worker() {
@@ -417,12 +498,26 @@ void stack_check_init_worker() {
     if (unsigned long base = getauxval(AT_BASE);
         base && _dl_find_object(reinterpret_cast<void *>(base), &fo) == 0)
         g_loader_map.store(fo.dlfo_link_map, std::memory_order_release);
+    if (const char *v = std::getenv("GRAFT_VERIFY_HANDLER_WALK"); v && *v)
+        g_verify_fd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     // This runs on a pthread: the outermost frame of its stack is the thread-start helper.
     OwnWalk w;
     _Unwind_Backtrace(collect, &w);
     if (w.n > 0) g_roots[0].store(fde_func(w.pc[w.n - 1] & ~(1ull << 63)));
     g_roots[1].store(fde_func(getauxval(AT_ENTRY)));
     if (void *c = dlsym(RTLD_DEFAULT, "clone")) g_roots[2].store(fde_func(reinterpret_cast<uintptr_t>(c)));
+}
+
+void stack_check_share_rules() {
+    uintptr_t missed[64];
+    if (size_t n = frame_rules_take_misses(missed, 64); n && ensure_dwfl())
+        for (size_t i = 0; i < n; i++) frame_rules_note_function(g_dw.dwfl, missed[i]);
+    frame_rules_publish();
+}
+
+HandlerWalkStats stack_check_handler_stats() {
+    return {g_walks_cached.load(std::memory_order_relaxed), g_walks_full.load(std::memory_order_relaxed),
+            frame_rules_count()};
 }
 
 void stack_check_after_fork_child() {
@@ -442,9 +537,15 @@ void stack_check_objects_added() {
     g_dw.refresh = true;
 }
 
-StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, uintptr_t interrupted_pc) {
+StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, const InterruptedRegs *regs) {
     StackResult r;
+    bool missed = false;
     if (ctx == SelfContext::kSignalHandler) {
+        if (!regs) {
+            r.why = "no interrupted context";
+            return r;
+        }
+        const uintptr_t interrupted_pc = regs->pc;
         dl_find_object fo{};
         if (_dl_find_object(reinterpret_cast<void *>(interrupted_pc), &fo) != 0) {
             r.why = "interrupted in code of no known object";
@@ -459,7 +560,26 @@ StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, uintpt
             r.why = "interrupted inside graft's trampoline";
             return r;
         }
+        StackResult fast;
+        switch (handler_walk(*regs, table, &fast)) {
+            case HandlerWalk::kDone:
+                g_walks_cached.fetch_add(1, std::memory_order_relaxed);
+                if (g_verify_fd >= 0) verify_handler_walk(*regs, fast, libgcc_own_walk(ctx, table, false));
+                return fast;
+            case HandlerWalk::kMissed:
+                missed = true;
+                break;
+            case HandlerWalk::kOther:
+                break;
+        }
+        g_walks_full.fetch_add(1, std::memory_order_relaxed);
     }
+    return libgcc_own_walk(ctx, table, missed);
+}
+
+namespace {
+StackResult libgcc_own_walk(SelfContext ctx, const ForbiddenTable *table, bool record_misses) {
+    StackResult r;
     OwnWalk w;
     _Unwind_Reason_Code rc = _Unwind_Backtrace(collect, &w);
     if (rc != _URC_END_OF_STACK || w.overflow || w.bad_cfa || w.n == 0) {
@@ -500,8 +620,19 @@ StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, uintpt
         }
         if (const char *hit = find_forbidden(pc, table); hit && !r.busy_in) {
             r.busy_in = hit;
-            r.busy_cfa = w.cfa[i];
+            // libgcc reports, for each frame, the CFA of the frame it was unwound from (the
+            // callee's): this frame's own CFA is what the walk reports for its caller.
+            r.busy_cfa = i + 1 < w.n ? w.cfa[i + 1] : 0;
         }
+    }
+    // The rows missed the stack somewhere: hand every pc of it they do not cover to the worker,
+    // so that the next signal to this thread finds all of them at once.
+    if (record_misses) {
+        const FrameRuleSnapshot *rows = frame_rules_current();
+        FrameRule unused;
+        for (i = first; i < w.n; i++)
+            if (uintptr_t pc = w.pc[i] & ~(1ull << 63); !frame_rules_lookup(rows, pc, &unused))
+                frame_rules_record_miss(pc);
     }
     if (!is_root(w.pc[w.n - 1] & ~(1ull << 63))) {
         r.why = "the stack does not end at a thread's start";
@@ -511,6 +642,7 @@ StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, uintpt
     r.verdict = r.busy_in ? StackVerdict::kBusy : StackVerdict::kClean;
     return r;
 }
+}  // namespace
 
 StackResult check_blocked_thread(pid_t tid, uintptr_t sp, uintptr_t pc, const ForbiddenTable *table) {
     StackResult r;

@@ -3,7 +3,8 @@
 // Two unwinders, one rule: any doubt means "unreliable, try later", never "clean".
 //  - check_own_stack(): the calling thread, from a signal handler, the selector's slow path or
 //    graft_quiescent(). Uses libgcc's unwinder (lock-free FDE lookup through _dl_find_object,
-//    no allocation), so it is usable in a signal handler.
+//    no allocation), so it is usable in a signal handler; in the transition signal's handler,
+//    first the rows the worker published (frame_rules.hpp), which cost a fraction of it.
 //  - check_blocked_thread(): another thread, frozen in a system call, from the pc and sp the
 //    kernel reports in /proc/self/task/<tid>/syscall. Uses elfutils' libdwfl with only sp and pc
 //    known: a frame that needs any other register is unreliable. Worker thread only.
@@ -38,9 +39,15 @@ struct StackResult {
 
 enum class SelfContext { kSignalHandler, kSelector, kDirect };
 
+// The registers of the frame a signal interrupted (from its ucontext).
+struct InterruptedRegs {
+    uintptr_t pc, sp, bp;
+};
+
 // Async-signal-safe. The caller is inside a read-side section (the table cannot go away).
-// `interrupted_pc`: for kSignalHandler, the pc the signal interrupted (from the ucontext).
-StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, uintptr_t interrupted_pc = 0);
+// `regs`: for kSignalHandler, the interrupted frame.
+StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table,
+                            const InterruptedRegs *regs = nullptr);
 
 // Worker only. True and a verdict when the thread could be checked where it stands.
 StackResult check_blocked_thread(pid_t tid, uintptr_t sp, uintptr_t pc, const ForbiddenTable *table);
@@ -53,5 +60,14 @@ void stack_check_invalidate();
 // already known keep their parsed data).
 void stack_check_objects_added();
 void stack_check_after_fork_child();
+// Worker, core mutex: compute the rows signal handlers missed and publish every row computed
+// since the last call (frame_rules.hpp).
+void stack_check_share_rules();
+
+struct HandlerWalkStats {
+    uint64_t cached, full;  // transition-signal walks done with the published rows / with libgcc
+    size_t rows;            // rows published
+};
+HandlerWalkStats stack_check_handler_stats();
 
 }  // namespace graft

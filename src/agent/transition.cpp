@@ -371,6 +371,8 @@ void try_complete_transition() {
         s_objects_gen = g;
         stack_check_objects_added();
     }
+    // Rows for the pcs signal handlers missed, and those the last pass computed (frame_rules.hpp).
+    stack_check_share_rules();
     // Slots of threads that died without releasing theirs (claimed lazily, outside
     // pthread_create): scan the slots first, then list the threads, so that a thread that
     // claimed a slot before the scan is in the list; release the others (CAS: still that tid).
@@ -445,6 +447,10 @@ void try_complete_transition() {
             Observation &ob = g_obs[tid];
             unsigned long long cpu = 0, slices = 0;
             bool have_cpu = read_schedstat(tid, &cpu, &slices);
+            // A thread that blocked since the streak began (new voluntary context switches) but
+            // was never seen asleep starts a new streak from here; had it kept the old one, it
+            // would wait for the signal round (seen with a CPU-bound thread writing a file).
+            if (ob.running_streak > 0 && a.voluntary != ob.voluntary_at_streak_start) ob.running_streak = 0;
             if (ob.running_streak++ == 0) {
                 ob.voluntary_at_streak_start = a.voluntary;
                 ob.cpu_ns_at_streak_start = cpu;
@@ -686,7 +692,7 @@ int transition_retry_ms() {
     return d < 0 ? 0 : static_cast<int>(d);
 }
 
-void transition_self_check(SelfContext ctx, uintptr_t interrupted_pc) {
+void transition_self_check(SelfContext ctx, const InterruptedRegs *regs) {
     ThreadSlot *s = self_slot();
     if (!s) return;
     read_lock(s);
@@ -694,7 +700,7 @@ void transition_self_check(SelfContext ctx, uintptr_t interrupted_pc) {
     if (target != kIdle && effective_state(s) != target) {
         const ForbiddenTable *t = g_forbidden.load(std::memory_order_acquire);
         if (t) {
-            StackResult r = check_own_stack(ctx, t, interrupted_pc);
+            StackResult r = check_own_stack(ctx, t, regs);
             // The target may have been reversed while we looked: switch only to the target the
             // table was built for (a reverse publishes a new table after a grace period).
             if (r.verdict == StackVerdict::kClean &&

@@ -50,7 +50,7 @@ double signal_timeout();
 int transition_signal();
 
 // klp_update_patch_state for the calling thread after a reliable own-stack check.
-void transition_self_check(SelfContext ctx, uintptr_t interrupted_pc = 0);
+void transition_self_check(SelfContext ctx, const InterruptedRegs *regs = nullptr);
 // Milliseconds until the worker should call try_complete_transition again (-1: none running).
 int transition_retry_ms();
 

@@ -1,0 +1,256 @@
+#include "agent/frame_rules.hpp"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <vector>
+
+#include "agent/object_events.hpp"
+#include "agent/thread_state.hpp"
+
+struct graft::FrameRuleSnapshot {
+    struct Row {
+        uintptr_t lo, hi;
+        FrameRule rule;
+    };
+    size_t count;
+    Row rows[];  // sorted by lo, disjoint
+};
+
+namespace graft {
+namespace {
+
+using Row = FrameRuleSnapshot::Row;
+
+constexpr size_t kMaxRows = 1u << 16;
+constexpr size_t kMaxRowsPerFunction = 512;
+constexpr int kRsp = 7, kRbp = 6, kRa = 16;  // DWARF register numbers (x86-64 psABI)
+
+// The array handlers read. Stored by the worker with release (publish, forget) after the rows
+// are written; loaded with acquire by frame_rules_current() in the handler. Freed only after
+// synchronize_threads(): handlers read it inside a read-side section.
+std::atomic<FrameRuleSnapshot *> g_current{nullptr};
+// Rows waiting for the next publish (core mutex).
+auto &g_pending = *new std::vector<Row>;
+
+// pcs a handler found no row for: a handler claims an empty cell with a compare-and-swap (pairs
+// with the exchange in frame_rules_take_misses); a full ring drops the miss (a later signal
+// misses again).
+constexpr size_t kMissCells = 64;
+std::atomic<uintptr_t> g_misses[kMissCells];
+
+// A location "CFA + n" as libdw describes it: DW_OP_call_frame_cfa then (consts n, plus) or
+// plus_uconst n.
+bool at_cfa_offset(const Dwarf_Op *ops, size_t n, int32_t *off) {
+    if (n == 3 && ops[0].atom == DW_OP_call_frame_cfa && ops[1].atom == DW_OP_consts &&
+        ops[2].atom == DW_OP_plus) {
+        *off = static_cast<int32_t>(static_cast<int64_t>(ops[1].number));
+        return true;
+    }
+    if (n == 2 && ops[0].atom == DW_OP_call_frame_cfa && ops[1].atom == DW_OP_plus_uconst) {
+        *off = static_cast<int32_t>(static_cast<int64_t>(ops[1].number));
+        return true;
+    }
+    return false;
+}
+
+FrameRuleSnapshot *make_snapshot(const std::vector<Row> &rows) {
+    auto *s =
+        static_cast<FrameRuleSnapshot *>(std::malloc(sizeof(FrameRuleSnapshot) + rows.size() * sizeof(Row)));
+    if (!s) return nullptr;
+    s->count = rows.size();
+    std::copy(rows.begin(), rows.end(), s->rows);
+    return s;
+}
+
+void replace_snapshot(FrameRuleSnapshot *next) {
+    FrameRuleSnapshot *old = g_current.exchange(next, std::memory_order_acq_rel);
+    if (old) {
+        synchronize_threads();  // no handler still walks with the old rows
+        std::free(old);
+    }
+}
+
+}  // namespace
+
+FrameRule frame_rule_compute(Dwfl *dwfl, uintptr_t pc, uintptr_t *lo, uintptr_t *hi) {
+    FrameRule rule;
+    *lo = *hi = 0;
+    Dwfl_Module *m = dwfl ? dwfl_addrmodule(dwfl, pc) : nullptr;
+    if (!m) return rule;
+    Dwarf_Addr bias = 0;
+    Dwarf_Frame *fr = nullptr;
+    Dwarf_CFI *cfi = dwfl_module_eh_cfi(m, &bias);
+    if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &fr) != 0) {
+        fr = nullptr;
+        cfi = dwfl_module_dwarf_cfi(m, &bias);
+        if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &fr) != 0) return rule;
+    }
+    bool signal_frame = false;
+    Dwarf_Addr start = 0, end = 0;
+    int ra = dwarf_frame_info(fr, &start, &end, &signal_frame);
+    // libdw's end of the row is where the CFI program next advances past pc: exact. Its start
+    // is not always: after DW_CFA_restore_state it is the start of the row that was remembered
+    // (seen with gcc's code after an early return). It is never later than the true start, so
+    // [pc, end) is always one row, and [start, end) only when start is known to begin a row.
+    if (end + bias > pc && start + bias <= pc) {
+        *lo = start + bias;
+        *hi = end + bias;
+    }
+    Dwarf_Op *ops = nullptr;
+    size_t nops = 0;
+    Dwarf_Op mem[3];
+    if (ra == kRa && !signal_frame && dwarf_frame_cfa(fr, &ops, &nops) == 0 && nops == 1 &&
+        ops[0].atom == DW_OP_bregx && (ops[0].number == kRsp || ops[0].number == kRbp)) {
+        const bool on_rsp = ops[0].number == kRsp;
+        const auto off = static_cast<int64_t>(ops[0].number2);
+        Dwarf_Op *rops = nullptr;
+        size_t rn = 0;
+        int32_t ra_off = 0;
+        if (off > 0 && off < (1 << 20) && dwarf_frame_register(fr, kRa, mem, &rops, &rn) == 0) {
+            rule.cfa_offset = static_cast<int32_t>(off);
+            if (rn == 0 && rops == mem && on_rsp)
+                rule.kind = FrameRule::kOutermost;
+            else if (at_cfa_offset(rops, rn, &ra_off) && ra_off == -8)
+                rule.kind = on_rsp ? FrameRule::kRspCfa : FrameRule::kRbpCfa;
+        }
+        int32_t bp_off = 0;
+        if (rule.kind != FrameRule::kOther && dwarf_frame_register(fr, kRbp, mem, &rops, &rn) == 0) {
+            if (rn == 0 && rops == nullptr) {
+                rule.rbp = FrameRule::kRbpSame;
+            } else if (at_cfa_offset(rops, rn, &bp_off) && bp_off < 0 && bp_off > -(1 << 20)) {
+                rule.rbp = FrameRule::kRbpAtCfa;
+                rule.rbp_offset = bp_off;
+            }
+        }
+    }
+    if (rule.kind == FrameRule::kOther) rule = FrameRule{};
+    free(fr);
+    return rule;
+}
+
+void frame_rules_note(uintptr_t lo, uintptr_t hi, FrameRule rule) {
+    if (lo < hi && g_pending.size() < kMaxRows) g_pending.push_back({lo, hi, rule});
+}
+
+void frame_rules_note_function(Dwfl *dwfl, uintptr_t pc) {
+    uintptr_t lo = 0, hi = 0;
+    FrameRule r = frame_rule_compute(dwfl, pc, &lo, &hi);
+    if (lo >= hi) {
+        // No CFI here: a one-byte kOther row, so that handlers stop reporting it.
+        frame_rules_note(pc, pc + 1, FrameRule{});
+        return;
+    }
+    frame_rules_note(pc, hi, r);
+    // The rest of the function, row after row: the next signal may land anywhere in it. The
+    // walk starts where the function's first row starts (so that each `a` below is where a row
+    // begins) and takes each row's end from libdw, which is exact (see frame_rule_compute).
+    Dwfl_Module *m = dwfl_addrmodule(dwfl, pc);
+    GElf_Off off = 0;
+    GElf_Sym sym{};
+    if (!m || !dwfl_module_addrinfo(m, pc, &off, &sym, nullptr, nullptr, nullptr) || sym.st_size == 0) return;
+    const uintptr_t fn_lo = pc - off, fn_hi = fn_lo + sym.st_size;
+    uintptr_t rlo = 0, rhi = 0;
+    (void)frame_rule_compute(dwfl, fn_lo, &rlo, &rhi);
+    if (rlo != fn_lo) return;  // the symbol does not start a CFI entry: no known row start
+    size_t rows = 0;
+    for (uintptr_t a = fn_lo; a < fn_hi && g_pending.size() < kMaxRows && rows < kMaxRowsPerFunction;
+         rows++) {
+        FrameRule rr = frame_rule_compute(dwfl, a, &rlo, &rhi);
+        if (rlo >= rhi || rhi <= a) break;
+        frame_rules_note(a, rhi, rr);
+        a = rhi;
+    }
+}
+
+size_t frame_rules_take_misses(uintptr_t *out, size_t max) {
+    size_t n = 0;
+    for (auto &c : g_misses) {
+        if (n == max) break;
+        if (c.load(std::memory_order_relaxed) == 0) continue;
+        if (uintptr_t pc = c.exchange(0, std::memory_order_acquire)) out[n++] = pc;
+    }
+    return n;
+}
+
+void frame_rules_publish() {
+    if (g_pending.empty()) return;
+    if (!objects_watched()) {
+        g_pending.clear();
+        return;
+    }
+    std::vector<Row> rows;
+    const FrameRuleSnapshot *cur = g_current.load(std::memory_order_relaxed);
+    if (cur) rows.assign(cur->rows, cur->rows + cur->count);
+    const size_t old_count = rows.size();
+    rows.insert(rows.end(), g_pending.begin(), g_pending.end());
+    g_pending.clear();
+    // Rows are exact pieces of CFI rows, so two that overlap are pieces of the same row: keep
+    // the first and the part of the second past its end.
+    std::stable_sort(rows.begin(), rows.end(), [](const Row &a, const Row &b) { return a.lo < b.lo; });
+    std::vector<Row> out;
+    out.reserve(rows.size());
+    for (Row r : rows) {
+        if (!out.empty() && r.lo < out.back().hi) {
+            if (r.hi <= out.back().hi) continue;
+            r.lo = out.back().hi;
+        }
+        if (out.size() == kMaxRows) break;
+        out.push_back(r);
+    }
+    if (out.size() == old_count) return;  // nothing new
+    if (FrameRuleSnapshot *s = make_snapshot(out)) replace_snapshot(s);
+}
+
+void frame_rules_forget(uintptr_t lo, uintptr_t hi) {
+    std::erase_if(g_pending, [&](const Row &r) { return r.lo < hi && r.hi > lo; });
+    const FrameRuleSnapshot *cur = g_current.load(std::memory_order_relaxed);
+    if (!cur) return;
+    std::vector<Row> keep;
+    for (size_t i = 0; i < cur->count; i++)
+        if (!(cur->rows[i].lo < hi && cur->rows[i].hi > lo)) keep.push_back(cur->rows[i]);
+    if (keep.size() == cur->count) return;
+    // Out of memory: publish nothing rather than keep rows of code about to go away.
+    replace_snapshot(keep.empty() ? nullptr : make_snapshot(keep));
+}
+
+const FrameRuleSnapshot *frame_rules_current() {
+    return g_current.load(std::memory_order_acquire);  // pairs with replace_snapshot()
+}
+
+bool frame_rules_lookup(const FrameRuleSnapshot *s, uintptr_t pc, FrameRule *out) {
+    if (!s) return false;
+    size_t lo = 0, hi = s->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->rows[mid].lo <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0 || pc >= s->rows[lo - 1].hi) return false;
+    *out = s->rows[lo - 1].rule;
+    return true;
+}
+
+void frame_rules_record_miss(uintptr_t pc) {
+    for (auto &c : g_misses)
+        if (c.load(std::memory_order_relaxed) == pc) return;
+    for (auto &c : g_misses) {
+        uintptr_t expected = 0;
+        // Release: pairs with the exchange in frame_rules_take_misses (nothing else is published
+        // with it; the pc is the whole message).
+        if (c.compare_exchange_strong(expected, pc, std::memory_order_release, std::memory_order_relaxed))
+            return;
+    }
+}
+
+size_t frame_rules_count() {
+    const FrameRuleSnapshot *s = g_current.load(std::memory_order_acquire);
+    return s ? s->count : 0;
+}
+
+}  // namespace graft

@@ -1,0 +1,86 @@
+/* handler_walk: threads that never block, so that only the transition signal can switch them,
+ * under the kinds of frames the signal handler's walk with the worker's rows must get right
+ * (docs/design.md §4.6):
+ *   plain   busy_spin()    -> step()              every frame has CFA = rsp + k
+ *   fp      busy_fp_spin() -> fp_frame() -> step() a frame whose CFA is rbp-based (alloca), under
+ *                                                  a callee that may save rbp itself
+ *   free    spins in run() -> step()              nothing patched on its stack
+ * busy_spin and busy_fp_spin are what the patch replaces: while a thread spins in one, it must
+ * never be switched. Prints "ready PID", then "<kind> spinning tid T"; stdin "release <kind>"
+ * makes that thread leave its function (it prints "<kind> left" and spins on in run()); "quit"
+ * exits. */
+#define _GNU_SOURCE
+#include <alloca.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fixture.h"
+
+enum { PLAIN, FP, FREE, KINDS };
+static const char *kind_name[KINDS] = {"plain", "fp", "free"};
+static volatile int hold[KINDS] = {1, 1, 1};
+static volatile int quit;
+static volatile int alloca_size = 64;
+static volatile unsigned long sink;
+
+/* Some arithmetic, with enough live values that the compiler may spill rbp into use. */
+__attribute__((noinline)) static void step(unsigned long i) {
+    unsigned long a = i, b = i * 3, c = i ^ 0x55, d = i + 7, e = i * i;
+    for (int k = 0; k < 64; k++) {
+        a = a * 31 + b;
+        b ^= c >> 3;
+        c += d * 5;
+        d = (d << 1) ^ e;
+        e += a;
+    }
+    sink += a + b + c + d + e;
+}
+
+__attribute__((noinline)) void busy_spin(void) {
+    for (unsigned long i = 0; hold[PLAIN]; i++) step(i);
+    __asm__ volatile("" ::: "memory");
+}
+
+/* A variable-size alloca makes gcc and clang address the frame through %rbp. */
+__attribute__((noinline)) static void fp_frame(void) {
+    char *buf = alloca((size_t)alloca_size);
+    memset(buf, 0, (size_t)alloca_size);
+    for (unsigned long i = 0; hold[FP]; i++) step(i + (unsigned long)buf[i & 31]);
+    __asm__ volatile("" : : "r"(buf) : "memory");
+}
+
+__attribute__((noinline)) void busy_fp_spin(void) {
+    fp_frame();
+    __asm__ volatile("" ::: "memory");
+}
+
+static void *run(void *arg) {
+    int kind = (int)(long)arg;
+    char name[16];
+    snprintf(name, sizeof name, "hw-%s", kind_name[kind]);
+    pthread_setname_np(pthread_self(), name);
+    say("%s spinning tid %ld\n", kind_name[kind], (long)syscall(SYS_gettid));
+    if (kind == PLAIN) busy_spin();
+    if (kind == FP) busy_fp_spin();
+    if (kind != FREE) say("%s left\n", kind_name[kind]);
+    for (unsigned long i = 0; !quit; i++) step(i);
+    return NULL;
+}
+
+int main(void) {
+    announce_ready();
+    pthread_t t[KINDS];
+    for (int k = 0; k < KINDS; k++) pthread_create(&t[k], NULL, run, (void *)(long)k);
+    char line[64];
+    while (next_command(line, sizeof line)) {
+        for (int k = 0; k < KINDS; k++)
+            if (!strncmp(line, "release ", 8) && !strcmp(line + 8, kind_name[k])) hold[k] = 0;
+    }
+    for (int k = 0; k < KINDS; k++) hold[k] = 0;
+    quit = 1;
+    for (int k = 0; k < KINDS; k++) pthread_join(t[k], NULL);
+    return 0;
+}

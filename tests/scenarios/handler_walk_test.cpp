@@ -1,0 +1,116 @@
+// User story: threads that never block are switched by the transition signal, whose handler
+// walks the thread's own stack with the rows the worker published (docs/design.md §4.6) once
+// they cover it, and with libgcc's unwinder before. Either walk gives the same verdict: a thread
+// spinning inside a function the patch replaces — under ordinary frames, or under a frame whose
+// CFA is %rbp-based — is never switched; once it leaves the function, it is.
+//
+// GRAFT_VERIFY_HANDLER_WALK makes every handler that walked with the rows walk again with libgcc
+// and write both verdicts to a file, one line per signal: the test reads them per thread.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "harness.hpp"
+
+using namespace graft::test;
+
+namespace {
+
+const char *kPatch = "handler_walk_fix";
+
+long tid_of(Target &t, const std::string &prefix) {
+    int i = t.wait_line(prefix);
+    if (i < 0) return -1;
+    return std::stol(t.lines()[static_cast<size_t>(i)].substr(prefix.size()));
+}
+
+bool pending(const nlohmann::json &st, long tid) {
+    if (st["transition"].is_null()) return false;
+    for (auto &p : st["transition"]["pending"])
+        if (p["tid"] == tid) return true;
+    return false;
+}
+
+std::vector<std::string> read_lines(const std::string &path) {
+    std::vector<std::string> v;
+    std::ifstream in(path);
+    for (std::string l; std::getline(in, l);) v.push_back(l);
+    return v;
+}
+
+// Lines "graft-verify: same tid T ... rows: <verdict>[ in F] cfa ..." for the thread.
+size_t agreeing(const std::vector<std::string> &lines, long tid, const std::string &rows_verdict) {
+    size_t n = 0;
+    const std::string head = "graft-verify: same tid " + std::to_string(tid) + " ";
+    for (auto &l : lines)
+        if (l.rfind(head, 0) == 0 && l.find(" rows: " + rows_verdict + " cfa ") != std::string::npos) n++;
+    return n;
+}
+
+std::string mismatches(const std::vector<std::string> &lines) {
+    std::string out;
+    for (auto &l : lines)
+        if (l.rfind("graft-verify: same ", 0) != 0) out += l + "\n";
+    return out;
+}
+
+}  // namespace
+
+TEST(HandlerWalk, SpinnersAreCheckedWithTheWorkersRows) {
+    char dir[] = "/tmp/graft-handler-walk-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    const std::string verify = std::string(dir) + "/verify.log";
+    Target t(prog_path("handler_walk"), {}, {"GRAFT_VERIFY_HANDLER_WALK=" + verify});
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    ASSERT_TRUE(t.wait_agent());
+    const long plain = tid_of(t, "plain spinning tid ");
+    const long fp = tid_of(t, "fp spinning tid ");
+    const long free_tid = tid_of(t, "free spinning tid ");
+    ASSERT_GT(plain, 0) << t.all_output();
+    ASSERT_GT(fp, 0) << t.all_output();
+    ASSERT_GT(free_tid, 0) << t.all_output();
+
+    Cmd load = graft_cmd({"load", std::to_string(t.pid()), patch_path(kPatch), "--no-wait"});
+    ASSERT_EQ(load.rc, 0) << load.err;
+    // The first signals find no rows and walk with libgcc; the worker then publishes rows for
+    // every pc they missed, and later signals to the two busy threads walk with those.
+    nlohmann::json last;
+    bool seen = wait_status(
+        t.pid(),
+        [&](const nlohmann::json &st) {
+            last = st;
+            auto lines = read_lines(verify);
+            return !pending(st, free_tid) && pending(st, plain) && pending(st, fp) &&
+                   agreeing(lines, plain, "busy in busy_spin") >= 3 &&
+                   agreeing(lines, fp, "busy in busy_fp_spin") >= 3;
+        },
+        60);
+    auto lines = read_lines(verify);
+    ASSERT_TRUE(seen) << last.dump(2) << "\n" << ::testing::PrintToString(lines);
+    EXPECT_EQ(mismatches(lines), "");
+    last = status(t.pid());  // counted after the lines above were written
+    EXPECT_GE(last["signal_walks"]["with_rows"].get<uint64_t>(), 6u) << last.dump(2);
+    EXPECT_GT(last["signal_walks"]["rows"].get<uint64_t>(), 0u) << last.dump(2);
+
+    // Released, each leaves its function, spins on in run(), and is switched by a signal whose
+    // walk the rows answer "clean" (its new stack is made of functions already covered).
+    for (const char *kind : {"plain", "fp"}) {
+        size_t mark = t.line_count();
+        t.send(std::string("release ") + kind + "\n");
+        ASSERT_GE(t.wait_line(std::string(kind) + " left", 30, mark), 0) << t.all_output();
+    }
+    ASSERT_TRUE(wait_idle(t.pid(), 60)) << status(t.pid()).dump(2);
+    lines = read_lines(verify);
+    EXPECT_GE(agreeing(lines, plain, "clean"), 1u) << ::testing::PrintToString(lines);
+    EXPECT_GE(agreeing(lines, fp, "clean"), 1u) << ::testing::PrintToString(lines);
+    EXPECT_EQ(mismatches(lines), "");
+    bool complete = false;
+    for (auto &l : log_lines(t.pid()))
+        complete = complete || l == std::string("graft: '") + kPatch + "': patching complete";
+    EXPECT_TRUE(complete) << ::testing::PrintToString(log_lines(t.pid()));
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0);
+    unlink(verify.c_str());
+    rmdir(dir);
+}
