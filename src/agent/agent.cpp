@@ -19,6 +19,7 @@
 #include "agent/control.hpp"
 #include "agent/core.hpp"
 #include "agent/fork.hpp"
+#include "agent/hold_stats.hpp"
 #include "agent/log.hpp"
 #include "agent/object_events.hpp"
 #include "agent/objects.hpp"
@@ -32,11 +33,13 @@ namespace {
 
 void on_transition_signal(int, siginfo_t *, void *uc) {
     int saved = errno;
+    const uint64_t start = hold_now_ns();
     auto *ctx = static_cast<ucontext_t *>(uc);
     const InterruptedRegs regs{static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RIP]),
                                static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RSP]),
                                static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RBP])};
     transition_self_check(SelfContext::kSignalHandler, &regs);
+    hold_record(HoldKind::kSignal, start);
     errno = saved;
 }
 

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "agent/frame_rules.hpp"
+#include "agent/hold_stats.hpp"
 #include "agent/log.hpp"
 #include "agent/object_events.hpp"
 #include "agent/objects.hpp"
@@ -799,12 +800,19 @@ nlohmann::json core_status() {
     }
     std::string why;
     const HandlerWalkStats hs = stack_check_handler_stats();
+    auto hold = [](HoldKind k) {
+        const HoldSummary h = hold_summary(k);
+        return nlohmann::json{{"count", h.count},
+                              {"total_us", static_cast<double>(h.total_ns) / 1e3},
+                              {"max_us", static_cast<double>(h.max_ns) / 1e3}};
+    };
     return {{"pid", getpid()},
             {"patches", patches},
             {"unloadable", disabled},
             {"transition", tr},
             {"objects_watched", objects_watched()},
             {"signal_walks", {{"with_rows", hs.cached}, {"with_libgcc", hs.full}, {"rows", hs.rows}}},
+            {"holds", {{"signal", hold(HoldKind::kSignal)}, {"self_check", hold(HoldKind::kSelfCheck)}}},
             {"refusing", core_refusing(&why) ? nlohmann::json(why) : nlohmann::json(nullptr)}};
 }
 

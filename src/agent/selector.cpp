@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "agent/hold_stats.hpp"
 #include "agent/patch.hpp"
 #include "agent/thread_state.hpp"
 #include "arch/x86_64/selector_layout.h"
@@ -130,7 +131,9 @@ extern "C" GRAFT_SELECT_TEXT uintptr_t graft_select_slow(uint32_t idx) {
         s->slow_forced = 0;
         s->check_countdown = s->check_period;
         if (due) {
+            const uint64_t start = hold_now_ns();
             try_switch_self_from_selector();
+            hold_record(HoldKind::kSelfCheck, start);
             s->last_self_check = arch::cycles();
         }
     }

@@ -92,6 +92,13 @@ TEST(HandlerWalk, SpinnersAreCheckedWithTheWorkersRows) {
     last = status(t.pid());  // counted after the lines above were written
     EXPECT_GE(last["signal_walks"]["with_rows"].get<uint64_t>(), 6u) << last.dump(2);
     EXPECT_GT(last["signal_walks"]["rows"].get<uint64_t>(), 0u) << last.dump(2);
+    // Every handler that walked was timed as a hold of its thread (hold_stats.hpp).
+    const uint64_t walks = last["signal_walks"]["with_rows"].get<uint64_t>() +
+                           last["signal_walks"]["with_libgcc"].get<uint64_t>();
+    EXPECT_GE(last["holds"]["signal"]["count"].get<uint64_t>(), walks) << last.dump(2);
+    EXPECT_GT(last["holds"]["signal"]["max_us"].get<double>(), 0.0) << last.dump(2);
+    EXPECT_GE(last["holds"]["signal"]["total_us"].get<double>(), last["holds"]["signal"]["max_us"].get<double>())
+        << last.dump(2);
 
     // Released, each leaves its function, spins on in run(), and is switched by a signal whose
     // walk the rows answer "clean" (its new stack is made of functions already covered).

@@ -116,15 +116,15 @@ graft_tramp_common:
     movq GRAFT_SLOT_WORD(%rax), %rdx
     shrq $8, %rdx                           /* the word's generation (< 2^32) */
     cmpl _ZN5graft6g_viewE+GRAFT_VIEW_GEN(%rip), %edx
-    jne 3f
+    jne .Lold_word
     movzbl GRAFT_SLOT_WORD(%rax), %edx
     subl $1, %edx
-    jmp 4f
-3:  movl _ZN5graft6g_viewE+GRAFT_VIEW_INITIAL(%rip), %edx
-4:  cmpl $-1, %ecx
-    je .Lpick                               /* no transition (goal idle) */
+.Lhave_state:
+    /* Laid out so that a thread already switched, calling a function of the patch in
+     * transition, takes no branch until its final jump: every taken branch costs the front end
+     * a cycle or more on each call (docs/performance.md, section 1). */
     cmpl %ecx, %edx
-    jne .Lpending
+    jne .Lnot_goal                          /* pending, or no transition (goal idle) */
 .Lpick:
     /* %edx = this thread's state; pick the version (klp_ftrace_handler) */
     movq GRAFT_STACK_TOP(%rsi), %rcx        /* f = fs->top */
@@ -134,10 +134,7 @@ graft_tramp_common:
     cmpb $0, GRAFT_FUNC_TRANSITION(%rcx)    /* read after top: the order of its release stores */
     je 5f
     testl %edx, %edx                        /* kUnpatched: the version below */
-    jne 5f
-    movq GRAFT_FUNC_BELOW(%rcx), %rcx
-    testq %rcx, %rcx
-    jz .Lunlock
+    je .Lbelow
 5:  cmpb $0, GRAFT_FUNC_NOP(%rcx)
     jne .Lunlock
     movq GRAFT_FUNC_NEW(%rcx), %r11
@@ -149,7 +146,20 @@ graft_tramp_common:
     jmp *%r11
     .cfi_adjust_cfa_offset 40
 
-.Lpending:
+.Lbelow:
+    movq GRAFT_FUNC_BELOW(%rcx), %rcx
+    testq %rcx, %rcx
+    jnz 5b
+    jmp .Lunlock
+
+.Lold_word:
+    /* The word was set in an earlier transition: the thread is in this one's initial state. */
+    movl _ZN5graft6g_viewE+GRAFT_VIEW_INITIAL(%rip), %edx
+    jmp .Lhave_state
+
+.Lnot_goal:
+    cmpl $-1, %ecx
+    je .Lpick                               /* no transition (goal idle) */
     /* A pending thread (state != goal). An approval from the worker names the seq this thread
      * had when its stack was seen clean: it holds if no section began since (seq - 1 now).
      * %r11 serves as a scratch register here: the stub index is read again from fs if needed. */
@@ -158,16 +168,8 @@ graft_tramp_common:
     leal -1(%rdi), %edx                     /* zero-extends */
     orq %rdx, %r11
     cmpq GRAFT_SLOT_APPROVED(%rax), %r11
-    jne 6f
-    /* set_own_state(s, goal): word = (gen << 8) | (goal + 1) */
-    movl _ZN5graft6g_viewE+GRAFT_VIEW_GEN(%rip), %r11d
-    shlq $8, %r11
-    leal 1(%rcx), %edx
-    orq %rdx, %r11
-    movq %r11, GRAFT_SLOT_WORD(%rax)
-    movl %ecx, %edx                         /* switched */
-    jmp .Lpick
-6:  /* Not approved. The slow path (a self-check) when the busy function found by the last one
+    je .Lapproved
+    /* Not approved. The slow path (a self-check) when the busy function found by the last one
      * returned (this entry's return-address slot lies at or above its), or when the countdown
      * runs out (the C slow path then reads the cycle counter). */
     leaq 40(%rsp), %rdx                     /* this entry's return-address slot: 5 pushes up */
@@ -175,8 +177,40 @@ graft_tramp_common:
     jae 8f
     subl $1, GRAFT_SLOT_COUNTDOWN(%rax)
     jb 9f
-    movl %ecx, %edx                         /* still pending: the state is the other one */
+    /* Still pending: the state is the other one. The pick once more, laid out for the common
+     * case of a patching transition (state unpatched, the function in transition): no taken
+     * branch but the final jump. */
+    movl %ecx, %edx
     xorl $1, %edx
+    movq GRAFT_STACK_TOP(%rsi), %rcx
+    movq GRAFT_STACK_BODY(%rsi), %r11
+    testq %rcx, %rcx
+    jz .Lunlock
+    cmpb $0, GRAFT_FUNC_TRANSITION(%rcx)
+    je 5b
+    testl %edx, %edx
+    jne 5b
+    movq GRAFT_FUNC_BELOW(%rcx), %rcx
+    testq %rcx, %rcx
+    jz .Lunlock
+    cmpb $0, GRAFT_FUNC_NOP(%rcx)
+    jne .Lunlock
+    movq GRAFT_FUNC_NEW(%rcx), %r11
+    addl $1, %edi                           /* read_unlock() */
+    movl %edi, GRAFT_SLOT_SEQ(%rax)
+    movl $0, GRAFT_SLOT_NEST(%rax)
+    fast_restore
+    jmp *%r11
+    .cfi_adjust_cfa_offset 40
+
+.Lapproved:
+    /* set_own_state(s, goal): word = (gen << 8) | (goal + 1) */
+    movl _ZN5graft6g_viewE+GRAFT_VIEW_GEN(%rip), %r11d
+    shlq $8, %r11
+    leal 1(%rcx), %edx
+    orq %rdx, %r11
+    movq %r11, GRAFT_SLOT_WORD(%rax)
+    movl %ecx, %edx                         /* switched */
     jmp .Lpick
 8:  movl $1, GRAFT_SLOT_SLOW_FORCED(%rax)
 9:  movl GRAFT_STACK_STUB(%rsi), %r11d      /* the stub index, for the slow path */
