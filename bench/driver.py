@@ -418,6 +418,19 @@ def interval_stats(windows, which):
     return per, gaps, total / 1e9
 
 
+def agent_holds(before, after):
+    """The agent's own account of how long it held a thread (src/agent/hold_stats.hpp), between
+    two status answers: per kind, how many holds, their mean and the longest (since the process
+    started: the measured process is started for this section)."""
+    out = {}
+    for k, a in after.items():
+        b = before.get(k, {"count": 0, "total_us": 0.0})
+        n = a["count"] - b["count"]
+        out[k] = {"count": n, "mean_us": round((a["total_us"] - b["total_us"]) / n, 2) if n else None,
+                  "max_us": round(a["max_us"], 1)}
+    return out
+
+
 def s_disturbance(g, art, cfg):
     """How long one running thread is held during a transition. The driver runs load (waiting) /
     disable (waiting) / unload cycles without pause, alternating cycle by cycle between this
@@ -433,6 +446,7 @@ def s_disturbance(g, art, cfg):
         meas = Proc([art["bin"] + "/threads", "--blocked=%d" % blocked, "--gap-%s=1" % kind], g.exe, "threads-gap")
         decoy = Proc([art["bin"] + "/threads", "--blocked=%d" % blocked], g.exe, "threads-decoy")
         meas.cmd("window")  # start the first window
+        holds0 = g.req(meas.pid, {"op": "status"}).get("holds", {})
         wins, cycles = [], {"patching": 0, "control": 0}
         for wi in range(cfg["dist_windows"]):
             ivs = []
@@ -454,7 +468,7 @@ def s_disturbance(g, art, cfg):
             if w["lost"]:
                 log("  gap thread %s: %d gap events lost (buffer full)" % (kind, w["lost"]))
             wins.append((w["events"], ivs))
-        res = {"cycles": cycles}
+        res = {"cycles": cycles, "agent_holds": agent_holds(holds0, g.req(meas.pid, {"op": "status"}).get("holds", {}))}
         for mode in ("patching", "control"):
             per, gaps, secs = interval_stats(wins, mode)
             n = len(per)
@@ -485,6 +499,8 @@ def s_disturbance(g, art, cfg):
         res["hold_per_transition_us"] = round((p["cpu_lost_us_per_ms"] - c["cpu_lost_us_per_ms"]) * mean_ms, 2)
         res["hold_per_transition_us_se"] = round(
             math.sqrt(p["cpu_lost_us_per_ms_se"] ** 2 + c["cpu_lost_us_per_ms_se"] ** 2) * mean_ms, 2)
+        for hk, h in res["agent_holds"].items():
+            log("  gap thread %-9s agent's %s holds: %d, mean %s us, longest %s us" % (kind, hk, h["count"], h["mean_us"], h["max_us"]))
         log("  gap thread %-9s %d/%d cycles: CPU lost %.2f vs %.2f us per ms of transition (graft: %+.1f +- %.1f us per transition); gaps > 50 us %.2f/s vs %.2f/s; max %.0f vs %.0f us" % (
             kind, cycles["patching"], cycles["control"], p["cpu_lost_us_per_ms"], c["cpu_lost_us_per_ms"],
             res["hold_per_transition_us"], res["hold_per_transition_us_se"], p["gaps_over_50us_per_s"] or 0,

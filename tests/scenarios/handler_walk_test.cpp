@@ -97,7 +97,8 @@ TEST(HandlerWalk, SpinnersAreCheckedWithTheWorkersRows) {
                            last["signal_walks"]["with_libgcc"].get<uint64_t>();
     EXPECT_GE(last["holds"]["signal"]["count"].get<uint64_t>(), walks) << last.dump(2);
     EXPECT_GT(last["holds"]["signal"]["max_us"].get<double>(), 0.0) << last.dump(2);
-    EXPECT_GE(last["holds"]["signal"]["total_us"].get<double>(), last["holds"]["signal"]["max_us"].get<double>())
+    EXPECT_GE(last["holds"]["signal"]["total_us"].get<double>(),
+              last["holds"]["signal"]["max_us"].get<double>())
         << last.dump(2);
 
     // Released, each leaves its function, spins on in run(), and is switched by a signal whose
