@@ -812,6 +812,7 @@ nlohmann::json core_status() {
             {"transition", tr},
             {"objects_watched", objects_watched()},
             {"signal_walks", {{"with_rows", hs.cached}, {"with_libgcc", hs.full}, {"rows", hs.rows}}},
+            {"self_check_walks", {{"with_rows", hs.self_cached}, {"with_libgcc", hs.self_full}}},
             {"holds", {{"signal", hold(HoldKind::kSignal)}, {"self_check", hold(HoldKind::kSelfCheck)}}},
             {"refusing", core_refusing(&why) ? nlohmann::json(why) : nlohmann::json(nullptr)}};
 }

@@ -119,6 +119,8 @@ uintptr_t stub_address(const FuncStack *fs);
 std::vector<FuncStack *> all_stacks();
 
 // The selector's slow path may try to switch the calling thread; transition.cpp provides it.
-bool try_switch_self_from_selector();
+// `ra_slot`: where the return address of the patched function being entered lies; `bp`: %rbp
+// at its entry (the caller's). Together they are the caller's frame, where the check starts.
+bool try_switch_self_from_selector(uintptr_t ra_slot, uintptr_t bp);
 
 }  // namespace graft

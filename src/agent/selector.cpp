@@ -113,7 +113,9 @@ extern "C" GRAFT_SELECT_TEXT uintptr_t graft_select_fast(uint32_t idx, uintptr_t
     return select(idx, true, ra_slot);
 }
 
-extern "C" GRAFT_SELECT_TEXT uintptr_t graft_select_slow(uint32_t idx) {
+// `ra_slot` and `bp`: the patched function's return-address slot and %rbp at its entry
+// (trampoline.S), for the self-check.
+extern "C" GRAFT_SELECT_TEXT uintptr_t graft_select_slow(uint32_t idx, uintptr_t ra_slot, uintptr_t bp) {
     ThreadSlot *s = self_slot();  // first call on this thread: claim (async-signal-safe)
     if (s && s->nest == 0) {
         // Here because the busy function returned (check now), or the countdown ran out: check
@@ -132,7 +134,7 @@ extern "C" GRAFT_SELECT_TEXT uintptr_t graft_select_slow(uint32_t idx) {
         s->check_countdown = s->check_period;
         if (due) {
             const uint64_t start = hold_now_ns();
-            try_switch_self_from_selector();
+            try_switch_self_from_selector(ra_slot, bp);
             hold_record(HoldKind::kSelfCheck, start);
             s->last_self_check = arch::cycles();
         }

@@ -367,7 +367,8 @@ int remote_frame(Dwfl_Frame *state, void *arg) {
 // there with the rows frame_rules.hpp publishes: per frame, a binary search, one or two loads
 // from its own stack. It reads the same slots libgcc's walk would read for the same CFI, and
 // stops at the first frame the rows do not describe simply; libgcc's walk then decides.
-std::atomic<uint64_t> g_walks_cached{0}, g_walks_full{0};  // counters for status; relaxed
+// Counters for status; relaxed. [0]: the transition signal's handler, [1]: the selector's self-check.
+std::atomic<uint64_t> g_walks_cached[2], g_walks_full[2];
 int g_verify_fd = -1;  // GRAFT_VERIFY_HANDLER_WALK: both walks, disagreements written here
 
 enum class HandlerWalk { kDone, kMissed, kOther };
@@ -377,11 +378,13 @@ HandlerWalk
 handler_walk(const InterruptedRegs &regs, const ForbiddenTable *table, StackResult *out) {
     const FrameRuleSnapshot *rows = frame_rules_current();
     if (!rows) return HandlerWalk::kMissed;
-    uintptr_t sp = regs.sp, bp = regs.bp, look = regs.pc;  // the first pc is exact
+    uintptr_t sp = regs.sp, bp = regs.bp;
+    // An interrupted pc is exact; a return address is looked up at the call before it.
+    uintptr_t look = regs.pc_is_return_address ? regs.pc - 1 : regs.pc;
     bool bp_known = true;
     StackResult r;
     for (int n = 1; n <= kMaxFrames; n++) {
-        if (n > 1 && in_graft_hot_code(look)) return HandlerWalk::kOther;
+        if ((n > 1 || regs.pc_is_return_address) && in_graft_hot_code(look)) return HandlerWalk::kOther;
         FrameRule rule;
         if (!frame_rules_lookup(rows, look, &rule)) return HandlerWalk::kMissed;
         uintptr_t cfa = 0;
@@ -471,6 +474,7 @@ void verify_handler_walk(const InterruptedRegs &regs, const StackResult &fast, c
     n = put_str(b, n, sizeof b, full.why ? " (" : "");
     n = put_str(b, n, sizeof b, full.why ? full.why : "");
     n = put_str(b, n, sizeof b, full.why ? ")" : "");
+    n = put_str(b, n, sizeof b, regs.pc_is_return_address ? " [self-check]" : "");
     b[n++] = '\n';
     (void)!write(g_verify_fd, b, n);
 }
@@ -516,8 +520,10 @@ void stack_check_share_rules() {
 }
 
 HandlerWalkStats stack_check_handler_stats() {
-    return {g_walks_cached.load(std::memory_order_relaxed), g_walks_full.load(std::memory_order_relaxed),
-            frame_rules_count()};
+    return {g_walks_cached[0].load(std::memory_order_relaxed),
+            g_walks_full[0].load(std::memory_order_relaxed),
+            g_walks_cached[1].load(std::memory_order_relaxed),
+            g_walks_full[1].load(std::memory_order_relaxed), frame_rules_count()};
 }
 
 void stack_check_after_fork_child() {
@@ -560,10 +566,13 @@ StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, const 
             r.why = "interrupted inside graft's trampoline";
             return r;
         }
+    }
+    if (regs && ctx != SelfContext::kDirect) {
+        const int k = ctx == SelfContext::kSignalHandler ? 0 : 1;
         StackResult fast;
         switch (handler_walk(*regs, table, &fast)) {
             case HandlerWalk::kDone:
-                g_walks_cached.fetch_add(1, std::memory_order_relaxed);
+                g_walks_cached[k].fetch_add(1, std::memory_order_relaxed);
                 if (g_verify_fd >= 0) verify_handler_walk(*regs, fast, libgcc_own_walk(ctx, table, false));
                 return fast;
             case HandlerWalk::kMissed:
@@ -572,7 +581,7 @@ StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, const 
             case HandlerWalk::kOther:
                 break;
         }
-        g_walks_full.fetch_add(1, std::memory_order_relaxed);
+        g_walks_full[k].fetch_add(1, std::memory_order_relaxed);
     }
     return libgcc_own_walk(ctx, table, missed);
 }

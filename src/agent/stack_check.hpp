@@ -39,13 +39,17 @@ struct StackResult {
 
 enum class SelfContext { kSignalHandler, kSelector, kDirect };
 
-// The registers of the frame a signal interrupted (from its ucontext).
+// The registers of the frame a check starts from: the frame a signal interrupted (from its
+// ucontext: pc exact), or, in the selector's slow path, the caller of the patched function
+// being entered (pc a return address, sp just above it, bp as at the call).
 struct InterruptedRegs {
     uintptr_t pc, sp, bp;
+    bool pc_is_return_address = false;
 };
 
 // Async-signal-safe. The caller is inside a read-side section (the table cannot go away).
-// `regs`: for kSignalHandler, the interrupted frame.
+// `regs`: for kSignalHandler, the interrupted frame (required); for kSelector, the caller's
+// frame (optional). With them, the walk tries the worker's rows first (frame_rules.hpp).
 StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table,
                             const InterruptedRegs *regs = nullptr);
 
@@ -65,8 +69,9 @@ void stack_check_after_fork_child();
 void stack_check_share_rules();
 
 struct HandlerWalkStats {
-    uint64_t cached, full;  // transition-signal walks done with the published rows / with libgcc
-    size_t rows;            // rows published
+    uint64_t cached, full;            // transition-signal walks done with the published rows / with libgcc
+    uint64_t self_cached, self_full;  // the same for the selector's self-checks
+    size_t rows;                      // rows published
 };
 HandlerWalkStats stack_check_handler_stats();
 

@@ -714,8 +714,9 @@ void transition_self_check(SelfContext ctx, const InterruptedRegs *regs) {
     read_unlock(s);
 }
 
-bool try_switch_self_from_selector() {
-    transition_self_check(SelfContext::kSelector);
+bool try_switch_self_from_selector(uintptr_t ra_slot, uintptr_t bp) {
+    const InterruptedRegs caller{*reinterpret_cast<const uintptr_t *>(ra_slot), ra_slot + 8, bp, true};
+    transition_self_check(SelfContext::kSelector, &caller);
     return true;
 }
 

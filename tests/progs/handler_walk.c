@@ -5,8 +5,12 @@
  *   fp      busy_fp_spin() -> fp_frame() -> step() a frame whose CFA is rbp-based (alloca), under
  *                                                  a callee that may save rbp itself
  *   free    spins in run() -> step()              nothing patched on its stack
- * busy_spin and busy_fp_spin are what the patch replaces: while a thread spins in one, it must
- * never be switched. Prints "ready PID", then "<kind> spinning tid T"; stdin "release <kind>"
+ *   call    busy_call_spin() -> leaf()            leaf() is patched too: every call of it goes
+ *                                                  through the selector, whose self-checks walk
+ *                                                  from leaf's caller with the same rows
+ * busy_spin, busy_fp_spin and busy_call_spin are what the patch replaces: while a thread spins
+ * in one, it must never be switched. Once released, the call thread goes on calling leaf() from
+ * run(), and a self-check switches it. Prints "ready PID", then "<kind> spinning tid T"; stdin "release <kind>"
  * makes that thread leave its function (it prints "<kind> left" and spins on in run()); "quit"
  * exits. */
 #define _GNU_SOURCE
@@ -19,9 +23,9 @@
 
 #include "fixture.h"
 
-enum { PLAIN, FP, FREE, KINDS };
-static const char *kind_name[KINDS] = {"plain", "fp", "free"};
-static volatile int hold[KINDS] = {1, 1, 1};
+enum { PLAIN, FP, FREE, CALL, KINDS };
+static const char *kind_name[KINDS] = {"plain", "fp", "free", "call"};
+static volatile int hold[KINDS] = {1, 1, 1, 1};
 static volatile int quit;
 static volatile int alloca_size = 64;
 static volatile unsigned long sink;
@@ -41,6 +45,16 @@ __attribute__((noinline)) static void step(unsigned long i) {
 
 __attribute__((noinline)) void busy_spin(void) {
     for (unsigned long i = 0; hold[PLAIN]; i++) step(i);
+    __asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) unsigned long leaf(unsigned long i) {
+    __asm__ volatile("" ::: "memory");
+    return i * 2654435761u;
+}
+
+__attribute__((noinline)) void busy_call_spin(void) {
+    for (unsigned long i = 0; hold[CALL]; i++) sink += leaf(i);
     __asm__ volatile("" ::: "memory");
 }
 
@@ -65,7 +79,10 @@ static void *run(void *arg) {
     say("%s spinning tid %ld\n", kind_name[kind], (long)syscall(SYS_gettid));
     if (kind == PLAIN) busy_spin();
     if (kind == FP) busy_fp_spin();
+    if (kind == CALL) busy_call_spin();
     if (kind != FREE) say("%s left\n", kind_name[kind]);
+    if (kind == CALL)
+        for (unsigned long i = 0; !quit; i++) sink += leaf(i);
     for (unsigned long i = 0; !quit; i++) step(i);
     return NULL;
 }

@@ -1,8 +1,9 @@
 // User story: threads that never block are switched by the transition signal, whose handler
-// walks the thread's own stack with the rows the worker published (docs/design.md §4.6) once
-// they cover it, and with libgcc's unwinder before. Either walk gives the same verdict: a thread
-// spinning inside a function the patch replaces — under ordinary frames, or under a frame whose
-// CFA is %rbp-based — is never switched; once it leaves the function, it is.
+// walks the thread's own stack with the rows the worker published (docs/design.md §6.1) once
+// they cover it, and with libgcc's unwinder before; a thread calling a patched function is
+// checked by the selector's self-checks, which walk from the function's caller the same way. Either walk
+// gives the same verdict: a thread spinning inside a function the patch replaces — under ordinary frames, or
+// under a frame whose CFA is %rbp-based — is never switched; once it leaves the function, it is.
 //
 // GRAFT_VERIFY_HANDLER_WALK makes every handler that walked with the rows walk again with libgcc
 // and write both verdicts to a file, one line per signal: the test reads them per thread.
@@ -39,12 +40,20 @@ std::vector<std::string> read_lines(const std::string &path) {
     return v;
 }
 
-// Lines "graft-verify: same tid T ... rows: <verdict>[ in F] cfa ..." for the thread.
-size_t agreeing(const std::vector<std::string> &lines, long tid, const std::string &rows_verdict) {
+// Lines "graft-verify: same tid T ... rows: <verdict>[ in F] cfa ...[ [self-check]]" for the
+// thread: from the transition signal's handler, or from the selector's self-checks.
+enum class From { kSignal, kSelfCheck };
+size_t agreeing(const std::vector<std::string> &lines, long tid, const std::string &rows_verdict,
+                From from = From::kSignal) {
     size_t n = 0;
     const std::string head = "graft-verify: same tid " + std::to_string(tid) + " ";
-    for (auto &l : lines)
-        if (l.rfind(head, 0) == 0 && l.find(" rows: " + rows_verdict + " cfa ") != std::string::npos) n++;
+    const std::string tag = " [self-check]";
+    for (auto &l : lines) {
+        const bool self = l.size() >= tag.size() && l.compare(l.size() - tag.size(), tag.size(), tag) == 0;
+        if (l.rfind(head, 0) == 0 && l.find(" rows: " + rows_verdict + " cfa ") != std::string::npos &&
+            self == (from == From::kSelfCheck))
+            n++;
+    }
     return n;
 }
 
@@ -67,6 +76,8 @@ TEST(HandlerWalk, SpinnersAreCheckedWithTheWorkersRows) {
     const long plain = tid_of(t, "plain spinning tid ");
     const long fp = tid_of(t, "fp spinning tid ");
     const long free_tid = tid_of(t, "free spinning tid ");
+    const long call = tid_of(t, "call spinning tid ");
+    ASSERT_GT(call, 0) << t.all_output();
     ASSERT_GT(plain, 0) << t.all_output();
     ASSERT_GT(fp, 0) << t.all_output();
     ASSERT_GT(free_tid, 0) << t.all_output();
@@ -81,9 +92,10 @@ TEST(HandlerWalk, SpinnersAreCheckedWithTheWorkersRows) {
         [&](const nlohmann::json &st) {
             last = st;
             auto lines = read_lines(verify);
-            return !pending(st, free_tid) && pending(st, plain) && pending(st, fp) &&
+            return !pending(st, free_tid) && pending(st, plain) && pending(st, fp) && pending(st, call) &&
                    agreeing(lines, plain, "busy in busy_spin") >= 3 &&
-                   agreeing(lines, fp, "busy in busy_fp_spin") >= 3;
+                   agreeing(lines, fp, "busy in busy_fp_spin") >= 3 &&
+                   agreeing(lines, call, "busy in busy_call_spin", From::kSelfCheck) >= 3;
         },
         60);
     auto lines = read_lines(verify);
@@ -91,6 +103,11 @@ TEST(HandlerWalk, SpinnersAreCheckedWithTheWorkersRows) {
     EXPECT_EQ(mismatches(lines), "");
     last = status(t.pid());  // counted after the lines above were written
     EXPECT_GE(last["signal_walks"]["with_rows"].get<uint64_t>(), 6u) << last.dump(2);
+    EXPECT_GE(last["self_check_walks"]["with_rows"].get<uint64_t>(), 3u) << last.dump(2);
+    EXPECT_GE(last["holds"]["self_check"]["count"].get<uint64_t>(),
+              last["self_check_walks"]["with_rows"].get<uint64_t>() +
+                  last["self_check_walks"]["with_libgcc"].get<uint64_t>())
+        << last.dump(2);
     EXPECT_GT(last["signal_walks"]["rows"].get<uint64_t>(), 0u) << last.dump(2);
     // Every handler that walked was timed as a hold of its thread (hold_stats.hpp).
     const uint64_t walks = last["signal_walks"]["with_rows"].get<uint64_t>() +
@@ -103,7 +120,7 @@ TEST(HandlerWalk, SpinnersAreCheckedWithTheWorkersRows) {
 
     // Released, each leaves its function, spins on in run(), and is switched by a signal whose
     // walk the rows answer "clean" (its new stack is made of functions already covered).
-    for (const char *kind : {"plain", "fp"}) {
+    for (const char *kind : {"plain", "fp", "call"}) {
         size_t mark = t.line_count();
         t.send(std::string("release ") + kind + "\n");
         ASSERT_GE(t.wait_line(std::string(kind) + " left", 30, mark), 0) << t.all_output();
@@ -112,6 +129,9 @@ TEST(HandlerWalk, SpinnersAreCheckedWithTheWorkersRows) {
     lines = read_lines(verify);
     EXPECT_GE(agreeing(lines, plain, "clean"), 1u) << ::testing::PrintToString(lines);
     EXPECT_GE(agreeing(lines, fp, "clean"), 1u) << ::testing::PrintToString(lines);
+    // The call thread may be switched by a self-check or by a signal: one of them saw it clean.
+    EXPECT_GE(agreeing(lines, call, "clean", From::kSelfCheck) + agreeing(lines, call, "clean"), 1u)
+        << ::testing::PrintToString(lines);
     EXPECT_EQ(mismatches(lines), "");
     bool complete = false;
     for (auto &l : log_lines(t.pid()))

@@ -279,6 +279,8 @@ graft_tramp_common:
     movl $-1, %edx
     xsave (%rsp)
     movl 8(%rbx), %edi      /* the saved stub index */
+    leaq 80(%rbx), %rsi     /* the return-address slot: above %rbx and the 72-byte frame */
+    movq %rbp, %rdx         /* the caller's %rbp: nothing on the way here changed it */
     call graft_select_slow
     movq %rax, %r11
     movl $-1, %eax
