@@ -55,6 +55,8 @@ __attribute__((constructor)) void agent_init() {
     object_events_init();
     fork_handlers_init();
     if (const char *t = std::getenv("GRAFT_SIGNAL_TIMEOUT"); t && *t) set_signal_timeout(std::atof(t));
+    if (const char *b = std::getenv("GRAFT_OWN_WALK_BUDGET_US"); b && *b)
+        set_own_walk_budget_us(std::atof(b));
     struct sigaction sa {};
     sa.sa_sigaction = on_transition_signal;
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;

@@ -806,15 +806,21 @@ nlohmann::json core_status() {
                               {"total_us", static_cast<double>(h.total_ns) / 1e3},
                               {"max_us", static_cast<double>(h.max_ns) / 1e3}};
     };
-    return {{"pid", getpid()},
-            {"patches", patches},
-            {"unloadable", disabled},
-            {"transition", tr},
-            {"objects_watched", objects_watched()},
-            {"signal_walks", {{"with_rows", hs.cached}, {"with_libgcc", hs.full}, {"rows", hs.rows}}},
-            {"self_check_walks", {{"with_rows", hs.self_cached}, {"with_libgcc", hs.self_full}}},
-            {"holds", {{"signal", hold(HoldKind::kSignal)}, {"self_check", hold(HoldKind::kSelfCheck)}}},
-            {"refusing", core_refusing(&why) ? nlohmann::json(why) : nlohmann::json(nullptr)}};
+    return {
+        {"pid", getpid()},
+        {"patches", patches},
+        {"unloadable", disabled},
+        {"transition", tr},
+        {"objects_watched", objects_watched()},
+        {"signal_walks",
+         {{"with_rows", hs.cached},
+          {"with_libgcc", hs.full},
+          {"timed_out", hs.timed_out},
+          {"rows", hs.rows}}},
+        {"self_check_walks",
+         {{"with_rows", hs.self_cached}, {"with_libgcc", hs.self_full}, {"timed_out", hs.self_timed_out}}},
+        {"holds", {{"signal", hold(HoldKind::kSignal)}, {"self_check", hold(HoldKind::kSelfCheck)}}},
+        {"refusing", core_refusing(&why) ? nlohmann::json(why) : nlohmann::json(nullptr)}};
 }
 
 nlohmann::json core_threads() {

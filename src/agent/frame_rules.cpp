@@ -36,11 +36,18 @@ std::atomic<FrameRuleSnapshot *> g_current{nullptr};
 // Rows waiting for the next publish (core mutex).
 auto &g_pending = *new std::vector<Row>;
 
-// pcs a handler found no row for: a handler claims an empty cell with a compare-and-swap (pairs
-// with the exchange in frame_rules_take_misses); a full ring drops the miss (a later signal
-// misses again).
+// Frames a handler found no row for. A cell is free (0), being written (1) or full (2): a
+// handler claims a free one with a compare-and-swap, fills it and marks it full with a release
+// store (pairs with the acquire load in frame_rules_take_misses, which frees it with a release
+// store after reading, paired with the claim). A full ring drops the miss (a later signal
+// misses again). The fields are atomics only because the duplicate check reads them unordered.
 constexpr size_t kMissCells = 64;
-std::atomic<uintptr_t> g_misses[kMissCells];
+struct MissCell {
+    std::atomic<uint32_t> state{0};
+    std::atomic<uintptr_t> pc{0}, sp{0}, bp{0};
+    std::atomic<bool> bp_known{false};
+};
+MissCell g_misses[kMissCells];
 
 // A location "CFA + n" as libdw describes it: DW_OP_call_frame_cfa then (consts n, plus) or
 // plus_uconst n.
@@ -166,12 +173,15 @@ void frame_rules_note_function(Dwfl *dwfl, uintptr_t pc) {
     }
 }
 
-size_t frame_rules_take_misses(uintptr_t *out, size_t max) {
+size_t frame_rules_take_misses(FrameMiss *out, size_t max) {
     size_t n = 0;
     for (auto &c : g_misses) {
         if (n == max) break;
-        if (c.load(std::memory_order_relaxed) == 0) continue;
-        if (uintptr_t pc = c.exchange(0, std::memory_order_acquire)) out[n++] = pc;
+        if (c.state.load(std::memory_order_acquire) != 2) continue;
+        out[n++] = {c.pc.load(std::memory_order_relaxed), c.sp.load(std::memory_order_relaxed),
+                    c.bp.load(std::memory_order_relaxed), c.bp_known.load(std::memory_order_relaxed)};
+        c.pc.store(0, std::memory_order_relaxed);
+        c.state.store(0, std::memory_order_release);
     }
     return n;
 }
@@ -217,6 +227,14 @@ void frame_rules_forget(uintptr_t lo, uintptr_t hi) {
     replace_snapshot(keep.empty() ? nullptr : make_snapshot(keep));
 }
 
+bool frame_rules_known(uintptr_t pc) {
+    FrameRule unused;
+    if (frame_rules_lookup(g_current.load(std::memory_order_relaxed), pc, &unused)) return true;
+    for (const Row &r : g_pending)
+        if (pc >= r.lo && pc < r.hi) return true;
+    return false;
+}
+
 const FrameRuleSnapshot *frame_rules_current() {
     return g_current.load(std::memory_order_acquire);  // pairs with replace_snapshot()
 }
@@ -236,15 +254,24 @@ bool frame_rules_lookup(const FrameRuleSnapshot *s, uintptr_t pc, FrameRule *out
     return true;
 }
 
-void frame_rules_record_miss(uintptr_t pc) {
+void frame_rules_record_miss(const FrameMiss &m) {
+    if (m.pc == 0) return;
     for (auto &c : g_misses)
-        if (c.load(std::memory_order_relaxed) == pc) return;
+        if (c.pc.load(std::memory_order_relaxed) == m.pc &&
+            (m.sp == 0 || c.sp.load(std::memory_order_relaxed) != 0))
+            return;  // already queued, with as much as this miss knows
     for (auto &c : g_misses) {
-        uintptr_t expected = 0;
-        // Release: pairs with the exchange in frame_rules_take_misses (nothing else is published
-        // with it; the pc is the whole message).
-        if (c.compare_exchange_strong(expected, pc, std::memory_order_release, std::memory_order_relaxed))
-            return;
+        uint32_t expected = 0;
+        // Acquire: pairs with the release store that freed the cell in frame_rules_take_misses.
+        if (!c.state.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                             std::memory_order_relaxed))
+            continue;
+        c.pc.store(m.pc, std::memory_order_relaxed);
+        c.sp.store(m.sp, std::memory_order_relaxed);
+        c.bp.store(m.bp, std::memory_order_relaxed);
+        c.bp_known.store(m.bp_known, std::memory_order_relaxed);
+        c.state.store(2, std::memory_order_release);  // pairs with frame_rules_take_misses
+        return;
     }
 }
 

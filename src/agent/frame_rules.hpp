@@ -47,8 +47,15 @@ FrameRule frame_rule_compute(Dwfl *dwfl, uintptr_t pc, uintptr_t *lo, uintptr_t 
 void frame_rules_note(uintptr_t lo, uintptr_t hi, FrameRule rule);
 // Worker only, core mutex: queue every row of the function containing `pc` (bounded).
 void frame_rules_note_function(Dwfl *dwfl, uintptr_t pc);
-// Worker only, core mutex: pcs handlers missed since the last call (at most `max`).
-size_t frame_rules_take_misses(uintptr_t *out, size_t max);
+// A frame a walk found no row for: its pc (exact, or a return address - 1) and, when the walk
+// knew them, the frame's sp and rbp, from which the worker climbs the rest of that stack
+// (stack_check_share_rules) to prepare the rows of every function on it at once.
+struct FrameMiss {
+    uintptr_t pc = 0, sp = 0, bp = 0;  // sp == 0: not known
+    bool bp_known = false;
+};
+// Worker only, core mutex: frames handlers missed since the last call (at most `max`).
+size_t frame_rules_take_misses(FrameMiss *out, size_t max);
 // Worker only, core mutex: publish the queued rows (waits for a grace period before freeing
 // the array it replaces). A no-op when nothing is queued or objects are not watched.
 void frame_rules_publish();
@@ -56,12 +63,15 @@ void frame_rules_publish();
 // still holds them. lo == 0 && hi == UINTPTR_MAX drops everything.
 void frame_rules_forget(uintptr_t lo, uintptr_t hi);
 
+// Worker only, core mutex: the published or queued rows cover `pc`.
+bool frame_rules_known(uintptr_t pc);
+
 // Async-signal-safe; the caller is inside a read-side section. A rule for the exact pc, or
 // false (no row: the miss is recorded for the worker).
 struct FrameRuleSnapshot;
 const FrameRuleSnapshot *frame_rules_current();
 bool frame_rules_lookup(const FrameRuleSnapshot *s, uintptr_t pc, FrameRule *out);
-void frame_rules_record_miss(uintptr_t pc);
+void frame_rules_record_miss(const FrameMiss &m);
 size_t frame_rules_count();  // for status (worker / core mutex)
 
 }  // namespace graft

@@ -58,7 +58,7 @@ namespace {
 // (a self-check costs microseconds); the busy_ra_slot rule below catches the moment it is free.
 constexpr uint64_t kSelfCheckCycles = 1000000;
 // Longest countdown between two reads of the cycle counter by a pending thread.
-constexpr uint32_t kMaxCheckPeriod = 1u << 16;
+constexpr uint16_t kMaxCheckPeriod = 1u << 15;
 
 // Returns the address to run, or 0 when the slow path must run first.
 GRAFT_SELECT_TEXT inline uintptr_t select(uint32_t idx, bool allow_slow, uintptr_t ra_slot) {
@@ -126,7 +126,7 @@ extern "C" GRAFT_SELECT_TEXT uintptr_t graft_select_slow(uint32_t idx, uintptr_t
         const bool due = s->slow_forced || since >= kSelfCheckCycles;
         if (!s->slow_forced) {
             if (since < kSelfCheckCycles && s->check_period < kMaxCheckPeriod)
-                s->check_period *= 2;
+                s->check_period = static_cast<uint16_t>(s->check_period * 2);
             else if (since >= 2 * kSelfCheckCycles && s->check_period > 1)
                 s->check_period /= 2;
         }

@@ -23,6 +23,7 @@
 #include <unordered_set>
 
 #include "agent/frame_rules.hpp"
+#include "agent/hold_stats.hpp"
 
 extern "C" {
 // libgcc: FDE lookup for a pc (uses _dl_find_object; lock-free unless frames were registered
@@ -82,6 +83,8 @@ struct OwnWalk {
     bool overflow = false;
     bool bad_cfa = false;
     uintptr_t last_cfa = 0;
+    uint64_t deadline_ns = 0;  // 0: none
+    bool timed_out = false;
 };
 
 // Objects whose code may be interrupted at points where its CFI does not describe the stack
@@ -93,6 +96,11 @@ _Unwind_Reason_Code collect(struct _Unwind_Context *ctx, void *arg) {
     auto *w = static_cast<OwnWalk *>(arg);
     if (w->n >= kMaxFrames) {
         w->overflow = true;
+        return _URC_END_OF_STACK;
+    }
+    // One clock read per frame (vDSO, tens of ns) against the walk's ~1 µs per frame.
+    if (w->deadline_ns && hold_now_ns() > w->deadline_ns) {
+        w->timed_out = true;
         return _URC_END_OF_STACK;
     }
     int before = 0;
@@ -368,8 +376,12 @@ int remote_frame(Dwfl_Frame *state, void *arg) {
 // from its own stack. It reads the same slots libgcc's walk would read for the same CFI, and
 // stops at the first frame the rows do not describe simply; libgcc's walk then decides.
 // Counters for status; relaxed. [0]: the transition signal's handler, [1]: the selector's self-check.
-std::atomic<uint64_t> g_walks_cached[2], g_walks_full[2];
+std::atomic<uint64_t> g_walks_cached[2], g_walks_full[2], g_walks_timed_out[2];
 int g_verify_fd = -1;  // GRAFT_VERIFY_HANDLER_WALK: both walks, disagreements written here
+// GRAFT_OWN_WALK=libgcc: threads checking themselves never use the rows (a way out should they
+// ever be doubted, and bench/'s side-by-side measurement of both). Set by the worker before
+// its first transition; relaxed: nothing else is published with it.
+std::atomic<bool> g_rows_walk{true};
 
 enum class HandlerWalk { kDone, kMissed, kOther };
 
@@ -377,7 +389,6 @@ __attribute__((no_sanitize("address")))  // reads the return-address slots of ot
 HandlerWalk
 handler_walk(const InterruptedRegs &regs, const ForbiddenTable *table, StackResult *out) {
     const FrameRuleSnapshot *rows = frame_rules_current();
-    if (!rows) return HandlerWalk::kMissed;
     uintptr_t sp = regs.sp, bp = regs.bp;
     // An interrupted pc is exact; a return address is looked up at the call before it.
     uintptr_t look = regs.pc_is_return_address ? regs.pc - 1 : regs.pc;
@@ -386,7 +397,10 @@ handler_walk(const InterruptedRegs &regs, const ForbiddenTable *table, StackResu
     for (int n = 1; n <= kMaxFrames; n++) {
         if ((n > 1 || regs.pc_is_return_address) && in_graft_hot_code(look)) return HandlerWalk::kOther;
         FrameRule rule;
-        if (!frame_rules_lookup(rows, look, &rule)) return HandlerWalk::kMissed;
+        if (!frame_rules_lookup(rows, look, &rule)) {
+            frame_rules_record_miss({look, sp, bp, bp_known});
+            return HandlerWalk::kMissed;
+        }
         uintptr_t cfa = 0;
         if (rule.kind == FrameRule::kRspCfa || rule.kind == FrameRule::kOutermost)
             cfa = sp + static_cast<uintptr_t>(rule.cfa_offset);
@@ -479,7 +493,8 @@ void verify_handler_walk(const InterruptedRegs &regs, const StackResult &fast, c
     (void)!write(g_verify_fd, b, n);
 }
 
-StackResult libgcc_own_walk(SelfContext ctx, const ForbiddenTable *table, bool record_misses);
+StackResult libgcc_own_walk(SelfContext ctx, const ForbiddenTable *table, const InterruptedRegs *regs,
+                            bool record_misses, uint64_t deadline_ns);
 
 }  // namespace
 
@@ -502,6 +517,8 @@ void stack_check_init_worker() {
     if (unsigned long base = getauxval(AT_BASE);
         base && _dl_find_object(reinterpret_cast<void *>(base), &fo) == 0)
         g_loader_map.store(fo.dlfo_link_map, std::memory_order_release);
+    if (const char *v = std::getenv("GRAFT_OWN_WALK"); v && std::strcmp(v, "libgcc") == 0)
+        g_rows_walk.store(false, std::memory_order_relaxed);
     if (const char *v = std::getenv("GRAFT_VERIFY_HANDLER_WALK"); v && *v)
         g_verify_fd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     // This runs on a pthread: the outermost frame of its stack is the thread-start helper.
@@ -512,10 +529,50 @@ void stack_check_init_worker() {
     if (void *c = dlsym(RTLD_DEFAULT, "clone")) g_roots[2].store(fde_func(reinterpret_cast<uintptr_t>(c)));
 }
 
+namespace {
+// A word of this process's memory that may be unmapped or changing under us (another thread's
+// live stack): process_vm_readv fails instead of faulting.
+bool read_own_word(uintptr_t addr, uintptr_t *out) {
+    iovec local{out, sizeof *out}, remote{reinterpret_cast<void *>(addr), sizeof *out};
+    return process_vm_readv(g_pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(sizeof *out);
+}
+
+// From a frame a thread's own check missed, climb the rest of its stack as it stands now and
+// queue the rows of every function on it. The thread is running, so what this reads may be
+// stale or torn: that can only make it queue rows of the wrong functions (rows are always true
+// of the code they describe), or stop early, never publish a wrong row.
+void prepare_rows_from(const FrameMiss &m) {
+    uintptr_t pc = m.pc, sp = m.sp, bp = m.bp;
+    bool bp_known = m.bp_known;
+    for (int n = 0; n < kMaxFrames && pc; n++) {
+        if (!frame_rules_known(pc)) frame_rules_note_function(g_dw.dwfl, pc);
+        if (sp == 0) return;
+        FrameRule rule;
+        rule_for(pc, &rule);
+        uintptr_t cfa = 0;
+        if (rule.kind == FrameRule::kRspCfa)
+            cfa = sp + static_cast<uintptr_t>(rule.cfa_offset);
+        else if (rule.kind == FrameRule::kRbpCfa && bp_known)
+            cfa = bp + static_cast<uintptr_t>(rule.cfa_offset);
+        else
+            return;  // the root, or a frame only libgcc can climb
+        uintptr_t ra = 0;
+        if (cfa <= sp || !read_own_word(cfa - 8, &ra) || ra == 0) return;
+        if (rule.rbp == FrameRule::kRbpAtCfa)
+            bp_known =
+                read_own_word(cfa + static_cast<uintptr_t>(static_cast<intptr_t>(rule.rbp_offset)), &bp);
+        else if (rule.rbp == FrameRule::kRbpUnknown)
+            bp_known = false;
+        sp = cfa;
+        pc = ra - 1;
+    }
+}
+}  // namespace
+
 void stack_check_share_rules() {
-    uintptr_t missed[64];
+    FrameMiss missed[64];
     if (size_t n = frame_rules_take_misses(missed, 64); n && ensure_dwfl())
-        for (size_t i = 0; i < n; i++) frame_rules_note_function(g_dw.dwfl, missed[i]);
+        for (size_t i = 0; i < n; i++) prepare_rows_from(missed[i]);
     frame_rules_publish();
 }
 
@@ -523,7 +580,10 @@ HandlerWalkStats stack_check_handler_stats() {
     return {g_walks_cached[0].load(std::memory_order_relaxed),
             g_walks_full[0].load(std::memory_order_relaxed),
             g_walks_cached[1].load(std::memory_order_relaxed),
-            g_walks_full[1].load(std::memory_order_relaxed), frame_rules_count()};
+            g_walks_full[1].load(std::memory_order_relaxed),
+            g_walks_timed_out[0].load(std::memory_order_relaxed),
+            g_walks_timed_out[1].load(std::memory_order_relaxed),
+            frame_rules_count()};
 }
 
 void stack_check_after_fork_child() {
@@ -543,7 +603,8 @@ void stack_check_objects_added() {
     g_dw.refresh = true;
 }
 
-StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, const InterruptedRegs *regs) {
+StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, const InterruptedRegs *regs,
+                            uint64_t deadline_ns) {
     StackResult r;
     bool missed = false;
     if (ctx == SelfContext::kSignalHandler) {
@@ -567,13 +628,14 @@ StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, const 
             return r;
         }
     }
-    if (regs && ctx != SelfContext::kDirect) {
+    if (regs && ctx != SelfContext::kDirect && g_rows_walk.load(std::memory_order_relaxed)) {
         const int k = ctx == SelfContext::kSignalHandler ? 0 : 1;
         StackResult fast;
         switch (handler_walk(*regs, table, &fast)) {
             case HandlerWalk::kDone:
                 g_walks_cached[k].fetch_add(1, std::memory_order_relaxed);
-                if (g_verify_fd >= 0) verify_handler_walk(*regs, fast, libgcc_own_walk(ctx, table, false));
+                if (g_verify_fd >= 0)
+                    verify_handler_walk(*regs, fast, libgcc_own_walk(ctx, table, regs, false, 0));
                 return fast;
             case HandlerWalk::kMissed:
                 missed = true;
@@ -582,28 +644,20 @@ StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, const 
                 break;
         }
         g_walks_full[k].fetch_add(1, std::memory_order_relaxed);
+        StackResult r2 = libgcc_own_walk(ctx, table, regs, missed, deadline_ns);
+        if (r2.timed_out) g_walks_timed_out[k].fetch_add(1, std::memory_order_relaxed);
+        return r2;
     }
-    return libgcc_own_walk(ctx, table, missed);
+    return libgcc_own_walk(ctx, table, regs, missed, deadline_ns);
 }
 
 namespace {
-StackResult libgcc_own_walk(SelfContext ctx, const ForbiddenTable *table, bool record_misses) {
-    StackResult r;
-    OwnWalk w;
-    _Unwind_Reason_Code rc = _Unwind_Backtrace(collect, &w);
-    if (rc != _URC_END_OF_STACK || w.overflow || w.bad_cfa || w.n == 0) {
-        r.why = "the unwinder stopped early";
-        return r;
-    }
-    // Skip graft's own frames: the handler up to the interrupted frame, or the selector and the
-    // trampoline up to the caller of the patched function.
+// The first frame that is not graft's own: past the handler up to the interrupted frame, or
+// past the selector and the trampoline up to the caller of the patched function; -1 if none.
+int first_own_frame(SelfContext ctx, const OwnWalk &w) {
     int i = 0;
     if (ctx == SelfContext::kSignalHandler) {
         while (i < w.n && !(w.pc[i] >> 63)) i++;
-        if (i == w.n) {
-            r.why = "no signal frame";
-            return r;
-        }
     } else if (ctx == SelfContext::kSelector) {
         // _dl_find_object is lock-free (glibc >= 2.35), unlike dladdr.
         while (i < w.n) {
@@ -614,8 +668,52 @@ StackResult libgcc_own_walk(SelfContext ctx, const ForbiddenTable *table, bool r
             i++;
         }
     }
-    int first = i;
-    for (; i < w.n; i++) {
+    return i < w.n ? i : -1;
+}
+
+// Hands the worker every frame of the walk from `first` on that the rows do not cover, each with
+// its sp where known: libgcc reports, for each frame, the CFA of its callee, which is this
+// frame's sp — except for a frame a signal interrupted (its pc exact, marked), whose callee is
+// the kernel's signal frame; for the first frame, `regs` has it exactly.
+void record_walk_misses(const OwnWalk &w, int first, const InterruptedRegs *regs) {
+    const FrameRuleSnapshot *rows = frame_rules_current();
+    FrameRule unused;
+    for (int i = first; i < w.n; i++) {
+        const uintptr_t pc = w.pc[i] & ~(1ull << 63);
+        if (frame_rules_lookup(rows, pc, &unused)) continue;
+        uintptr_t sp = 0;
+        if (i == first && regs)
+            sp = regs->sp;
+        else if (i > first && !(w.pc[i] >> 63))
+            sp = w.cfa[i];
+        frame_rules_record_miss({pc, sp, 0, false});
+    }
+}
+
+StackResult libgcc_own_walk(SelfContext ctx, const ForbiddenTable *table, const InterruptedRegs *regs,
+                            bool record_misses, uint64_t deadline_ns) {
+    StackResult r;
+    OwnWalk w;
+    w.deadline_ns = deadline_ns;
+    _Unwind_Reason_Code rc = _Unwind_Backtrace(collect, &w);
+    if (w.timed_out) {
+        // Bounded hold: give up, and let the worker prepare the rows of the frames seen so far
+        // and of the rest of the stack above them, so that the next check walks with them.
+        if (int first = first_own_frame(ctx, w); first >= 0) record_walk_misses(w, first, regs);
+        r.why = "its walk ran out of time; the rows for its stack are being prepared";
+        r.timed_out = true;
+        return r;
+    }
+    if (rc != _URC_END_OF_STACK || w.overflow || w.bad_cfa || w.n == 0) {
+        r.why = "the unwinder stopped early";
+        return r;
+    }
+    const int first = first_own_frame(ctx, w);
+    if (first < 0) {
+        r.why = ctx == SelfContext::kSignalHandler ? "no signal frame" : "no frame outside graft";
+        return r;
+    }
+    for (int i = first; i < w.n; i++) {
         uintptr_t pc = w.pc[i] & ~(1ull << 63);
         // Every frame must be code of a known object with an FDE: libgcc's walk treats a missing
         // FDE as the end of the stack, so it is the root check below that catches it.
@@ -634,15 +732,9 @@ StackResult libgcc_own_walk(SelfContext ctx, const ForbiddenTable *table, bool r
             r.busy_cfa = i + 1 < w.n ? w.cfa[i + 1] : 0;
         }
     }
-    // The rows missed the stack somewhere: hand every pc of it they do not cover to the worker,
-    // so that the next signal to this thread finds all of them at once.
-    if (record_misses) {
-        const FrameRuleSnapshot *rows = frame_rules_current();
-        FrameRule unused;
-        for (i = first; i < w.n; i++)
-            if (uintptr_t pc = w.pc[i] & ~(1ull << 63); !frame_rules_lookup(rows, pc, &unused))
-                frame_rules_record_miss(pc);
-    }
+    // The rows missed the stack somewhere: hand every frame of it they do not cover to the
+    // worker, so that the next signal to this thread finds all of them at once.
+    if (record_misses) record_walk_misses(w, first, regs);
     if (!is_root(w.pc[w.n - 1] & ~(1ull << 63))) {
         r.why = "the stack does not end at a thread's start";
         r.busy_in = nullptr;

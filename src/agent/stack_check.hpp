@@ -35,6 +35,7 @@ struct StackResult {
     const char *busy_in = nullptr;  // kBusy: the function found on the stack
     const char *why = nullptr;      // kUnreliable: a short static reason
     uintptr_t busy_cfa = 0;         // kBusy from check_own_stack: the CFA of the busy frame
+    bool timed_out = false;         // kUnreliable from check_own_stack: past its deadline
 };
 
 enum class SelfContext { kSignalHandler, kSelector, kDirect };
@@ -50,8 +51,10 @@ struct InterruptedRegs {
 // Async-signal-safe. The caller is inside a read-side section (the table cannot go away).
 // `regs`: for kSignalHandler, the interrupted frame (required); for kSelector, the caller's
 // frame (optional). With them, the walk tries the worker's rows first (frame_rules.hpp).
+// `deadline_ns` (hold_now_ns() time, 0: none): libgcc's walk, where it is needed, gives up past
+// it with kUnreliable and timed_out, and the worker prepares rows for the frames it saw.
 StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table,
-                            const InterruptedRegs *regs = nullptr);
+                            const InterruptedRegs *regs = nullptr, uint64_t deadline_ns = 0);
 
 // Worker only. True and a verdict when the thread could be checked where it stands.
 StackResult check_blocked_thread(pid_t tid, uintptr_t sp, uintptr_t pc, const ForbiddenTable *table);
@@ -69,9 +72,10 @@ void stack_check_after_fork_child();
 void stack_check_share_rules();
 
 struct HandlerWalkStats {
-    uint64_t cached, full;            // transition-signal walks done with the published rows / with libgcc
-    uint64_t self_cached, self_full;  // the same for the selector's self-checks
-    size_t rows;                      // rows published
+    uint64_t cached, full;               // transition-signal walks done with the published rows / with libgcc
+    uint64_t self_cached, self_full;     // the same for the selector's self-checks
+    uint64_t timed_out, self_timed_out;  // libgcc walks that ran out of their time budget
+    size_t rows;                         // rows published
 };
 HandlerWalkStats stack_check_handler_stats();
 

@@ -49,7 +49,11 @@ struct alignas(64) ThreadSlot {
     // resets it to check_period, which adapts so that the counter is read about once per
     // kSelfCheckCycles of calls. Decremented below zero (wrapping) when it is time.
     uint32_t check_countdown = 0;
-    uint32_t check_period = 1;
+    uint16_t check_period = 1;
+    // Owner-only: own-stack checks in a row that ran out of their time budget
+    // (transition.cpp): after kMaxWalkTimeouts the next check has none, so that a stack the rows
+    // can never cover still gets a verdict.
+    uint8_t walk_timeouts = 0;
     // Owner-only: the fast path took the slow path because the busy function returned (below),
     // not because the countdown ran out: check at once.
     uint32_t slow_forced = 0;

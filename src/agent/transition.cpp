@@ -16,6 +16,7 @@
 #include <map>
 
 #include "agent/core.hpp"
+#include "agent/hold_stats.hpp"
 #include "agent/log.hpp"
 #include "agent/patch.hpp"
 #include "agent/thread_state.hpp"
@@ -27,6 +28,16 @@ Patch *g_transition_patch = nullptr;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The most the transition signal's handler may spend in libgcc's walk (the rows' walk costs a
+// fraction of a µs per frame and needs no limit). With the kernel's delivery of the signal, a
+// thread is then held under 50 µs by one signal (docs/performance.md); a walk that runs out
+// leaves the rows of its stack to the worker, and the next signal's check uses them.
+// GRAFT_OWN_WALK_BUDGET_US overrides it (set_own_walk_budget_us, before any thread checks
+// itself); relaxed: nothing is published with it.
+std::atomic<uint64_t> g_own_walk_budget_ns{25000};
+// Checks in a row that may run out before one is allowed all the time it needs.
+constexpr uint8_t kMaxWalkTimeouts = 2;
 
 // The forbidden ranges of the transition in progress. Published (release) by
 // start_transition()/reverse_transition(); read (acquire) inside read-side sections by
@@ -297,6 +308,11 @@ void schedule_retry(bool reset) {
 }
 
 }  // namespace
+
+void set_own_walk_budget_us(double us) {
+    if (us > 0)
+        g_own_walk_budget_ns.store(static_cast<uint64_t>(us * 1000.0 + 0.5) | 1, std::memory_order_relaxed);
+}
 
 void set_signal_timeout(double s) {
     g_signal_timeout = s;
@@ -700,7 +716,17 @@ void transition_self_check(SelfContext ctx, const InterruptedRegs *regs) {
     if (target != kIdle && effective_state(s) != target) {
         const ForbiddenTable *t = g_forbidden.load(std::memory_order_acquire);
         if (t) {
-            StackResult r = check_own_stack(ctx, t, regs);
+            // A thread held by the transition signal: at most the budget in libgcc's walk, unless
+            // the last checks all ran out of it (walk_timeouts), so that progress is certain; the
+            // signal comes again. Not in the selector: its check at a function's entry is the
+            // thread's one chance to switch before it holds that function's frame (it may then
+            // block in it for as long as it likes), so it gets all the time it needs.
+            const uint64_t now = ctx == SelfContext::kSignalHandler ? hold_now_ns() : 0;
+            const uint64_t deadline = now && s->walk_timeouts < kMaxWalkTimeouts
+                                          ? now + g_own_walk_budget_ns.load(std::memory_order_relaxed)
+                                          : 0;
+            StackResult r = check_own_stack(ctx, t, regs, deadline);
+            s->walk_timeouts = r.timed_out ? static_cast<uint8_t>(s->walk_timeouts + 1) : 0;
             // The target may have been reversed while we looked: switch only to the target the
             // table was built for (a reverse publishes a new table after a grace period).
             if (r.verdict == StackVerdict::kClean &&

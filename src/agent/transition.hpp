@@ -46,6 +46,8 @@ int pending_count();
 
 // Seconds before pending threads get the transition signal (kernel: 15 s).
 void set_signal_timeout(double seconds);
+// How long a thread's check of its own stack may spend in libgcc's walk (GRAFT_OWN_WALK_BUDGET_US).
+void set_own_walk_budget_us(double us);
 double signal_timeout();
 int transition_signal();
 

@@ -8,6 +8,11 @@
  *   call    busy_call_spin() -> leaf()            leaf() is patched too: every call of it goes
  *                                                  through the selector, whose self-checks walk
  *                                                  from leaf's caller with the same rows
+ *   deep    deep1() ... deep6(), descend() 100 frames deep, then step() forever: nothing
+ *           patched on its stack, which is deep enough that libgcc's walk of it takes long, and
+ *           made of functions no other thread runs (the test makes any libgcc walk run out of its
+ *           time: only the rows the worker prepares for the whole stack from one miss can carry
+ *           it, since each check that runs out shows the worker one more function at most)
  * busy_spin, busy_fp_spin and busy_call_spin are what the patch replaces: while a thread spins
  * in one, it must never be switched. Once released, the call thread goes on calling leaf() from
  * run(), and a self-check switches it. Prints "ready PID", then "<kind> spinning tid T"; stdin "release <kind>"
@@ -23,9 +28,9 @@
 
 #include "fixture.h"
 
-enum { PLAIN, FP, FREE, CALL, KINDS };
-static const char *kind_name[KINDS] = {"plain", "fp", "free", "call"};
-static volatile int hold[KINDS] = {1, 1, 1, 1};
+enum { PLAIN, FP, FREE, CALL, DEEP, KINDS };
+static const char *kind_name[KINDS] = {"plain", "fp", "free", "call", "deep"};
+static volatile int hold[KINDS] = {1, 1, 1, 1, 1};
 static volatile int quit;
 static volatile int alloca_size = 64;
 static volatile unsigned long sink;
@@ -71,6 +76,32 @@ __attribute__((noinline)) void busy_fp_spin(void) {
     __asm__ volatile("" ::: "memory");
 }
 
+__attribute__((noinline)) static void descend(int n) {
+    if (n > 0) {
+        descend(n - 1);
+        __asm__ volatile("" ::: "memory"); /* not a tail call: every level keeps its frame */
+        return;
+    }
+    for (unsigned long i = 0; !quit; i++) step(i);
+}
+
+/* Every level keeps its frame: the empty asm after each call rules out a tail call. */
+__attribute__((noinline)) static void deep_base(void) {
+    descend(100);
+    __asm__ volatile("" ::: "memory");
+}
+#define DEEP(name, next)                          \
+    __attribute__((noinline)) static void name(void) { \
+        next();                                   \
+        __asm__ volatile("" ::: "memory");        \
+    }
+DEEP(deep6, deep_base)
+DEEP(deep5, deep6)
+DEEP(deep4, deep5)
+DEEP(deep3, deep4)
+DEEP(deep2, deep3)
+DEEP(deep1, deep2)
+
 static void *run(void *arg) {
     int kind = (int)(long)arg;
     char name[16];
@@ -80,6 +111,7 @@ static void *run(void *arg) {
     if (kind == PLAIN) busy_spin();
     if (kind == FP) busy_fp_spin();
     if (kind == CALL) busy_call_spin();
+    if (kind == DEEP) deep1();
     if (kind != FREE) say("%s left\n", kind_name[kind]);
     if (kind == CALL)
         for (unsigned long i = 0; !quit; i++) sink += leaf(i);

@@ -142,3 +142,48 @@ TEST(HandlerWalk, SpinnersAreCheckedWithTheWorkersRows) {
     unlink(verify.c_str());
     rmdir(dir);
 }
+
+// A check that runs out of its time in libgcc's walk gives up (the thread is held only that
+// long), and the worker climbs the rest of the stack from the frame the rows missed to prepare
+// every row it needs: here every libgcc walk runs out at once (GRAFT_OWN_WALK_BUDGET_US), so a
+// thread 100 frames deep under six functions of its own can only be switched by a walk with the
+// rows the worker prepared — or, after two checks that ran out, by one allowed all its time
+// (which this test must not need: without the worker's climb, it fails that way).
+TEST(HandlerWalk, DeepStackRowsArePreparedFromTheMiss) {
+    char dir[] = "/tmp/graft-handler-walk-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    const std::string verify = std::string(dir) + "/verify.log";
+    Target t(prog_path("handler_walk"), {},
+             {"GRAFT_VERIFY_HANDLER_WALK=" + verify, "GRAFT_OWN_WALK_BUDGET_US=0.001"});
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    ASSERT_TRUE(t.wait_agent());
+    const long deep = tid_of(t, "deep spinning tid ");
+    ASSERT_GT(deep, 0) << t.all_output();
+    for (const char *kind : {"plain", "fp", "call"}) {  // only the deep and free threads stay
+        size_t mark = t.line_count();
+        t.send(std::string("release ") + kind + "\n");
+        ASSERT_GE(t.wait_line(std::string(kind) + " left", 30, mark), 0) << t.all_output();
+    }
+    Cmd load = graft_cmd({"load", std::to_string(t.pid()), patch_path(kPatch), "--no-wait"});
+    ASSERT_EQ(load.rc, 0) << load.err;
+    nlohmann::json last;
+    bool switched = wait_status(
+        t.pid(),
+        [&](const nlohmann::json &st) {
+            last = st;
+            return !pending(st, deep);
+        },
+        60);
+    ASSERT_TRUE(switched) << last.dump(2);
+    auto lines = read_lines(verify);
+    EXPECT_GE(agreeing(lines, deep, "clean"), 1u) << ::testing::PrintToString(lines);
+    EXPECT_EQ(mismatches(lines), "");
+    last = status(t.pid());
+    EXPECT_GE(last["signal_walks"]["timed_out"].get<uint64_t>(), 1u) << last.dump(2);
+    EXPECT_GE(last["signal_walks"]["with_rows"].get<uint64_t>(), 1u) << last.dump(2);
+    ASSERT_TRUE(wait_idle(t.pid(), 60)) << status(t.pid()).dump(2);
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0);
+    unlink(verify.c_str());
+    rmdir(dir);
+}
