@@ -152,10 +152,11 @@ class Graft:
 class Proc:
     """A benchmark program, under `graft run` (graft=exe) or plain. Speaks JSON lines."""
 
-    def __init__(self, argv, graft=None, name=None):
+    def __init__(self, argv, graft=None, name=None, env=None):
         cmd = ([graft, "run"] if graft else []) + argv
         self.name = name or os.path.basename(argv[0])
-        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                                  env=dict(os.environ, **env) if env else None)
         self.q = queue.Queue()
         threading.Thread(target=self._reader, daemon=True).start()
         self.ready = self.line(timeout=120)
@@ -426,8 +427,11 @@ def agent_holds(before, after):
     for k, a in after.items():
         b = before.get(k, {"count": 0, "total_us": 0.0})
         n = a["count"] - b["count"]
+        hb = {str(e): c for e, c in b.get("histogram_us", [])}
+        hist = [[e, c - hb.get(str(e), 0)] for e, c in a.get("histogram_us", [])]
         out[k] = {"count": n, "mean_us": round((a["total_us"] - b["total_us"]) / n, 2) if n else None,
-                  "max_us": round(a["max_us"], 1)}
+                  "max_us": round(a["max_us"], 1), "histogram_us": hist,
+                  "over_50us": sum(c for e, c in hist if e is None or e > 50)}
     return out
 
 
@@ -468,7 +472,9 @@ def s_disturbance(g, art, cfg):
             if w["lost"]:
                 log("  gap thread %s: %d gap events lost (buffer full)" % (kind, w["lost"]))
             wins.append((w["events"], ivs))
-        res = {"cycles": cycles, "agent_holds": agent_holds(holds0, g.req(meas.pid, {"op": "status"}).get("holds", {}))}
+        sc = meas.cmd("sigcost 3000").get("sigcost")
+        log("  gap thread %-9s the kernel's signal round trip (no-op handler): %s" % (kind, sc))
+        res = {"cycles": cycles, "kernel_signal": sc, "agent_holds": agent_holds(holds0, g.req(meas.pid, {"op": "status"}).get("holds", {}))}
         for mode in ("patching", "control"):
             per, gaps, secs = interval_stats(wins, mode)
             n = len(per)
@@ -508,6 +514,47 @@ def s_disturbance(g, art, cfg):
         out["kinds"][kind] = res
         meas.close()
         decoy.close()
+    return out
+
+
+# ---- 3c. the two walks a thread checks itself with, side by side --------------------------------
+
+def s_walks(g, art, cfg):
+    """How long a thread is held by one check of its own stack: with the rows the worker
+    publishes (the default) against libgcc's unwinder alone (GRAFT_OWN_WALK=libgcc), in two
+    otherwise identical processes patched cycle by cycle in turn. The agent times each hold on
+    the thread itself (holds in status): the transition signal's handler for a thread spinning in
+    unpatched code, the selector's self-checks for one calling the patched function."""
+    so = art["patches"] + "/p_threads.so"
+    out = {"seconds": cfg["walk_ab_s"], "configs": []}
+    for kind, depth in cfg["walk_ab"]:
+        argv = [art["bin"] + "/threads", "--blocked=10", "--depth=%d" % depth, "--gap-%s=1" % kind]
+        procs = {"rows": Proc(argv, g.exe, "threads-rows"),
+                 "libgcc": Proc(argv, g.exe, "threads-libgcc", env={"GRAFT_OWN_WALK": "libgcc"})}
+        before = {w: g.req(p.pid, {"op": "status"}) for w, p in procs.items()}
+        end, cycles = time.monotonic() + cfg["walk_ab_s"], 0
+        while time.monotonic() < end:
+            for p in procs.values():
+                g.cli("load", p.pid, so)
+                g.cli("disable", p.pid, "p_threads", "--wait")
+                g.cli("unload", p.pid, "p_threads")
+            cycles += 1
+        res = {"kind": kind, "depth": depth, "cycles": cycles}
+        for w, p in procs.items():
+            st = g.req(p.pid, {"op": "status"})
+            which = "signal" if kind == "unpatched" else "self_check"
+            walks = "signal_walks" if kind == "unpatched" else "self_check_walks"
+            res[w] = {"holds": agent_holds(before[w].get("holds", {}), st.get("holds", {}))[which],
+                      "walks": {k: st.get(walks, {}).get(k, 0) - before[w].get(walks, {}).get(k, 0)
+                                for k in ("with_rows", "with_libgcc")}}
+            p.close()
+        a, b = res["rows"]["holds"], res["libgcc"]["holds"]
+        if a.get("mean_us") and b.get("mean_us"):
+            res["mean_ratio"] = round(b["mean_us"] / a["mean_us"], 2)
+        log("  walks %-9s depth %3d, %d cycles: rows mean %s max %s us (%s) | libgcc mean %s max %s us (%s)" % (
+            kind, depth, cycles, a.get("mean_us"), a.get("max_us"), res["rows"]["walks"], b.get("mean_us"),
+            b.get("max_us"), res["libgcc"]["walks"]))
+        out["configs"].append(res)
     return out
 
 
@@ -831,6 +878,7 @@ def config(quick):
             ("spin_patched", 10, [10, 100, 1000]),
         ],
         "dist_blocked": 10, "dist_window_s": 8.0, "dist_windows": 3, "hold_profile_s": 5.0,
+        "walk_ab": [("unpatched", 10), ("unpatched", 100), ("patched", 10), ("patched", 100)], "walk_ab_s": 5.0,
         "srv_idle": 50, "srv_conns": 4, "srv_period_us": 250, "srv_window_s": 3.0,
         "srv_modes": ["control", "patching", "offpath"] * 3,
         "load_sizes": [1, 10, 100, 1000, 10000], "load_reps": 5,
@@ -840,12 +888,12 @@ def config(quick):
         c.update({"cc_reps": 41, "transition_reps": 2, "transition_reps_10k": 1,
                   "transition_matrix": [("blocked", 10, [10, 100, 1000]), ("blocked", 100, [100]),
                                         ("spin_unpatched", 10, [100]), ("spin_patched", 10, [100])],
-                  "dist_window_s": 3.0, "dist_windows": 1, "srv_window_s": 1.5,
+                  "dist_window_s": 3.0, "dist_windows": 1, "srv_window_s": 1.5, "walk_ab_s": 2.0,
                   "srv_modes": ["control", "patching", "offpath"], "load_reps": 2})
     return c
 
 
-SECTIONS = ["callcost", "transition", "disturbance", "server", "loadcost", "memory", "profiles"]
+SECTIONS = ["callcost", "transition", "disturbance", "walks", "server", "loadcost", "memory", "profiles"]
 
 
 def main():
@@ -868,7 +916,7 @@ def main():
            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(build), "config": cfg,
            "sections_run": only, "errors": {}}
     fns = {"callcost": lambda: s_callcost(g, art, cfg), "transition": lambda: s_transition(g, art, cfg),
-           "disturbance": lambda: s_disturbance(g, art, cfg), "server": lambda: s_server(g, art, cfg),
+           "disturbance": lambda: s_disturbance(g, art, cfg), "walks": lambda: s_walks(g, art, cfg), "server": lambda: s_server(g, art, cfg),
            "loadcost": lambda: s_loadcost(g, art, cfg), "memory": lambda: s_memory(g, art, cfg, res.get("transition")),
            "profiles": lambda: s_profiles(g, art, cfg)}
     durations = {}

@@ -325,7 +325,7 @@ def document(r, made):
         if agent:
             k = kernel_signal_us(r)
             parts = ["graft's own code, timed on the thread by the agent: " + "; ".join(agent) +
-                     ("; the kernel's delivery and return of a signal add %s µs (perf)" % f(k) if k is not None else "")] + \
+                     ("; the kernel's delivery and return of a signal add %s µs (measured in the same process)" % f(k) if k is not None else "")] + \
                     ["lost CPU time of the spinning thread, " + x for x in parts]
         A("| longest time one thread is held during a transition | ≤ 50 µs | %s | %s |" % ("; ".join(parts), hold_verdict(dist, r)))
     if srv and srv.get("control") and srv.get("patching"):
@@ -511,6 +511,30 @@ def document(r, made):
                     f(x["max_cpu_gap_us"]), f((x.get("per_transition_max_cpu_gap_us") or {}).get("median"))))
         A("")
         A(hold_text(r))
+        A("")
+    walks = r.get("walks")
+    if walks and walks.get("configs"):
+        A("### 3c. One check of a thread's own stack: the worker's rows against libgcc's unwinder")
+        A("")
+        A("`threads --blocked=10 --depth=D --gap-KIND=1` twice: one process as graft runs by default, one with "
+          "`GRAFT_OWN_WALK=libgcc` (its threads never use the rows), patched in turn, cycle by cycle, for %s s per "
+          "row (`graft load` / `graft disable --wait` / `graft unload`). The agent times each hold on the thread "
+          "itself (`holds` in status): the transition signal's handler for the thread spinning in unpatched code, "
+          "the selector's self-checks for the one calling the patched function. *walks* counts how that process's "
+          "checks walked (with the rows / with libgcc / libgcc giving up at its 25 µs budget)." % f(walks["seconds"], 0))
+        A("")
+        A("| thread | depth | cycles | hold with rows: mean / longest µs | walks (rows / libgcc / gave up) | hold with libgcc only: mean / longest µs | mean ratio |")
+        A("|---|---:|---:|---:|---|---:|---:|")
+        for c in walks["configs"]:
+            a, b = c["rows"], c["libgcc"]
+            wk = lambda x: "%d / %d / %d" % (x["walks"].get("with_rows", 0), x["walks"].get("with_libgcc", 0),
+                                           x["walks"].get("timed_out", 0))
+            A("| spinning through %s code (%s) | %d | %d | %s / %s | %s | %s / %s | %s× |" % (
+                c["kind"], "signal handler" if c["kind"] == "unpatched" else "self-check", c["depth"], c["cycles"],
+                f(a["holds"].get("mean_us")), f(a["holds"].get("max_us")), wk(a), f(b["holds"].get("mean_us")),
+                f(b["holds"].get("max_us")), f(c.get("mean_ratio"), 1)))
+        A("")
+        A(walks_text(walks))
         A("")
     if srv and srv.get("control") and srv.get("patching"):
         A("### 3b. Latency of a multi-threaded server")
@@ -741,10 +765,13 @@ def hold_pvalue(res):
 
 
 def kernel_signal_us(r):
-    """The kernel's delivery of one transition signal and its return (perf, §3a profile): one
-    signal per transition for a thread spinning in unpatched code."""
-    hu = ((r.get("profiles") or {}).get("hold_unpatched") or {}).get("us_per_transition") or {}
-    return hu.get("signal delivery and return (kernel)")
+    """The kernel's delivery of one signal to a running thread and its return, measured in the
+    section's own process (`threads` command `sigcost`: a no-op handler, CPU time per signal less
+    the same system call delivering nothing); the larger of the two kinds' measurements."""
+    vals = [((res.get("kernel_signal") or {}).get("delivery_us")) for res in
+            ((r.get("disturbance") or {}).get("kinds") or {}).values()]
+    vals = [v for v in vals if v is not None]
+    return max(vals) if vals else None
 
 
 def agent_hold_max(dist):
@@ -758,13 +785,61 @@ def agent_hold_max(dist):
     return best
 
 
+def hold_tail(res):
+    """For each kind of hold of this section's process: how many lasted 50 µs or more, against how
+    many a signal with a no-op handler in the same process would have seen over the same total
+    time (its round trips of 50 µs or more per µs of round trip: stalls of the machine, which hit
+    a window in proportion to its length). [(which, over, count, expected, p)]"""
+    ks = res.get("kernel_signal") or {}
+    hist = ks.get("signal_histogram_us") or []
+    n_over = sum(c for e, c in hist if e is None or e > 50)
+    wall = ks.get("signal_wall_total_us") or 0
+    out = []
+    for which, h in (res.get("agent_holds") or {}).items():
+        if not h.get("count"):
+            continue
+        expected = n_over / wall * h["mean_us"] * h["count"] if wall else 0.0
+        out.append((which, h.get("over_50us", 0), h["count"], expected,
+                    poisson_tail(h.get("over_50us", 0), max(expected, 1e-9))))
+    return out
+
+
+def walks_worst(r, kind):
+    """The longest hold with the rows in §3c for threads of `kind`: (us, depth) or None."""
+    best = None
+    for c in ((r or {}).get("walks") or {}).get("configs") or []:
+        m = (c["rows"]["holds"] or {}).get("max_us")
+        if c["kind"] == kind and m is not None and (best is None or m > best[0]):
+            best = (m, c["depth"])
+    return best
+
+
 def hold_verdict(dist, r=None):
+    v = hold_verdict_dist(dist, r)
+    k = (kernel_signal_us(r) if r else None) or 0.0
+    sc = walks_worst(r, "patched")
+    if v.startswith("**met") and sc and sc[0] + k > GOALS["hold_us"]:
+        v += ("; **missed** by a thread's first self-check in code the rows do not cover yet (§3c: %s µs at %d "
+              "frames, walked with libgcc, which a self-check is allowed to finish)" % (f(sc[0]), sc[1]))
+    sg = walks_worst(r, "unpatched")
+    if v.startswith("**met") and sg and sg[0] + k > GOALS["hold_us"]:
+        v += "; the signal handler's longest in §3c: %s µs at %d frames" % (f(sg[0]), sg[1])
+    return v
+
+
+def hold_verdict_dist(dist, r=None):
     worst_agent = agent_hold_max(dist)
     if worst_agent is not None:
         k = (kernel_signal_us(r) if r else None) or 0.0
         if worst_agent[0] + k <= GOALS["hold_us"]:
             return "**met**: graft's own code, measured on the thread, longest hold %s µs (+ %s µs kernel)" % (
                 f(worst_agent[0]), f(k))
+        tails = [t for res in dist["kinds"].values() for t in hold_tail(res)]
+        if tails and all(t[4] >= 0.01 for t in tails):
+            return ("**met but for the machine's stalls**: the longest hold, %s µs, and every other of 50 µs or more "
+                    "(%s) are no more frequent than stalls of a signal with a no-op handler in the same process" % (
+                        f(worst_agent[0]), ", ".join("%s %d of %d" % (HOLD_NAMES.get(w, w), o, n)
+                                                     for w, o, n, e, p in tails)))
         return "**missed**: graft's own code held a thread %s µs once (+ %s µs kernel)" % (f(worst_agent[0]), f(k))
     worst = max(res["patching"]["max_cpu_gap_us"] for res in dist["kinds"].values())
     if worst <= GOALS["hold_us"]:
@@ -789,13 +864,20 @@ def hold_text(r):
             if h.get("count"):
                 agent.append("spinning through %s code, the %s ran %d times, %s µs on average, %s µs at the longest" % (
                     kind, HOLD_NAMES.get(which, which), h["count"], f(h["mean_us"]), f(h["max_us"])))
+    tails = [t for res in dist["kinds"].values() for t in hold_tail(res)]
     if agent:
         k = kernel_signal_us(r)
+        if tails:
+            agent.append("holds of 50 µs or more: " + "; ".join(
+                "%s %d of %d (a no-op signal handler's rate of stalls predicts %s; p = %.2g)" % (
+                    HOLD_NAMES.get(w, w), o, n, f(e, 1), p) for w, o, n, e, p in tails))
         out.append("**graft's own account.** The agent times its two holds on the thread itself "
                    "(`src/agent/hold_stats.cpp`, `holds` in `graft status --json`): the transition signal's handler "
                    "from its first to its last instruction, and each self-check of the selector's slow path. Over "
                    "this section's transitions: " + "; ".join(agent) + "." +
-                   (" The kernel's delivery of the signal and its return add %s µs per signal (perf, below)." % f(k)
+                   (" The kernel's delivery of a signal to the thread and its return add %s µs per signal: measured in "
+                    "the same process by the `threads` command `sigcost` (3000 signals to itself with a handler that "
+                    "does nothing, CPU time per signal less that of the same system call delivering none)." % f(k)
                     if k is not None else "") +
                    " The handler walks the thread's stack with the unwind rows the worker published "
                    "(`src/agent/frame_rules.hpp`) once they cover it, and with libgcc's unwinder before that "
@@ -847,6 +929,11 @@ def hold_text(r):
             out.append("The longest hold graft's code measured on itself, plus the kernel's signal delivery, is "
                        "within the 50 µs goal: **met**. Longer CPU-time gaps of the thread occur at the same rate "
                        "during the decoy's transitions: they are the machine's, not graft's.")
+        elif v.startswith("**met but"):
+            out.append("Some holds lasted 50 µs or more, but no more often than a signal whose handler does nothing "
+                       "is stalled that long in the same process (the agent's clock is the wall clock, so a stall of "
+                       "the virtual CPU during a hold counts in it): on this machine the goal is **met but for its "
+                       "own stalls**, which graft cannot remove.")
         else:
             out.append("graft's code, measured on itself, held a thread longer than the 50 µs goal at least once: "
                        "**missed**.")
@@ -871,6 +958,28 @@ def hold_text(r):
         out.append(HANDLER_MEASURED)
     out.append("Wall-clock gaps of milliseconds occur equally in both: they are the thread being descheduled on a "
                "2-CPU machine shared with the worker, the `graft` command and other tenants, not graft holding it.")
+    return " ".join(out)
+
+
+def walks_text(walks):
+    ratios = [c["mean_ratio"] for c in walks["configs"] if c.get("mean_ratio")]
+    out = []
+    if ratios:
+        out.append("Walking with the rows holds a thread %s–%s× less on average than libgcc's walk of the same stacks "
+                   "in the same run." % (f(min(ratios), 1), f(max(ratios), 1)))
+    sig = [c for c in walks["configs"] if c["kind"] == "unpatched"]
+    if sig:
+        out.append("The longest signal-handler hold with the rows is %s µs (libgcc alone: %s µs): it is the first "
+                   "signal to a thread in a place the rows do not cover yet, whose libgcc walk gives up at 25 µs and "
+                   "hands the stack to the worker." % (
+                       f(max(c["rows"]["holds"].get("max_us") or 0 for c in sig)),
+                       f(max(c["libgcc"]["holds"].get("max_us") or 0 for c in sig))))
+    sc = [c for c in walks["configs"] if c["kind"] == "patched"]
+    if sc:
+        out.append("A self-check has no budget (its check at a function's entry is the thread's one chance to switch "
+                   "before it holds that function's frame): its longest hold with the rows, %s µs, is the first one "
+                   "of the thread, walked with libgcc; the next ones walk with the rows." % f(
+                       max(c["rows"]["holds"].get("max_us") or 0 for c in sc)))
     return " ".join(out)
 
 
@@ -994,6 +1103,14 @@ each measured side by side with the code before it:
   waits behind the first pass): from 60 µs to under 20 µs of worker CPU per thread, and from 1.5 µs to a few
   hundred ns per frame.
 - **Load time** (§4): `/proc/self/maps` is read once per batch of code writes and parsed by hand.
+- **Hold of a running thread** (§3a, §3c): the transition signal's handler and the selector's self-checks walked the
+  thread's stack with libgcc's unwinder, about 18 µs on average and up to 65 µs per signal (an instrumented build,
+  commit 2f35162), most of a thread's hold. They now walk with CFI rows the worker computes with libdw and
+  publishes, libgcc only for frames the rows lack (which the worker then prepares, climbing the rest of that stack);
+  the handler's libgcc walk gives up after 25 µs. §3c measures both walks side by side; the agent now times its
+  holds itself (`holds` in `graft status --json`), which is what the hold goal is judged on.
+- **Call during a transition** (§1): the fast path is laid out so that a switched thread, and a pending one in a
+  patching transition, take no branch before the final jump.
 
 Behaviour of the `graft` command met on the way (fixed): `graft run PROGRAM --opt value` reordered the
 program's arguments, and `graft build --target FILE SOURCE` swallowed the source into `--target`."""

@@ -14,6 +14,10 @@
  *                   (signal handler, selector slow path, descheduled) shows up as a gap.
  * Prints one JSON line {"ready":...} once every thread is in place, then reads commands:
  *   window    start a new measuring window for the gap threads (answers the last window)
+ *   sigcost N the kernel's cost of one signal to a running thread, on this machine: the main
+ *             thread sends itself N signals with a handler that does nothing (graft's flags),
+ *             and N tgkill(self, 0) calls (the same system call, nothing delivered); answers
+ *             the CPU time per call of each, and the longest single signal
  *   quit
  * Works with or without the graft agent (for memory comparisons). */
 #define _GNU_SOURCE
@@ -25,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -276,6 +281,75 @@ static void print_gap(const struct gap_thread *g, int first) {
     printf("]}");
 }
 
+static void noop_handler(int sig, siginfo_t *si, void *uc) {
+    (void)sig;
+    (void)si;
+    (void)uc;
+}
+
+static uint64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The agent's hold histogram's edges (src/agent/hold_stats.hpp), µs. */
+static const unsigned hist_edges[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
+#define HIST_N (sizeof hist_edges / sizeof hist_edges[0] + 1)
+
+/* CPU time per tgkill(self, sig) over n calls, the longest in wall-clock time, and a histogram
+ * of the wall-clock times. */
+static double g_wall_total_us; /* of the last time_tgkill */
+static void time_tgkill(int sig, int n, double *mean_us, double *max_us, unsigned long *hist) {
+    pid_t pid = getpid(), tid = (pid_t)syscall(SYS_gettid);
+    uint64_t start = thread_cpu_ns(), longest = 0, wall = 0;
+    for (size_t b = 0; b < HIST_N; b++) hist[b] = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t a = mono_ns();
+        syscall(SYS_tgkill, pid, tid, sig);
+        uint64_t d = mono_ns() - a;
+        wall += d;
+        if (d > longest) longest = d;
+        size_t b = 0;
+        while (b < HIST_N - 1 && d >= hist_edges[b] * 1000ull) b++;
+        hist[b]++;
+    }
+    *mean_us = (double)(thread_cpu_ns() - start) / n / 1e3;
+    *max_us = (double)longest / 1e3;
+    g_wall_total_us = (double)wall / 1e3;
+}
+
+static void sigcost(int n) {
+    struct sigaction sa = {0}, old;
+    sa.sa_sigaction = noop_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR2, &sa, &old);
+    double sig_mean, sig_max, none_mean, none_max;
+    unsigned long sig_hist[HIST_N], none_hist[HIST_N];
+    time_tgkill(0, n, &none_mean, &none_max, none_hist); /* warm up, then measure both */
+    time_tgkill(SIGUSR2, n, &sig_mean, &sig_max, sig_hist);
+    double sig_wall_total = g_wall_total_us;
+    time_tgkill(0, n, &none_mean, &none_max, none_hist);
+    sigaction(SIGUSR2, &old, NULL);
+    printf("{\"sigcost\":{\"n\":%d,\"signal_us\":%.3f,\"signal_max_us\":%.1f,\"no_signal_us\":%.3f,"
+           "\"delivery_us\":%.3f,\"signal_wall_total_us\":%.1f,\"signal_histogram_us\":[",
+           n, sig_mean, sig_max, none_mean, sig_mean - none_mean, sig_wall_total);
+    for (size_t b = 0; b < HIST_N; b++) {
+        if (b < HIST_N - 1)
+            printf("%s[%u,%lu]", b ? "," : "", hist_edges[b], sig_hist[b]);
+        else
+            printf(",[null,%lu]", sig_hist[b]);
+    }
+    printf("]}}\n");
+}
+
 int main(int argc, char **argv) {
     int blocked = 0, spin_u = 0, spin_p = 0, gap_u = 0, gap_p = 0, stack_kb = 256;
     /* Options are --name=value: `graft run PROGRAM --name value` reorders the arguments (the
@@ -338,6 +412,9 @@ int main(int argc, char **argv) {
             printf("{\"window\":%u,\"gaps\":[", w);
             for (int i = 0; i < g_ngap; i++) print_gap(&g_gap[i], i == 0);
             printf("]}\n");
+        } else if (!strncmp(line, "sigcost ", 8)) {
+            int n = atoi(line + 8);
+            sigcost(n > 0 ? n : 1000);
         } else {
             printf("{\"error\":\"unknown command\"}\n");
         }

@@ -802,9 +802,16 @@ nlohmann::json core_status() {
     const HandlerWalkStats hs = stack_check_handler_stats();
     auto hold = [](HoldKind k) {
         const HoldSummary h = hold_summary(k);
+        // [[upper edge in µs or null, count], ...]
+        nlohmann::json hist = nlohmann::json::array();
+        for (int b = 0; b < kHoldBuckets; b++)
+            hist.push_back(
+                {b < kHoldBuckets - 1 ? nlohmann::json(kHoldBucketsUs[b]) : nlohmann::json(nullptr),
+                 h.buckets[b]});
         return nlohmann::json{{"count", h.count},
                               {"total_us", static_cast<double>(h.total_ns) / 1e3},
-                              {"max_us", static_cast<double>(h.max_ns) / 1e3}};
+                              {"max_us", static_cast<double>(h.max_ns) / 1e3},
+                              {"histogram_us", hist}};
     };
     return {
         {"pid", getpid()},

@@ -16,8 +16,14 @@ uint64_t hold_now_ns();
 // Async-signal-safe, lock-free: counts one hold of `kind` that began at `start_ns`.
 void hold_record(HoldKind kind, uint64_t start_ns);
 
+// Upper edges of the histogram's buckets, µs (the last bucket has none).
+inline constexpr uint32_t kHoldBucketsUs[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
+inline constexpr int kHoldBuckets = sizeof kHoldBucketsUs / sizeof kHoldBucketsUs[0] + 1;
+
 struct HoldSummary {
     uint64_t count = 0, total_ns = 0, max_ns = 0;
+    uint64_t buckets[kHoldBuckets] =
+        {};  // holds shorter than kHoldBucketsUs[i] (and longer than the one before)
 };
 HoldSummary hold_summary(HoldKind kind);
 

@@ -114,6 +114,9 @@ TEST(HandlerWalk, SpinnersAreCheckedWithTheWorkersRows) {
                            last["signal_walks"]["with_libgcc"].get<uint64_t>();
     EXPECT_GE(last["holds"]["signal"]["count"].get<uint64_t>(), walks) << last.dump(2);
     EXPECT_GT(last["holds"]["signal"]["max_us"].get<double>(), 0.0) << last.dump(2);
+    uint64_t in_buckets = 0;
+    for (auto &b : last["holds"]["signal"]["histogram_us"]) in_buckets += b[1].get<uint64_t>();
+    EXPECT_EQ(in_buckets, last["holds"]["signal"]["count"].get<uint64_t>()) << last.dump(2);
     EXPECT_GE(last["holds"]["signal"]["total_us"].get<double>(),
               last["holds"]["signal"]["max_us"].get<double>())
         << last.dump(2);
