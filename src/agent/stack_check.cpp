@@ -464,6 +464,19 @@ const char *verdict_name(StackVerdict v) {
     return v == StackVerdict::kClean ? "clean" : v == StackVerdict::kBusy ? "busy" : "unreliable";
 }
 
+// " <label>: <verdict>[ in F] cfa 0x...[ (why)]"
+size_t put_walk(char *b, size_t n, size_t cap, const char *label, const StackResult &r) {
+    n = put_str(b, n, cap, label);
+    n = put_str(b, n, cap, verdict_name(r.verdict));
+    n = put_str(b, n, cap, r.busy_in ? " in " : "");
+    n = put_str(b, n, cap, r.busy_in ? r.busy_in : "");
+    n = put_str(b, n, cap, " cfa ");
+    n = put_hex(b, n, cap, r.busy_cfa);
+    n = put_str(b, n, cap, r.why ? " (" : "");
+    n = put_str(b, n, cap, r.why ? r.why : "");
+    return put_str(b, n, cap, r.why ? ")" : "");
+}
+
 void verify_handler_walk(const InterruptedRegs &regs, const StackResult &fast, const StackResult &full) {
     const bool same = fast.verdict == full.verdict && fast.busy_in == full.busy_in &&
                       (fast.verdict != StackVerdict::kBusy || fast.busy_cfa == full.busy_cfa);
@@ -473,21 +486,8 @@ void verify_handler_walk(const InterruptedRegs &regs, const StackResult &fast, c
     n = put_dec(b, n, sizeof b, static_cast<uintptr_t>(syscall(SYS_gettid)));
     n = put_str(b, n, sizeof b, " pc ");
     n = put_hex(b, n, sizeof b, regs.pc);
-    n = put_str(b, n, sizeof b, " rows: ");
-    n = put_str(b, n, sizeof b, verdict_name(fast.verdict));
-    n = put_str(b, n, sizeof b, fast.busy_in ? " in " : "");
-    n = put_str(b, n, sizeof b, fast.busy_in ? fast.busy_in : "");
-    n = put_str(b, n, sizeof b, " cfa ");
-    n = put_hex(b, n, sizeof b, fast.busy_cfa);
-    n = put_str(b, n, sizeof b, " libgcc: ");
-    n = put_str(b, n, sizeof b, verdict_name(full.verdict));
-    n = put_str(b, n, sizeof b, full.busy_in ? " in " : "");
-    n = put_str(b, n, sizeof b, full.busy_in ? full.busy_in : "");
-    n = put_str(b, n, sizeof b, " cfa ");
-    n = put_hex(b, n, sizeof b, full.busy_cfa);
-    n = put_str(b, n, sizeof b, full.why ? " (" : "");
-    n = put_str(b, n, sizeof b, full.why ? full.why : "");
-    n = put_str(b, n, sizeof b, full.why ? ")" : "");
+    n = put_walk(b, n, sizeof b, " rows: ", fast);
+    n = put_walk(b, n, sizeof b, " libgcc: ", full);
     n = put_str(b, n, sizeof b, regs.pc_is_return_address ? " [self-check]" : "");
     b[n++] = '\n';
     (void)!write(g_verify_fd, b, n);
