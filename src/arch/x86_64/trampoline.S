@@ -61,6 +61,19 @@ graft_stubs_end:
     popq %rax
     .cfi_adjust_cfa_offset -8
 .endm
+/* read_unlock() of the fast path: %edi holds seq + 1 from the lock, %rax the slot. */
+.macro fast_unlock
+    addl $1, %edi
+    movl %edi, GRAFT_SLOT_SEQ(%rax)
+    movl $0, GRAFT_SLOT_NEST(%rax)
+.endm
+/* Leave the fast path for the address in %r11 (five registers were saved). */
+.macro fast_leave
+    fast_unlock
+    fast_restore
+    jmp *%r11
+    .cfi_adjust_cfa_offset 40
+.endm
 /* The frame graft_select_fast and the slow path expect: the argument registers, %rax (vector
  * count of a varargs call), %r10 (static chain), and the stub index (%r11) last. */
 .macro c_frame_save
@@ -139,12 +152,7 @@ graft_tramp_common:
     jne .Lunlock
     movq GRAFT_FUNC_NEW(%rcx), %r11
 .Lunlock:
-    addl $1, %edi                           /* read_unlock() */
-    movl %edi, GRAFT_SLOT_SEQ(%rax)
-    movl $0, GRAFT_SLOT_NEST(%rax)
-    fast_restore
-    jmp *%r11
-    .cfi_adjust_cfa_offset 40
+    fast_leave
 
 .Lbelow:
     movq GRAFT_FUNC_BELOW(%rcx), %rcx
@@ -196,12 +204,7 @@ graft_tramp_common:
     cmpb $0, GRAFT_FUNC_NOP(%rcx)
     jne .Lunlock
     movq GRAFT_FUNC_NEW(%rcx), %r11
-    addl $1, %edi                           /* read_unlock() */
-    movl %edi, GRAFT_SLOT_SEQ(%rax)
-    movl $0, GRAFT_SLOT_NEST(%rax)
-    fast_restore
-    jmp *%r11
-    .cfi_adjust_cfa_offset 40
+    fast_leave
 
 .Lapproved:
     /* set_own_state(s, goal): word = (gen << 8) | (goal + 1) */
@@ -214,9 +217,7 @@ graft_tramp_common:
     jmp .Lpick
 8:  movl $1, GRAFT_SLOT_SLOW_FORCED(%rax)
 9:  movl GRAFT_STACK_STUB(%rsi), %r11d      /* the stub index, for the slow path */
-    addl $1, %edi                           /* read_unlock(), then the slow path below */
-    movl %edi, GRAFT_SLOT_SEQ(%rax)
-    movl $0, GRAFT_SLOT_NEST(%rax)
+    fast_unlock                             /* then the slow path below */
     fast_restore
     c_frame_save                            /* the slow path's frame, index in %r11 */
     jmp 2f
