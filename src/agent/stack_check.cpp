@@ -628,8 +628,9 @@ StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, const 
             return r;
         }
     }
-    if (regs && ctx != SelfContext::kDirect && g_rows_walk.load(std::memory_order_relaxed)) {
-        const int k = ctx == SelfContext::kSignalHandler ? 0 : 1;
+    if (ctx == SelfContext::kDirect) return libgcc_own_walk(ctx, table, regs, false, deadline_ns);
+    const int k = ctx == SelfContext::kSignalHandler ? 0 : 1;
+    if (regs && g_rows_walk.load(std::memory_order_relaxed)) {
         StackResult fast;
         switch (handler_walk(*regs, table, &fast)) {
             case HandlerWalk::kDone:
@@ -643,12 +644,11 @@ StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table, const 
             case HandlerWalk::kOther:
                 break;
         }
-        g_walks_full[k].fetch_add(1, std::memory_order_relaxed);
-        StackResult r2 = libgcc_own_walk(ctx, table, regs, missed, deadline_ns);
-        if (r2.timed_out) g_walks_timed_out[k].fetch_add(1, std::memory_order_relaxed);
-        return r2;
     }
-    return libgcc_own_walk(ctx, table, regs, missed, deadline_ns);
+    g_walks_full[k].fetch_add(1, std::memory_order_relaxed);
+    r = libgcc_own_walk(ctx, table, regs, missed, deadline_ns);
+    if (r.timed_out) g_walks_timed_out[k].fetch_add(1, std::memory_order_relaxed);
+    return r;
 }
 
 namespace {
