@@ -16,14 +16,6 @@ namespace {
 
 const char *kPatch = "consistency_v2";
 
-// The pending entry of thread `tid` in a status, or null.
-const nlohmann::json *pending_entry(const nlohmann::json &st, long tid) {
-    if (st["transition"].is_null()) return nullptr;
-    for (auto &p : st["transition"]["pending"])
-        if (p["tid"] == tid) return &p;
-    return nullptr;
-}
-
 long parse_tid(const std::string &line, const std::string &prefix) {
     auto at = line.find(prefix);
     return at == std::string::npos ? -1 : std::stol(line.substr(at + prefix.size()));

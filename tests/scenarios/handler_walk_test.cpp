@@ -20,19 +20,6 @@ namespace {
 
 const char *kPatch = "handler_walk_fix";
 
-long tid_of(Target &t, const std::string &prefix) {
-    int i = t.wait_line(prefix);
-    if (i < 0) return -1;
-    return std::stol(t.lines()[static_cast<size_t>(i)].substr(prefix.size()));
-}
-
-bool pending(const nlohmann::json &st, long tid) {
-    if (st["transition"].is_null()) return false;
-    for (auto &p : st["transition"]["pending"])
-        if (p["tid"] == tid) return true;
-    return false;
-}
-
 std::vector<std::string> read_lines(const std::string &path) {
     std::vector<std::string> v;
     std::ifstream in(path);
@@ -92,8 +79,8 @@ TEST(HandlerWalk, SpinnersAreCheckedWithTheWorkersRows) {
         [&](const nlohmann::json &st) {
             last = st;
             auto lines = read_lines(verify);
-            return !pending(st, free_tid) && pending(st, plain) && pending(st, fp) && pending(st, call) &&
-                   agreeing(lines, plain, "busy in busy_spin") >= 3 &&
+            return !pending_entry(st, free_tid) && pending_entry(st, plain) && pending_entry(st, fp) &&
+                   pending_entry(st, call) && agreeing(lines, plain, "busy in busy_spin") >= 3 &&
                    agreeing(lines, fp, "busy in busy_fp_spin") >= 3 &&
                    agreeing(lines, call, "busy in busy_call_spin", From::kSelfCheck) >= 3;
         },
@@ -177,7 +164,7 @@ TEST(HandlerWalk, DeepStackRowsArePreparedFromTheMiss) {
         t.pid(),
         [&](const nlohmann::json &st) {
             last = st;
-            return !pending(st, deep);
+            return !pending_entry(st, deep);
         },
         60);
     ASSERT_TRUE(switched) << last.dump(2);

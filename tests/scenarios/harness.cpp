@@ -293,6 +293,21 @@ SigpipeBlocked::~SigpipeBlocked() {
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
+const nlohmann::json *pending_entry(const nlohmann::json &st, long tid) {
+    if (st["transition"].is_null()) return nullptr;
+    for (auto &p : st["transition"]["pending"])
+        if (p["tid"] == tid) return &p;
+    return nullptr;
+}
+
+long tid_of(Target &t, const std::string &needle) {
+    int i = t.wait_line(needle);
+    if (i < 0) return -1;
+    const std::string l = t.lines()[static_cast<size_t>(i)];
+    const auto at = l.find(" tid ");
+    return at == std::string::npos ? -1 : std::stol(l.substr(at + 5));
+}
+
 std::string target_state(Target &t) {
     int st = t.wait_exit(1);
     if (st < 0) return "\n(the target is still running)";

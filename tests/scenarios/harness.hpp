@@ -42,6 +42,8 @@ nlohmann::json object_of(const nlohmann::json &st, const std::string &patch, con
 bool wait_status(pid_t pid, const std::function<bool(const nlohmann::json &)> &pred, double timeout = 60);
 // Waits until no transition is in progress.
 bool wait_idle(pid_t pid, double timeout = 60);
+// The pending entry of thread `tid` in a `graft status --json` answer, or null.
+const nlohmann::json *pending_entry(const nlohmann::json &st, long tid);
 
 // A program running under `graft run`, with its stdout collected line by line.
 class Target {
@@ -88,6 +90,8 @@ struct SigpipeBlocked {
 
 // For failure messages: whether the target is still running, or how it ended.
 std::string target_state(Target &t);
+// Waits for a line of `t` containing `needle` and returns the number after its " tid ", or -1.
+long tid_of(Target &t, const std::string &needle);
 // Sends `cmd` and returns the first later line containing `prefix` (or "<no answer to cmd>").
 std::string ask(Target &t, const std::string &cmd, const std::string &prefix, double timeout = 30);
 // ask(), for an answer made of `key=value` words (counters): the values by key.

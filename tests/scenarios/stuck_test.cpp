@@ -14,21 +14,6 @@ namespace {
 const char *kPatch = "stuck_fix";
 const std::string P = std::string("graft: '") + kPatch + "': ";
 
-long tid_of(Target &t, const std::string &prefix) {
-    int i = t.wait_line(prefix);
-    if (i < 0) return -1;
-    std::string l = t.lines()[static_cast<size_t>(i)];
-    auto at = l.find(" tid ");
-    return at == std::string::npos ? -1 : std::stol(l.substr(at + 5));
-}
-
-const nlohmann::json *pending_entry(const nlohmann::json &st, long tid) {
-    if (st["transition"].is_null()) return nullptr;
-    for (auto &p : st["transition"]["pending"])
-        if (p["tid"] == tid) return &p;
-    return nullptr;
-}
-
 // Until thread `tid` is the only pending thread of a transition of the patch towards `target`,
 // held in hold().
 // Gives up at once if the transition is over (it must not complete while the thread is held).

@@ -18,12 +18,6 @@ bool fp_verdict_ok(const std::string &r) {
 
 const char *kPatch = "unwind_forms_fix";
 
-long tid_of(Target &t, const std::string &prefix) {
-    int i = t.wait_line(prefix);
-    if (i < 0) return -1;
-    return std::stol(t.lines()[static_cast<size_t>(i)].substr(prefix.size()));
-}
-
 std::string reason_of(const nlohmann::json &st, long tid) {
     if (st["transition"].is_null()) return "<no transition>";
     for (auto &p : st["transition"]["pending"])
