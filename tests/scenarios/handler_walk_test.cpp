@@ -93,7 +93,8 @@ TEST(HandlerWalk, SpinnersAreCheckedWithTheWorkersRows) {
     EXPECT_GE(last["self_check_walks"]["with_rows"].get<uint64_t>(), 3u) << last.dump(2);
     EXPECT_GT(last["signal_walks"]["rows"].get<uint64_t>(), 0u) << last.dump(2);
     // Released, each leaves its function, spins on in run(), and is switched by a signal whose
-    // walk the rows answer "clean" (its new stack is made of functions already covered).
+    // walk the rows answer "clean" (its new stack is made of functions already covered; the
+    // main thread, not the released one, prints "left", so no signal finds it in stdio).
     for (const char *kind : {"plain", "fp", "call"}) {
         size_t mark = t.line_count();
         t.send(std::string("release ") + kind + "\n");
