@@ -379,8 +379,52 @@ def transition_config(g, art, cfg, kind, n, depth, reps):
     return res
 
 
+def read_ahead_ab(g, art, cfg):
+    """The read-ahead helper (src/agent/read_ahead.hpp) on and off, side by side: two identical
+    processes with 1000 blocked threads, the second with GRAFT_READ_AHEAD=off, patched and
+    unpatched in alternation (which goes first alternates too), straight on the control socket;
+    the time from the load request's answer ("started") to the end of the transition."""
+    n = cfg["read_ahead_threads"]
+    so = art["patches"] + "/p_threads.so"
+    procs = {}
+    try:
+        for mode in ("on", "off"):
+            procs[mode] = Proc([art["bin"] + "/threads", "--blocked=%d" % n, "--depth=10"], g.exe,
+                               "threads-ra-" + mode, env=None if mode == "on" else {"GRAFT_READ_AHEAD": "off"})
+        ms = {"on": [], "off": []}
+        for i in range(cfg["read_ahead_reps"]):
+            for mode in (("on", "off") if i % 2 == 0 else ("off", "on")):
+                pid = procs[mode].pid
+                g.req(pid, {"op": "load", "path": so})
+                t1 = time.monotonic()
+                t2, _, _ = g.wait_transition(pid, cfg["transition_timeout"])
+                ms[mode].append((t2 - t1) * 1e3)
+                g.req(pid, {"op": "disable", "name": "p_threads"})
+                g.wait_transition(pid, cfg["transition_timeout"])
+                g.req(pid, {"op": "unload", "name": "p_threads"})
+        st = g.req(procs["on"].pid, {"op": "status"})
+        ra = st.get("read_ahead", {})
+        out = {"threads": n, "depth": 10, "reps": cfg["read_ahead_reps"],
+               "on_ms": summary(ms["on"]), "off_ms": summary(ms["off"]),
+               "ratio_on_off": round(quantile(ms["on"], 0.5) / quantile(ms["off"], 0.5), 3),
+               "helper_passes": ra.get("passes"), "helper_threads": ra.get("threads"),
+               "passes_threads_looked_at_note": "threads whose first reads the helper did, over all passes of "
+                                                "the 'on' process (load and disable)"}
+        log("  read-ahead at %d blocked threads: on %.1f ms, off %.1f ms (ratio %.2f)" % (
+            n, out["on_ms"]["median"], out["off_ms"]["median"], out["ratio_on_off"]))
+        return out
+    finally:
+        for p in procs.values():
+            p.close()
+
+
 def s_transition(g, art, cfg):
     out = {"spinners": cfg["spinners"], "configs": []}
+    try:
+        out["read_ahead"] = read_ahead_ab(g, art, cfg)
+    except Exception as e:
+        log("  read-ahead comparison failed: %s" % e)
+        out["read_ahead"] = {"error": str(e)}
     for kind, depth, ns in cfg["transition_matrix"]:
         for n in ns:
             reps = cfg["transition_reps"] if n < 10000 else cfg["transition_reps_10k"]
@@ -871,6 +915,7 @@ def config(quick):
     c = {
         "cc_reps": 201, "cc_loop_us": 300,
         "spinners": 2, "transition_reps": 5, "transition_reps_10k": 2, "transition_timeout": 60,
+        "read_ahead_threads": 1000, "read_ahead_reps": 24,
         "transition_matrix": [
             ("blocked", 10, [10, 100, 1000, 10000]),
             ("blocked", 100, [10, 100, 1000, 10000]),
@@ -885,7 +930,7 @@ def config(quick):
         "mem_threads": [10, 1000],
     }
     if quick:
-        c.update({"cc_reps": 41, "transition_reps": 2, "transition_reps_10k": 1,
+        c.update({"cc_reps": 41, "transition_reps": 2, "transition_reps_10k": 1, "read_ahead_reps": 4,
                   "transition_matrix": [("blocked", 10, [10, 100, 1000]), ("blocked", 100, [100]),
                                         ("spin_unpatched", 10, [100]), ("spin_patched", 10, [100])],
                   "dist_window_s": 3.0, "dist_windows": 1, "srv_window_s": 1.5, "walk_ab_s": 2.0,

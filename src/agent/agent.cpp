@@ -57,6 +57,9 @@ __attribute__((constructor)) void agent_init() {
     if (const char *t = std::getenv("GRAFT_SIGNAL_TIMEOUT"); t && *t) set_signal_timeout(std::atof(t));
     if (const char *b = std::getenv("GRAFT_OWN_WALK_BUDGET_US"); b && *b)
         set_own_walk_budget_us(std::atof(b));
+    if (const char *r = std::getenv("GRAFT_READ_AHEAD"); r && *r)
+        set_read_ahead_min(std::strcmp(r, "off") == 0 ? 0
+                                                      : static_cast<size_t>(std::strtoul(r, nullptr, 10)));
     struct sigaction sa {};
     sa.sa_sigaction = on_transition_signal;
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;

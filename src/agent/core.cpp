@@ -800,6 +800,7 @@ nlohmann::json core_status() {
     }
     std::string why;
     const HandlerWalkStats hs = stack_check_handler_stats();
+    const ReadAheadStats ra = read_ahead_stats();
     auto hold = [](HoldKind k) {
         const HoldSummary h = hold_summary(k);
         // [[upper edge in µs or null, count], ...]
@@ -827,6 +828,7 @@ nlohmann::json core_status() {
         {"self_check_walks",
          {{"with_rows", hs.self_cached}, {"with_libgcc", hs.self_full}, {"timed_out", hs.self_timed_out}}},
         {"holds", {{"signal", hold(HoldKind::kSignal)}, {"self_check", hold(HoldKind::kSelfCheck)}}},
+        {"read_ahead", {{"passes", ra.passes}, {"threads", ra.threads}}},
         {"refusing", core_refusing(&why) ? nlohmann::json(why) : nlohmann::json(nullptr)}};
 }
 

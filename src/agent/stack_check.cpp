@@ -161,10 +161,20 @@ constexpr size_t kPage = 4096;
 // just above, and one system call copying a little more costs less than another call.
 constexpr size_t kAhead = 1024;
 
-void load_window(uintptr_t sp) {
+void load_window(uintptr_t sp, const StackPrefix *prefix) {
     g_window->lo = sp;
     g_window->len = 0;
     g_window->ended = false;
+    if (prefix && prefix->bytes && prefix->len <= sizeof g_window->bytes) {
+        std::memcpy(g_window->bytes, prefix->bytes, prefix->len);
+        g_window->len = prefix->len;
+        g_window->ended = prefix->ended;
+    }
+}
+
+// The end of the first copy grow_window() makes for a walk from sp.
+uintptr_t first_copy_end(uintptr_t sp) {
+    return (sp + sizeof(uintptr_t) + kAhead + kPage - 1) & ~(kPage - 1);
 }
 
 // Extends the window until it covers [.., end) or cannot grow; true if it covers it.
@@ -745,14 +755,27 @@ StackResult libgcc_own_walk(SelfContext ctx, const ForbiddenTable *table, const 
 }
 }  // namespace
 
-StackResult check_blocked_thread(pid_t tid, uintptr_t sp, uintptr_t pc, const ForbiddenTable *table) {
+StackPrefix copy_stack_prefix(uintptr_t sp, unsigned char *buf) {
+    StackPrefix p;
+    const size_t want = std::min(kStackPrefixMax, static_cast<size_t>(first_copy_end(sp) - sp));
+    iovec local{buf, want};
+    iovec remote{reinterpret_cast<void *>(sp), want};
+    ssize_t n = process_vm_readv(g_pid, &local, 1, &remote, 1, 0);
+    p.bytes = buf;
+    p.len = n > 0 ? static_cast<size_t>(n) : 0;
+    p.ended = n < static_cast<ssize_t>(want);
+    return p;
+}
+
+StackResult check_blocked_thread(pid_t tid, uintptr_t sp, uintptr_t pc, const ForbiddenTable *table,
+                                 const StackPrefix *prefix) {
     StackResult r;
     if (!ensure_dwfl()) {
         r.why = "the unwinder could not read the process's modules";
         return r;
     }
     g_dw.target = RemoteTarget{tid, sp, pc};
-    load_window(sp);
+    load_window(sp, prefix);
     if (cached_walk(sp, pc, table, &r)) return r;
     RemoteWalk w{table, {}, 0, 0, false};
     int rc = dwfl_getthread_frames(g_dw.dwfl, tid, remote_frame, &w);

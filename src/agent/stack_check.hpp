@@ -56,8 +56,22 @@ struct InterruptedRegs {
 StackResult check_own_stack(SelfContext ctx, const ForbiddenTable *table,
                             const InterruptedRegs *regs = nullptr, uint64_t deadline_ns = 0);
 
-// Worker only. True and a verdict when the thread could be checked where it stands.
-StackResult check_blocked_thread(pid_t tid, uintptr_t sp, uintptr_t pc, const ForbiddenTable *table);
+// The first bytes of a frozen thread's stack from its sp, copied before its walk (by the
+// read-ahead helper, read_ahead.hpp): the walk starts from them rather than copy them again.
+struct StackPrefix {
+    const unsigned char *bytes = nullptr;
+    size_t len = 0;
+    bool ended = false;  // the copy stopped short: the mapping ends there
+};
+inline constexpr size_t kStackPrefixMax = 8192;
+// Any thread. Copies from sp as far as the walk's first copy would (a little past sp, to a page
+// boundary; at most kStackPrefixMax) into buf.
+StackPrefix copy_stack_prefix(uintptr_t sp, unsigned char *buf);
+
+// Worker only. True and a verdict when the thread could be checked where it stands. `prefix`,
+// if given, holds the stack's first bytes as copied while the thread was already frozen.
+StackResult check_blocked_thread(pid_t tid, uintptr_t sp, uintptr_t pc, const ForbiddenTable *table,
+                                 const StackPrefix *prefix = nullptr);
 
 // Called once by the worker thread at start (learns the thread-root functions).
 void stack_check_init_worker();

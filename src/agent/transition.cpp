@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <link.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "agent/hold_stats.hpp"
 #include "agent/log.hpp"
 #include "agent/patch.hpp"
+#include "agent/read_ahead.hpp"
 #include "agent/thread_state.hpp"
 
 namespace graft {
@@ -59,6 +61,13 @@ struct Observation {
     Clock::time_point streak_start;
 };
 auto &g_obs = *new std::map<pid_t, Observation>;
+
+// Threads to look at in one pass from which their first reads are done ahead on a helper
+// thread (read_ahead.hpp); 0: never. GRAFT_READ_AHEAD sets it (set_read_ahead_min) before the
+// worker starts; the worker alone reads it afterwards.
+size_t g_read_ahead_min = 64;
+// Worker only (written in a pass, read by read_ahead_stats() under the core mutex).
+ReadAheadStats g_read_ahead_stats;
 
 pid_t worker_tid() {
     return core_worker_tid();
@@ -153,14 +162,24 @@ bool pread_text(int fd, char *buf, size_t len) {
     return true;
 }
 
-// Reads a small /proc file of a thread into buf (NUL-terminated); false if it is gone. Raw
-// open/read: no stdio buffer to allocate for a file read once.
-bool read_task_file(pid_t tid, const char *leaf, char *buf, size_t len) {
+// Reads a small /proc file of a thread into buf (NUL-terminated): 0, or an errno, ENOENT or
+// ESRCH if the thread is gone. Raw open/read: no stdio buffer to allocate for a file read once.
+int read_task_file_err(pid_t tid, const char *leaf, char *buf, size_t len) {
     int fd = open_task_file(tid, leaf);
-    if (fd < 0) return false;
-    bool ok = pread_text(fd, buf, len);
+    if (fd < 0) return errno;
+    ssize_t n = pread(fd, buf, len - 1, 0);
+    int e = n < 0 ? errno : n == 0 ? ESRCH : 0;  // empty: the task died after the open
     close(fd);
-    return ok;
+    if (e == 0) buf[n] = 0;
+    return e;
+}
+
+bool read_task_file(pid_t tid, const char *leaf, char *buf, size_t len) {
+    return read_task_file_err(tid, leaf, buf, len) == 0;
+}
+
+bool thread_gone(int err) {
+    return err == ENOENT || err == ESRCH;
 }
 
 // Parses the next unsigned number of `*p` (decimal, or hex with 0x), moving *p past it.
@@ -218,21 +237,75 @@ bool pread_timeslices(int fd, unsigned long long *out) {
 }
 
 // /proc/.../syscall: "running", or "nr a0 .. a5 sp pc" / "-1 sp pc" for a thread in the kernel.
-bool read_syscall(pid_t tid, Frozen *fz) {
+// 0, or an errno as read_task_file_err(); EPROTO for a line that says neither.
+int read_syscall_err(pid_t tid, Frozen *fz) {
     char buf[256];
-    if (!read_task_file(tid, "syscall", buf, sizeof buf)) return false;
+    if (int e = read_task_file_err(tid, "syscall", buf, sizeof buf)) return e;
     fz->syscall_line = buf;
     fz->sleeping = std::strncmp(buf, "running", 7) != 0;
-    if (!fz->sleeping) return true;
+    if (!fz->sleeping) return 0;
     unsigned long long vals[10];
     int n = 0;
     const char *p = buf;
     if (*p == '-') p += 2;  // "-1 sp pc": blocked, but not in a system call
     while (n < 10 && next_number(&p, &vals[n])) n++;
-    if (n < 2) return false;
+    if (n < 2) return EPROTO;
     fz->sp = vals[n - 2];
     fz->pc = vals[n - 1];
-    return true;
+    return 0;
+}
+
+bool read_syscall(pid_t tid, Frozen *fz) {
+    return read_syscall_err(tid, fz) == 0;
+}
+
+// The reads a check of a blocked thread starts with, in this order: its scheduling count (the
+// descriptor stays open for the second read after the walk), where it sleeps, and for a
+// sleeping thread the first bytes of its stack, into a ring of buffers: at most
+// kReadAheadWindow looks are read and not yet used (read_ahead.hpp), so look i can have buffer
+// i % kReadAheadWindow. Done on the read-ahead helper or on the worker.
+struct FirstLook {
+    int sched_fd = -1;
+    bool have_slices = false;
+    unsigned long long slices0 = 0;
+    int err = 0;  // of the syscall file (read_syscall_err)
+    Frozen a;
+    StackPrefix stack;
+};
+constexpr size_t kReadAheadWindow = 32;
+using PrefixRing = unsigned char[kReadAheadWindow][kStackPrefixMax];
+struct FirstLooks {
+    const pid_t *tids;
+    FirstLook *looks;
+    PrefixRing *ring;
+};
+void read_first_look(size_t i, void *ctx) noexcept {
+    auto *c = static_cast<FirstLooks *>(ctx);
+    FirstLook &l = c->looks[i];
+    try {
+        l.sched_fd = open_task_file(c->tids[i], "schedstat");
+        l.have_slices = pread_timeslices(l.sched_fd, &l.slices0);
+        l.err = read_syscall_err(c->tids[i], &l.a);
+        if (l.err == 0 && l.a.sleeping && l.a.sp)
+            l.stack = copy_stack_prefix(l.a.sp, (*c->ring)[i % kReadAheadWindow]);
+    } catch (...) {  // the syscall line's string
+        l.err = ENOMEM;
+    }
+}
+// Worker only (passes), allocated once: 256 KiB.
+PrefixRing &prefix_ring() {
+    static auto *ring = new PrefixRing[1];
+    return *ring;
+}
+
+// Whether a second CPU can run the read-ahead helper while the worker runs: the worker's own
+// affinity, once.
+bool have_second_cpu() {
+    static const bool two = [] {
+        cpu_set_t set;
+        return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) >= 2;
+    }();
+    return two;
 }
 
 // /proc/.../status: context-switch counters and the blocked-signal mask.
@@ -308,6 +381,14 @@ void schedule_retry(bool reset) {
 }
 
 }  // namespace
+
+void set_read_ahead_min(size_t threads) {
+    g_read_ahead_min = threads;
+}
+
+ReadAheadStats read_ahead_stats() {
+    return g_read_ahead_stats;
+}
 
 void set_own_walk_budget_us(double us) {
     if (us > 0)
@@ -426,37 +507,70 @@ void try_complete_transition() {
     // since the approval was given (approval_holds()).
     arch::membarrier_all();
 
-    for (pid_t tid : tids) {
+    // Which threads need looking at: not the worker, not switched, not approved earlier with
+    // no selector entry since (the membarrier above orders these reads after any such entry).
+    std::vector<int> state_of(tids.size());
+    std::vector<pid_t> to_look;
+    for (size_t i = 0; i < tids.size(); i++) {
+        auto it = slots.find(tids[i]);
+        ThreadSlot *s = it == slots.end() ? nullptr : it->second;
+        state_of[i] = effective_state(s);
+        if (tids[i] != me && state_of[i] != target && !(s && approval_holds(s, epoch)))
+            to_look.push_back(tids[i]);
+        else
+            state_of[i] = target;
+    }
+    // Their first reads, ahead of the walks on a second CPU when there are many. Declared in
+    // this order so that the helper is joined before any descriptor it opened is closed here.
+    std::vector<FirstLook> looks(to_look.size());
+    FirstLooks looks_ctx{to_look.data(), looks.data(), &prefix_ring()};
+    struct CloseLooks {
+        std::vector<FirstLook> &v;
+        ~CloseLooks() {
+            for (auto &l : v)
+                if (l.sched_fd >= 0) close(l.sched_fd);
+        }
+    } close_looks{looks};
+    ReadAhead ahead(to_look.size(), read_first_look, &looks_ctx, have_second_cpu() ? g_read_ahead_min : 0,
+                    kReadAheadWindow);
+    size_t next_look = 0;
+
+    for (size_t ti = 0; ti < tids.size(); ti++) {
+        const pid_t tid = tids[ti];
         ThreadReport r{tid, {}, target, false, {}};
-        if (tid == me) {
+        if (state_of[ti] == target) {
             reports.push_back(r);
             continue;
         }
         auto it = slots.find(tid);
         ThreadSlot *s = it == slots.end() ? nullptr : it->second;
-        int st = effective_state(s);
-        // Switched, or approved earlier with no selector entry since (the membarrier above
-        // orders this read after any such entry).
-        if (st == target || (s && approval_holds(s, epoch))) {
-            reports.push_back(r);
-            continue;
-        }
-        r.state = st;
+        r.state = state_of[ti];
         r.pending = true;  // its name is read only if someone asks (thread_reports())
         // How often the thread was scheduled in, before anything else is read of it: if the
         // count is the same after the walk below, it did not run in between, so what the walk
         // read was a frozen stack (a thread that went to sleep meanwhile was already scheduled
         // in, and stays asleep with the registers `syscall` reports).
-        unsigned long long slices0 = 0, slices1 = 1;
+        ahead.wait(next_look);
+        FirstLook &look = looks[next_look++];
+        unsigned long long slices0 = look.slices0, slices1 = 1;
         struct Fd {
             int fd;
             ~Fd() {
                 if (fd >= 0) close(fd);
             }
-        } sched{open_task_file(tid, "schedstat")};
-        const bool have_slices = pread_timeslices(sched.fd, &slices0);
-        Frozen a;
-        if (!read_syscall(tid, &a)) continue;  // exited
+        } sched{look.sched_fd};
+        look.sched_fd = -1;
+        const bool have_slices = look.have_slices;
+        Frozen a = std::move(look.a);
+        if (thread_gone(look.err)) continue;  // exited
+        if (look.err) {
+            // Not known to be gone: it stays pending (dropping it could complete the
+            // transition with the thread still in the old functions).
+            r.reason = std::string("cannot read /proc/self/task/") + std::to_string(tid) +
+                       "/syscall: " + std::strerror(look.err);
+            reports.push_back(r);
+            continue;
+        }
         // Running threads, signal rounds and kernels without schedstat need the status file too.
         if ((!a.sleeping || signal_round || !have_slices) && !read_status(tid, &a)) continue;
         if (!a.sleeping) {
@@ -497,7 +611,7 @@ void try_complete_transition() {
             g_obs.erase(tid);  // a running streak ends when the thread is seen asleep
             // The seq while frozen: the approval below names it.
             uint32_t seq0 = s->seq.load(std::memory_order_acquire);
-            StackResult res = check_blocked_thread(tid, a.sp, a.pc, table);
+            StackResult res = check_blocked_thread(tid, a.sp, a.pc, table, &look.stack);
             bool stable;
             if (have_slices) {
                 stable = pread_timeslices(sched.fd, &slices1) && slices1 == slices0;
@@ -528,6 +642,10 @@ void try_complete_transition() {
     }
     // Pairs with read_lock(): a thread that entered the selector before this point shows its
     // new seq below; one that enters after it sees the approval stored above.
+    if (ahead.helper_ran()) {
+        g_read_ahead_stats.passes++;
+        g_read_ahead_stats.threads += ahead.read_by_helper();
+    }
     if (!approvals.empty()) arch::membarrier_all();
     for (auto &ap : approvals) {
         auto &r = reports[ap.report];

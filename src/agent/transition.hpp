@@ -48,6 +48,15 @@ int pending_count();
 void set_signal_timeout(double seconds);
 // How long a thread's check of its own stack may spend in libgcc's walk (GRAFT_OWN_WALK_BUDGET_US).
 void set_own_walk_budget_us(double us);
+// Threads to look at in one pass from which their first /proc reads are done on a helper
+// thread (read_ahead.hpp); 0: never (GRAFT_READ_AHEAD). Before the worker starts.
+void set_read_ahead_min(size_t threads);
+struct ReadAheadStats {
+    uint64_t passes = 0;   // passes that ran the helper
+    uint64_t threads = 0;  // threads whose first reads the helper did
+};
+// Core mutex.
+ReadAheadStats read_ahead_stats();
 double signal_timeout();
 int transition_signal();
 
