@@ -594,7 +594,11 @@ def s_walks(g, art, cfg):
             p.close()
         a, b = res["rows"]["holds"], res["libgcc"]["holds"]
         if a.get("mean_us") and b.get("mean_us"):
-            res["mean_ratio"] = round(b["mean_us"] / a["mean_us"], 2)
+            res["mean_ratio"] = round(b["mean_us"] / a["mean_us"], 2)  # over all holds, walking or not
+        wa = sum(res["rows"]["walks"].values())
+        wb = sum(res["libgcc"]["walks"].values())
+        if wa and wb and a.get("mean_us") and b.get("mean_us"):
+            res["per_walk_ratio"] = round((b["count"] * b["mean_us"] / wb) / (a["count"] * a["mean_us"] / wa), 2)
         log("  walks %-9s depth %3d, %d cycles: rows mean %s max %s us (%s) | libgcc mean %s max %s us (%s)" % (
             kind, depth, cycles, a.get("mean_us"), a.get("max_us"), res["rows"]["walks"], b.get("mean_us"),
             b.get("max_us"), res["libgcc"]["walks"]))
