@@ -35,11 +35,12 @@ ReadAhead::ReadAhead(size_t n, ReadFn fn, void *ctx, size_t min_items, size_t wi
     if (helper_started_) pthread_setname_np(helper_, "graft-readahead");
 }
 
-ReadAhead::~ReadAhead() {
-    if (!helper_started_) return;
+void ReadAhead::finish() {
+    if (!helper_started_ || joined_) return;
     stop_.store(true, std::memory_order_seq_cst);
     if (helper_sleeping_.load(std::memory_order_seq_cst)) futex_wake(&waited_);
     pthread_join(helper_, nullptr);
+    joined_ = true;
 }
 
 bool ReadAhead::read_if_free(size_t i) {

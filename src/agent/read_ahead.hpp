@@ -34,8 +34,10 @@ class ReadAhead {
     // Starts a helper for n items if n >= min_items, min_items > 0 and the helper can be
     // created; at most `window` items are read ahead of the last one the worker waited for.
     ReadAhead(size_t n, ReadFn fn, void *ctx, size_t min_items, size_t window);
-    // Stops the helper and joins it: on return no item is being read.
-    ~ReadAhead();
+    // Stop the helper and join it: on return no item is being read. finish() may be called
+    // before the destructor (which then does nothing more).
+    void finish();
+    ~ReadAhead() { finish(); }
     ReadAhead(const ReadAhead &) = delete;
     ReadAhead &operator=(const ReadAhead &) = delete;
 
@@ -44,7 +46,7 @@ class ReadAhead {
     void wait(size_t i);
 
     bool helper_ran() const { return helper_started_; }
-    // Items the helper read (complete once the destructor ran; read by the worker only).
+    // Items the helper read (complete once finish() ran; read by the worker only).
     size_t read_by_helper() const { return by_helper_.load(std::memory_order_relaxed); }
 
   private:
@@ -65,10 +67,11 @@ class ReadAhead {
     // the helper never sleeps through the worker's progress (and its sleep has a timeout).
     std::atomic<uint32_t> waited_{0};
     std::atomic<uint32_t> helper_sleeping_{0};
-    std::atomic<bool> stop_{false};  // set by the destructor; relaxed: the join orders the rest
+    std::atomic<bool> stop_{false};  // set by finish(); relaxed: the join orders the rest
     std::atomic<size_t> by_helper_{0};
     pthread_t helper_{};
     bool helper_started_ = false;
+    bool joined_ = false;
 };
 
 }  // namespace graft

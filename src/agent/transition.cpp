@@ -640,12 +640,13 @@ void try_complete_transition() {
         if (signal_round && a.sig_blocked) r.reason = "signal blocked";
         reports.push_back(r);
     }
-    // Pairs with read_lock(): a thread that entered the selector before this point shows its
-    // new seq below; one that enters after it sees the approval stored above.
+    ahead.finish();  // every look was used: the helper has nothing left to read
     if (ahead.helper_ran()) {
         g_read_ahead_stats.passes++;
         g_read_ahead_stats.threads += ahead.read_by_helper();
     }
+    // Pairs with read_lock(): a thread that entered the selector before this point shows its
+    // new seq below; one that enters after it sees the approval stored above.
     if (!approvals.empty()) arch::membarrier_all();
     for (auto &ap : approvals) {
         auto &r = reports[ap.report];
