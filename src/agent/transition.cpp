@@ -566,8 +566,8 @@ void try_complete_transition() {
         if (look.err) {
             // Not known to be gone: it stays pending (dropping it could complete the
             // transition with the thread still in the old functions).
-            r.reason = std::string("cannot read /proc/self/task/") + std::to_string(tid) +
-                       "/syscall: " + std::strerror(look.err);
+            r.reason = std::string("unreliable stack (cannot read /proc/self/task/") + std::to_string(tid) +
+                       "/syscall: " + std::strerror(look.err) + ")";
             reports.push_back(r);
             continue;
         }
