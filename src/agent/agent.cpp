@@ -43,6 +43,16 @@ void on_transition_signal(int, siginfo_t *, void *uc) {
     errno = saved;
 }
 
+}  // namespace
+
+bool transition_handler_installed() {
+    struct sigaction cur {};
+    return sigaction(transition_signal(), nullptr, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+           cur.sa_sigaction == on_transition_signal;
+}
+
+namespace {
+
 __attribute__((constructor)) void agent_init() {
     std::string why;
     elf_version(EV_CURRENT);
@@ -54,7 +64,8 @@ __attribute__((constructor)) void agent_init() {
     }
     object_events_init();
     fork_handlers_init();
-    if (const char *t = std::getenv("GRAFT_SIGNAL_TIMEOUT"); t && *t) set_signal_timeout(std::atof(t));
+    if (const char *t = std::getenv("GRAFT_SIGNAL_TIMEOUT"); t && *t && !set_signal_timeout(std::atof(t)))
+        log_fmt("graft: ignoring GRAFT_SIGNAL_TIMEOUT=%s (seconds from 0 to %.0f)", t, kMaxSignalTimeout);
     if (const char *b = std::getenv("GRAFT_OWN_WALK_BUDGET_US"); b && *b)
         set_own_walk_budget_us(std::atof(b));
     if (const char *r = std::getenv("GRAFT_READ_AHEAD"); r && *r)
@@ -85,7 +96,10 @@ __attribute__((visibility("default"))) void graft_log(const char *fmt, ...) {
     va_start(ap, fmt);
     std::vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    graft::log_line(buf);
+    try {  // the line's std::string: a patch's C caller must never see an exception
+        graft::log_line(buf);
+    } catch (...) {
+    }
 }
 
 __attribute__((visibility("default"))) void graft_quiescent(void) {

@@ -5,11 +5,15 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <map>
 
 namespace graft {
 namespace {
+
+bool g_broken = false;                         // core mutex (code_writer.hpp)
+std::string &g_broken_why = *new std::string;  // never destroyed: read by a late status
 
 // Parses a hexadecimal number at *p, moving *p past it.
 uintptr_t parse_hex(const char **p) {
@@ -22,6 +26,12 @@ uintptr_t parse_hex(const char **p) {
         }
         v = v << 4 | static_cast<uintptr_t>(d);
     }
+}
+
+std::string hex_of(uintptr_t v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%lx", static_cast<unsigned long>(v));
+    return b;
 }
 
 // Protection of every page the writes touch, from one read of /proc/self/maps; false if any
@@ -102,8 +112,23 @@ bool write_code(const std::vector<CodeWrite> &writes, std::string *why) {
                 std::memcpy(reinterpret_cast<void *>(w.addr), w.bytes, w.len);
         }
     }
-    for (auto &[page, prot] : changed) mprotect(reinterpret_cast<void *>(page), pg, prot);
+    for (auto &[page, prot] : changed)
+        if (mprotect(reinterpret_cast<void *>(page), pg, prot) != 0)
+            code_writer_mark_broken("a code page at 0x" + hex_of(page) +
+                                    " could not be made read-only again after a write (" +
+                                    std::strerror(errno) + "): it stays writable and executable");
     return true;
+}
+
+void code_writer_mark_broken(const std::string &why) {
+    if (g_broken) return;  // the first cause is the one to report
+    g_broken = true;
+    g_broken_why = why;
+}
+
+bool code_writer_broken(std::string *why) {
+    if (g_broken) *why = g_broken_why;
+    return g_broken;
 }
 
 }  // namespace graft

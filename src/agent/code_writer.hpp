@@ -19,4 +19,11 @@ struct CodeWrite {
 
 bool write_code(const std::vector<CodeWrite> &writes, std::string *why);
 
+// Set when the code is no longer as graft's records say: a page that could not be made
+// read-only again after a write (it stays writable and executable), or an undo of routing
+// writes that failed. The core then refuses all further patching (core_refusing). Written and
+// read under the core mutex, which every caller of write_code holds.
+void code_writer_mark_broken(const std::string &why);
+bool code_writer_broken(std::string *why);
+
 }  // namespace graft

@@ -10,12 +10,14 @@
 #include <list>
 #include <memory>
 
+#include "agent/code_writer.hpp"
 #include "agent/frame_rules.hpp"
 #include "agent/hold_stats.hpp"
 #include "agent/log.hpp"
 #include "agent/object_events.hpp"
 #include "agent/objects.hpp"
 #include "agent/patch.hpp"
+#include "agent/patch_file.hpp"
 #include "agent/stack_check.hpp"
 #include "agent/thread_state.hpp"
 #include "agent/transition.hpp"
@@ -33,7 +35,8 @@ auto &g_disabled = *new std::list<std::unique_ptr<Patch>>;
 pid_t g_worker_tid = 0;
 // Patch handles to dlclose once the core mutex is released: dlclose takes the dynamic linker's
 // lock, which a loading thread holds while it waits for the core mutex (object_events.hpp).
-auto &g_to_close = *new std::vector<void *>;
+// Each with the descriptor of the image it was loaded from (patch_file.hpp), closed after it.
+auto &g_to_close = *new std::vector<std::pair<void *, int>>;
 bool g_refusing = false;
 std::string &g_refuse_why = *new std::string;
 
@@ -77,8 +80,7 @@ bool states_compatible(const graft_patch *np) {
 }
 
 bool size_of_new_func(const Patch &p, void *fn, size_t *size) {
-    std::string err;
-    auto syms = symbols_of(p.path, &err);
+    const SymbolFile *syms = p.syms.get();  // of the bytes that were loaded (patch_file.hpp)
     if (!syms) return false;
     auto off = reinterpret_cast<uintptr_t>(fn) - p.load_bias;
     auto it = syms->funcs_by_addr.find(off);
@@ -105,18 +107,23 @@ void patch_object(Object *o) {
 
 void free_patch(std::unique_ptr<Patch> p) {
     void *h = p->handle;
+    int fd = p->image_fd;
     p.reset();
-    if (h) g_to_close.push_back(h);
+    if (h || fd >= 0) g_to_close.push_back({h, fd});
 }
 
 // Runs after the core mutex is released (see g_to_close).
 void close_pending_handles() {
-    std::vector<void *> v;
+    std::vector<std::pair<void *, int>> v;
     {
         std::lock_guard<std::recursive_mutex> g(g_core_mutex);
         v.swap(g_to_close);
     }
-    for (void *h : v) dlclose(h);
+    for (auto [h, fd] : v) {
+        if (h) dlclose(h);
+        if (fd >= 0) symbol_cache_forget("/proc/self/fd/" + std::to_string(fd));
+        close_patch_image(fd);
+    }
 }
 
 // Forgets what binding resolved for the functions of `o` (a nop's "new" function included).
@@ -273,6 +280,7 @@ void core_set_worker_tid(pid_t t) {
 }
 
 bool core_refusing(std::string *why) {
+    if (!g_refusing && code_writer_broken(why)) core_refuse(*why);
     if (g_refusing) *why = g_refuse_why;
     return g_refusing;
 }
@@ -478,12 +486,15 @@ void core_object_going(const LoadedObject &lo) {
     // Signal handlers must not walk this code's frames with its rows once another object may be
     // mapped in its place: dropped now, readers waited for (frame_rules.hpp).
     frame_rules_forget(lo.text_lo, lo.text_hi);
+    // No patch is bound to it any more: its symbols are read again if it comes back.
+    symbol_cache_forget(lo.path);
     if (transition_patch_bound) transition_objects_changed();
 }
 
 namespace {
 struct PreparedPatch {
     void *handle = nullptr;
+    PatchImage image;
     uintptr_t load_bias = 0;
     graft_patch *desc = nullptr;
     const graft_ref *(*getrefs)(const graft_ref **) = nullptr;
@@ -493,32 +504,30 @@ struct PreparedPatch {
 // Everything of a load that calls into the dynamic linker, done before the core mutex is taken.
 OpResult prepare_patch(const std::string &path, PreparedPatch *pp) {
     std::string why;
-    // Validate the file before anything of it runs.
-    SymbolFile sf;
-    if (access(path.c_str(), R_OK) != 0) return fail(errno, "cannot read '" + path + "'");
-    if (!describe_file(path, &sf, &why)) return fail(ENOEXEC, why);
-    // Nothing of a file that is not a complete patch may run in the process (dlopen would run
-    // its constructors, and map a truncated file into SIGBUS).
-    if (!check_loadable(path, "graft_patch_descriptor", &why)) return fail(ENOEXEC, why);
-    void *h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    // Opened, checked and copied once (patch_file.hpp): nothing of a file that is not a complete,
+    // trusted patch runs in the process, and what dlopen maps is what was checked.
+    if (int err = open_patch_file(path, &pp->image, &why)) return fail(err, why);
+    void *h = dlopen(pp->image.dl_path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    auto refuse = [&](int err, const std::string &msg) {
+        if (h) dlclose(h);
+        close_patch_image(pp->image.fd);
+        pp->image = {};
+        return fail(err, msg);
+    };
     if (!h) {
         const char *e = dlerror();
-        return fail(ENOEXEC, std::string("'") + path + "' cannot be loaded: " + (e ? e : "?"));
+        return refuse(ENOEXEC, std::string("'") + path + "' cannot be loaded: " + (e ? e : "?"));
     }
     auto getdesc = reinterpret_cast<graft_patch *(*)()>(dlsym(h, "graft_patch_descriptor"));
     pp->getrefs = reinterpret_cast<const graft_ref *(*)(const graft_ref **)>(dlsym(h, "graft_patch_refs"));
     auto *abi = static_cast<const unsigned *>(dlsym(h, "graft_patch_abi"));
     pp->targets = static_cast<const TargetRecord *>(dlsym(h, "graft_patch_targets"));
     link_map *lm = nullptr;
-    if (!getdesc || !pp->getrefs || !abi || dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm) {
-        dlclose(h);
-        return fail(EINVAL, "'" + path + "' is not a graft patch (no GRAFT_PATCH descriptor)");
-    }
-    if (*abi != GRAFT_ABI_VERSION) {
-        dlclose(h);
-        return fail(EINVAL, "'" + path + "' was built for graft ABI " + std::to_string(*abi) +
-                                ", this agent speaks " + std::to_string(GRAFT_ABI_VERSION));
-    }
+    if (!getdesc || !pp->getrefs || !abi || dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
+        return refuse(EINVAL, "'" + path + "' is not a graft patch (no GRAFT_PATCH descriptor)");
+    if (*abi != GRAFT_ABI_VERSION)
+        return refuse(EINVAL, "'" + path + "' was built for graft ABI " + std::to_string(*abi) +
+                                  ", this agent speaks " + std::to_string(GRAFT_ABI_VERSION));
     pp->handle = h;
     pp->load_bias = lm->l_addr;
     pp->desc = getdesc();
@@ -528,11 +537,11 @@ OpResult prepare_patch(const std::string &path, PreparedPatch *pp) {
 OpResult load_locked(const std::string &path, const PreparedPatch &pp) {
     std::string why;
     if (core_refusing(&why)) {
-        g_to_close.push_back(pp.handle);
+        g_to_close.push_back({pp.handle, pp.image.fd});
         return fail(EPERM, "the agent refuses patching: " + why);
     }
     if (g_transition_patch) {
-        g_to_close.push_back(pp.handle);
+        g_to_close.push_back({pp.handle, pp.image.fd});
         return fail(EBUSY, "patch '" + g_transition_patch->name + "' is in transition");
     }
     void *h = pp.handle;
@@ -541,6 +550,8 @@ OpResult load_locked(const std::string &path, const PreparedPatch &pp) {
     auto p = std::make_unique<Patch>();
     p->path = path;
     p->handle = h;
+    p->image_fd = pp.image.fd;
+    p->syms = pp.image.syms;
     p->load_bias = pp.load_bias;
     p->desc = desc;
     p->name = desc && desc->name ? desc->name : basename_no_so(path);
@@ -693,13 +704,15 @@ OpResult core_disable(const std::string &name) {
         if (o->patched) pre_unpatch(o.get());
     std::string why;
     if (!start_transition(&why)) {
-        // Routing failed: nothing changed in the code; the patch stays enabled.
-        g_view.target_state.store(kIdle);
-        g_view.initial_state.store(kIdle);
+        // Routing failed: nothing changed in the code and no thread switched; the patch stays
+        // enabled. Its pre_unpatch callbacks ran, so post_patch runs again, as at the end of an
+        // unpatching transition the kernel reverses: the patch's callbacks see a consistent
+        // pre_unpatch -> post_patch sequence (docs/patch-authors-guide.md, "Callbacks").
+        abort_unstarted_transition();
         for (auto &o : p->objs)
-            for (auto &f : o->funcs) f->transition.store(false, std::memory_order_release);
-        g_transition_patch = nullptr;
-        return fail(EIO, "patch '" + name + "': " + why);
+            if (o->patched) core_post_patch(o.get());
+        log_fmt("graft: '%s': staying enabled", name.c_str());
+        return fail(EIO, "patch '" + name + "': the unpatching transition cannot start: " + why);
     }
     p->enabled = false;
     try_complete_transition();

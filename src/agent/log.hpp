@@ -1,6 +1,7 @@
 // The agent's log: the kernel's livepatch dmesg lines (DESIGN.md 3.4) and graft_log() lines from
 // patches, in order. Kept in memory for `graft log`, and copied to the file named by
-// $GRAFT_LOG_FILE if set (for debugging a process that no longer answers).
+// $GRAFT_LOG_FILE if set (for debugging a process that no longer answers), rotated past
+// $GRAFT_LOG_FILE_MAX bytes (16 MiB) to one older file, PATH.1.
 #pragma once
 #include <cstdint>
 #include <mutex>
@@ -11,8 +12,9 @@ namespace graft {
 
 extern std::mutex g_log_mutex;
 
-void log_line(const std::string &line);
-void log_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// Never throw: a line that cannot be stored is dropped.
+void log_line(const std::string &line) noexcept;
+void log_fmt(const char *fmt, ...) noexcept __attribute__((format(printf, 1, 2)));
 
 struct LogEntry {
     uint64_t seq;

@@ -2,8 +2,6 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <link.h>
 #include <unistd.h>
 
@@ -16,6 +14,7 @@
 #include "agent/core.hpp"
 #include "agent/frame_rules.hpp"
 #include "agent/log.hpp"
+#include "agent/objects.hpp"
 #include "arch/x86_64/entry.hpp"
 
 namespace graft {
@@ -38,36 +37,23 @@ enum graft_object_state g_state = GRAFT_OBJECT_LIVE;
 // __patchable_function_entries; the file holds their link-time addresses.
 void merge_entry_nops(const LoadedObject &o) {
     if (o.path.empty() || o.path[0] != '/') return;
-    int fd = open(o.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    Elf *e = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+    // The checked reader (objects.hpp): the file is read, never mapped, so an object file
+    // truncated on disk cannot fault here, and a malformed one yields no entries.
+    std::string err;
+    auto syms = symbols_of(o.path, &err);
+    if (!syms) return;
     std::vector<CodeWrite> writes;
-    size_t shstrndx = 0;
-    if (e && elf_getshdrstrndx(e, &shstrndx) == 0) {
-        for (Elf_Scn *scn = elf_nextscn(e, nullptr); scn; scn = elf_nextscn(e, scn)) {
-            GElf_Shdr sh;
-            if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS) continue;
-            const char *name = elf_strptr(e, shstrndx, sh.sh_name);
-            if (!name || std::strcmp(name, "__patchable_function_entries") != 0) continue;
-            Elf_Data *d = elf_getdata(scn, nullptr);
-            if (!d || !d->d_buf) continue;
-            auto *entries = static_cast<const uint64_t *>(d->d_buf);
-            for (size_t i = 0; i < d->d_size / 8; i++) {
-                if (!entries[i]) continue;  // a linker that leaves addends out of the file
-                uintptr_t func = o.base + entries[i] + arch::kPrefixSize;
-                if (func - arch::kPrefixSize < o.text_lo || func + 6 > o.text_hi) continue;
-                arch::EntryLayout lay;
-                std::string why;
-                if (!arch::decode_entry(func, &lay, &why) || !lay.single_byte_nops) continue;
-                CodeWrite w{lay.gate, 2, {}};
-                uint16_t v = arch::gate_closed_word();
-                std::memcpy(w.bytes, &v, 2);
-                writes.push_back(w);
-            }
-        }
+    for (uintptr_t entry : syms->patchable_entries) {
+        uintptr_t func = o.base + entry + arch::kPrefixSize;
+        if (func - arch::kPrefixSize < o.text_lo || func + 6 > o.text_hi) continue;
+        arch::EntryLayout lay;
+        std::string why;
+        if (!arch::decode_entry(func, &lay, &why) || !lay.single_byte_nops) continue;
+        CodeWrite w{lay.gate, 2, {}};
+        uint16_t v = arch::gate_closed_word();
+        std::memcpy(w.bytes, &v, 2);
+        writes.push_back(w);
     }
-    if (e) elf_end(e);
-    close(fd);
     std::string why;
     if (!writes.empty() && !write_code(writes, &why))
         log_line("graft: cannot prepare the entries of object '" + o.name + "': " + why);

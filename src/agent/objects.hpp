@@ -48,13 +48,38 @@ bool loaded_object_at(uintptr_t base, LoadedObject *out);
 // The same from the file, for an object dl_iterate_phdr does not list to the agent (it lists
 // only the caller's namespace: objects of dlmopen).
 bool loaded_object_from_file(uintptr_t base, const char *name, LoadedObject *out);
-// Reads (and caches by path and build-id) the symbol table of an object file.
+// Every reader below treats the file as hostile: it is read through a descriptor with pread (a
+// file truncated under a mapping would raise SIGBUS), each header, segment and section must lie
+// inside the file, entry sizes must be the ones of x86-64 ELF, and a file that breaks a rule is
+// refused with an error naming it and the rule; none of them faults or throws.
+
+// Reads (and caches by path and the file's identity) the symbol table of an object file.
 std::shared_ptr<const SymbolFile> symbols_of(const std::string &path, std::string *err);
+// The same from a descriptor the caller owns (read with pread: its offset is not used), never
+// cached: the caller holds the one file it checked. `name` names the file in errors.
+std::shared_ptr<const SymbolFile> symbols_of_fd(int fd, const std::string &name, std::string *err);
 // Reads the build-id and naming facts of a file without caching (graft build --target).
 bool describe_file(const std::string &path, SymbolFile *out, std::string *err);
+bool describe_fd(int fd, const std::string &name, SymbolFile *out, std::string *err);
 // Checks, without running anything of it, that a file is a complete x86-64 shared object (every
 // segment and section inside the file) that exports `symbol` in its dynamic symbol table.
 bool check_loadable(const std::string &path, const char *symbol, std::string *err);
+bool check_loadable_fd(int fd, const std::string &name, const char *symbol, std::string *err);
+
+// The symbol cache of symbols_of() keeps at most this many files, dropping the least recently
+// used: objects come and go for the life of a process.
+constexpr size_t kSymbolCacheMax = 256;
+// Drops every cached entry for `path` (an object unloaded that no patch is bound to; a patch
+// image closed). Any thread; takes g_sym_cache_mutex, so the caller must not hold it (the core
+// mutex may be held: core before symbol cache). Never allocates or throws.
+void symbol_cache_forget(const std::string &path) noexcept;
+size_t symbol_cache_size();  // for tests
+
+// The hex build-id in a run of ELF notes (a PT_NOTE segment or SHT_NOTE section's bytes) whose
+// entries are padded to `align` (4, or 8 for 8-aligned note segments); empty if none. Any bytes:
+// sizes are checked in 64-bit arithmetic and nothing outside [p, p + len) is read. *malformed
+// (optional): a note's name or descriptor runs past the end (the notes after it are not read).
+std::string build_id_from_notes(const uint8_t *p, size_t len, size_t align = 4, bool *malformed = nullptr);
 
 struct Resolved {
     uintptr_t addr = 0;

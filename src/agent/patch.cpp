@@ -155,8 +155,11 @@ bool apply_routes(const std::vector<RouteChange> &changes, std::string *why) {
             std::memcpy(w.bytes, &c.fs->routed_to, 8);
             undo.push_back(w);
         }
-        std::string ignored;
-        write_code(undo, &ignored);
+        std::string undo_why;
+        // Open gates reach these pointers: if they cannot be put back, routing is not what
+        // graft's records say, and nothing more may be patched.
+        if (!write_code(undo, &undo_why))
+            code_writer_mark_broken("routing writes could not be undone after a failed write: " + undo_why);
         arch::membarrier_all();
         return false;
     }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/objects.hpp"
 #include "arch/x86_64/entry.hpp"
 #include "graft/graft.h"
 
@@ -55,8 +56,10 @@ struct Object {                         // klp_object
 struct Patch {  // klp_patch
     std::string name;
     std::string path;
-    void *handle = nullptr;   // dlopen handle of the patch .so
-    uintptr_t load_bias = 0;  // of the patch .so (sizes of the new functions)
+    void *handle = nullptr;                  // dlopen handle of the patch .so
+    int image_fd = -1;                       // what it was loaded from (patch_file.hpp), closed after dlclose
+    std::shared_ptr<const SymbolFile> syms;  // of those bytes (sizes of the new functions)
+    uintptr_t load_bias = 0;                 // of the patch .so
     graft_patch *desc = nullptr;
     std::vector<std::unique_ptr<Object>> objs;
     bool enabled = false;

@@ -14,7 +14,6 @@
 #include <cstring>
 #include <mutex>
 #include <new>
-#include <vector>
 
 #include "agent/log.hpp"
 #include "agent/thread_state.hpp"
@@ -26,6 +25,9 @@ namespace {
 
 struct Shadow {
     std::atomic<Shadow *> next{nullptr};
+    // Links unlinked nodes waiting for their grace period (free_matching): freeing must not
+    // allocate, or a failed allocation would leave nodes whose destructor already ran.
+    Shadow *dead_next = nullptr;
     void *obj;
     unsigned long id;
     alignas(16) unsigned char data[];
@@ -55,7 +57,9 @@ void *alloc(void *obj, unsigned long id, size_t size, graft_shadow_ctor_t ctor, 
         if (warn_on_exist) log_fmt("graft: Duplicate shadow variable <%p, %lx>", obj, id);
         return warn_on_exist ? nullptr : s->data;
     }
-    // Allocate outside the lock (the kernel does the same with GFP flags); zero-filled.
+    // Allocate outside the lock (the kernel does the same with GFP flags); zero-filled. A size
+    // the header would wrap is refused like a failed allocation.
+    if (size > SIZE_MAX - sizeof(Shadow)) return nullptr;
     auto *n = static_cast<Shadow *>(std::calloc(1, sizeof(Shadow) + size));
     if (!n) return nullptr;
     std::lock_guard<std::mutex> g(g_shadow_mutex);
@@ -87,7 +91,7 @@ void *alloc(void *obj, unsigned long id, size_t size, graft_shadow_ctor_t ctor, 
 
 // Unlinks every node matching; frees them after a grace period. Caller holds g_shadow_mutex.
 void free_matching(void *obj, bool any_obj, unsigned long id, graft_shadow_dtor_t dtor) {
-    std::vector<Shadow *> dead;
+    Shadow *dead = nullptr;
     size_t first = any_obj ? 0 : bucket(obj), last = any_obj ? kBuckets : bucket(obj) + 1;
     for (size_t b = first; b < last; b++) {
         std::atomic<Shadow *> *link = &g_buckets[b];
@@ -97,15 +101,20 @@ void free_matching(void *obj, bool any_obj, unsigned long id, graft_shadow_dtor_
                 // Unlink only: s->next stays, so a reader standing on s continues past it.
                 link->store(s->next.load(std::memory_order_relaxed), std::memory_order_release);
                 if (dtor) dtor(s->obj, s->data);
-                dead.push_back(s);
+                s->dead_next = dead;
+                dead = s;
             } else {
                 link = &s->next;
             }
         }
     }
-    if (dead.empty()) return;
+    if (!dead) return;
     synchronize_threads();
-    for (Shadow *s : dead) std::free(s);
+    while (dead) {
+        Shadow *next = dead->dead_next;
+        std::free(dead);
+        dead = next;
+    }
 }
 
 }  // namespace
@@ -134,14 +143,22 @@ __attribute__((visibility("default"))) void *graft_shadow_get_or_alloc(void *obj
 
 __attribute__((visibility("default"))) void graft_shadow_free(void *obj, unsigned long id,
                                                               graft_shadow_dtor_t dtor) {
-    std::lock_guard<std::mutex> g(graft::g_shadow_mutex);
-    graft::free_matching(obj, false, id, dtor);
+    // The grace period's snapshot may fail to allocate: the nodes stay unlinked and unfreed
+    // (a leak), and the patch's C caller sees no exception.
+    try {
+        std::lock_guard<std::mutex> g(graft::g_shadow_mutex);
+        graft::free_matching(obj, false, id, dtor);
+    } catch (...) {
+    }
 }
 
 __attribute__((visibility("default"))) void graft_shadow_free_all(unsigned long id,
                                                                   graft_shadow_dtor_t dtor) {
-    std::lock_guard<std::mutex> g(graft::g_shadow_mutex);
-    graft::free_matching(nullptr, true, id, dtor);
+    try {  // as graft_shadow_free
+        std::lock_guard<std::mutex> g(graft::g_shadow_mutex);
+        graft::free_matching(nullptr, true, id, dtor);
+    } catch (...) {
+    }
 }
 
 }  // extern "C"

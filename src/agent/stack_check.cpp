@@ -24,6 +24,7 @@
 
 #include "agent/frame_rules.hpp"
 #include "agent/hold_stats.hpp"
+#include "agent/objects.hpp"
 
 extern "C" {
 // libgcc: FDE lookup for a pc (uses _dl_find_object; lock-free unless frames were registered
@@ -218,10 +219,46 @@ const Dwfl_Thread_Callbacks kThreadCallbacks = {
     dw_next_thread, nullptr, dw_memory_read, dw_set_initial_registers, nullptr, nullptr,
 };
 
+// Separate debug information by build-id under the local debug directories only.
+// dwfl_standard_find_debuginfo would end by asking the debuginfod servers named in the target's
+// DEBUGINFOD_URLS: a network request from inside someone else's process, with the core lock held.
+// The unwinder needs only the objects' own .eh_frame, so nothing is lost for it.
+int find_local_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                         const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+                         char **debuginfo_file_name) {
+    return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+                                        debuglink_crc, debuginfo_file_name);
+}
+
+// An object file of the process for libdwfl: read (ELF_C_READ, pread), never mapped, after the
+// same checks as every ELF the agent reads (objects.hpp), so that a file truncated or corrupted
+// on disk cannot fault in the worker. Other modules ([vdso], deleted files) are libdwfl's.
+int find_checked_elf(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                     char **file_name, Elf **elfp) {
+    if (!modname || modname[0] != '/')
+        return dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
+    int fd = open(modname, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
+    SymbolFile facts;
+    std::string why;
+    Elf *e = nullptr;
+    try {
+        if (describe_fd(fd, modname, &facts, &why)) e = elf_begin(fd, ELF_C_READ, nullptr);
+    } catch (...) {  // out of memory: this module is not unwound
+    }
+    if (!e) {
+        close(fd);
+        return -1;
+    }
+    *elfp = e;
+    *file_name = strdup(modname);
+    return fd;
+}
+
 char *g_debuginfo_path = nullptr;
 const Dwfl_Callbacks kDwflCallbacks = {
-    dwfl_linux_proc_find_elf,
-    dwfl_standard_find_debuginfo,
+    find_checked_elf,
+    find_local_debuginfo,
     nullptr,
     &g_debuginfo_path,
 };

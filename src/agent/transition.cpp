@@ -395,8 +395,10 @@ void set_own_walk_budget_us(double us) {
         g_own_walk_budget_ns.store(static_cast<uint64_t>(us * 1000.0 + 0.5) | 1, std::memory_order_relaxed);
 }
 
-void set_signal_timeout(double s) {
+bool set_signal_timeout(double s) {
+    if (!(s >= 0 && s <= kMaxSignalTimeout)) return false;
     g_signal_timeout = s;
+    return true;
 }
 double signal_timeout() {
     return g_signal_timeout;
@@ -404,7 +406,9 @@ double signal_timeout() {
 int transition_signal() {
     if (!g_signal) {
         const char *e = std::getenv("GRAFT_SIGNAL");
-        g_signal = e && *e ? std::atoi(e) : SIGRTMIN + 6;
+        int v = e && *e ? std::atoi(e) : 0;
+        // Only a real-time signal: a standard one may mean something to the program.
+        g_signal = v >= SIGRTMIN && v <= SIGRTMAX ? v : SIGRTMIN + 6;
     }
     return g_signal;
 }
@@ -688,6 +692,18 @@ void try_complete_transition() {
                                            std::chrono::duration<double>(g_signal_timeout));
     }
     int sig = transition_signal();
+    if (!to_signal.empty() && !transition_handler_installed()) {
+        // The program replaced graft's handler: signalling would run its handler, or kill it.
+        // The threads stay pending until they switch by themselves or a force.
+        static const Patch *s_warned = nullptr;
+        if (s_warned != p)
+            log_fmt(
+                "graft: '%s': the transition signal's handler is not graft's (the program changed "
+                "it); pending threads are not signalled",
+                p->name.c_str());
+        s_warned = p;
+        to_signal.clear();
+    }
     for (pid_t tid : to_signal) {
         if (!signal_round) {
             // Early signal to a CPU-bound thread: look once more, just before sending, that it
@@ -748,6 +764,19 @@ void transition_objects_changed() {
     // New functions cannot be on any stack yet and gone ones no longer can: approvals given
     // against the old set stay true, only the set itself is republished.
     publish_forbidden(build_forbidden(p, g_view.target_state.load()));
+}
+
+void abort_unstarted_transition() {
+    Patch *p = g_transition_patch;
+    log_fmt("graft: '%s': the %s transition could not start", p->name.c_str(),
+            g_view.target_state.load() == kPatched ? "patching" : "unpatching");
+    // No selector runs for these functions (their routing was undone or never written), so the
+    // order of these stores is not observed; the epoch voids anything approved against them.
+    bump_epoch();
+    g_view.target_state.store(kIdle, std::memory_order_release);
+    g_view.initial_state.store(kIdle, std::memory_order_relaxed);
+    set_func_transition(p, false);
+    g_transition_patch = nullptr;
 }
 
 void cancel_transition() {

@@ -26,7 +26,10 @@ extern Patch *g_transition_patch;  // klp_transition_patch
 void init_transition(Patch *patch, int state);
 bool start_transition(std::string *why);  // routes the functions, flags threads
 void try_complete_transition();           // klp_try_complete_transition
-void cancel_transition();                 // only between init and start
+// Undoes init_transition() when start_transition() failed: nothing was routed, so no thread can
+// have switched; the transition state is idle again, as before init_transition().
+void abort_unstarted_transition();
+void cancel_transition();  // only between init and start
 void reverse_transition();
 void force_transition();
 void complete_transition();
@@ -44,8 +47,11 @@ std::vector<ThreadReport> thread_reports();
 double transition_elapsed_seconds();
 int pending_count();
 
-// Seconds before pending threads get the transition signal (kernel: 15 s).
-void set_signal_timeout(double seconds);
+// Seconds before pending threads get the transition signal (kernel: 15 s). False (and nothing
+// changed) unless 0 <= seconds <= kMaxSignalTimeout: a NaN or negative value never reaches a
+// duration conversion.
+constexpr double kMaxSignalTimeout = 86400;
+bool set_signal_timeout(double seconds);
 // How long a thread's check of its own stack may spend in libgcc's walk (GRAFT_OWN_WALK_BUDGET_US).
 void set_own_walk_budget_us(double us);
 // Threads to look at in one pass from which their first /proc reads are done on a helper
@@ -59,6 +65,9 @@ struct ReadAheadStats {
 ReadAheadStats read_ahead_stats();
 double signal_timeout();
 int transition_signal();
+// Whether the transition signal still runs graft's handler (agent.cpp). A program may have reset
+// it (to SIG_DFL, which would kill the process): such a thread is never signalled.
+bool transition_handler_installed();
 
 // klp_update_patch_state for the calling thread after a reliable own-stack check.
 void transition_self_check(SelfContext ctx, const InterruptedRegs *regs = nullptr);

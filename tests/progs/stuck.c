@@ -4,11 +4,14 @@
  *              "holder X in hold vN tid T" from inside hold() and blocks there.
  *   "release"  lets every holder leave hold(); each prints "holder X left hold vN".
  *   "ver"      the main thread prints "version N" (what version() returns to it).
+ *   "sigdfl"   resets graft's transition signal (SIGRTMIN+6) to SIG_DFL, as a program that
+ *              resets every signal it does not know might; prints "handler reset".
  *   "quit"     exits.
  * A worker thread ("ticker") calls version() in a loop so that a thread running outside hold()
  * goes through the patched functions all the time. Prints "ready" once started. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -77,6 +80,9 @@ int main(void) {
             release_gen++;
             pthread_cond_broadcast(&hold_cv);
             pthread_mutex_unlock(&hold_mu);
+        } else if (!strcmp(line, "sigdfl")) {
+            signal(SIGRTMIN + 6, SIG_DFL);
+            say("handler reset\n");
         } else if (!strcmp(line, "ver")) {
             say("version %d\n", version());
         }
