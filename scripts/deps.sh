@@ -2,11 +2,13 @@
 # Installs what graft needs to build and test on Debian 12 (run as root, or with sudo available).
 #   scripts/deps.sh           build and test
 #   scripts/deps.sh --bench   also what bench/run.sh uses for its profiles (perf)
+#   scripts/deps.sh --package also what tests/packaging/run.sh uses to build, check and use the .deb
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
       libelf-dev libdw-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
       python3 python3-matplotlib util-linux procps)
 [ "${1:-}" = --bench ] && pkgs+=(linux-perf)
+[ "${1:-}" = --package ] && pkgs+=(debhelper dpkg-dev fakeroot lintian bash-completion man-db)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

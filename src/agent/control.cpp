@@ -1,23 +1,33 @@
 #include "agent/control.hpp"
 
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <pthread.h>
-
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/vfs.h>
 #include <unistd.h>
-#include <atomic>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "agent/core.hpp"
 #include "agent/log.hpp"
+#include "agent/request.hpp"
 #include "agent/stack_check.hpp"
 #include "agent/thread_state.hpp"
 #include "agent/transition.hpp"
@@ -26,9 +36,49 @@
 namespace graft {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
+// Open connections at most (each holds a socket and possibly a /proc/PID/mem descriptor): past
+// it the oldest is dropped, so that connections cannot exhaust the process's descriptors.
+constexpr size_t kMaxClients = 32;
+// A client has this long from its connection to send its whole request line...
+constexpr auto kRequestDeadline = std::chrono::seconds(2);
+// ...and this long from the answer being ready to take all of it.
+constexpr auto kAnswerDeadline = std::chrono::seconds(10);
+// Descriptors accepted in one message; more are closed by the kernel (MSG_CTRUNC).
+constexpr size_t kFdsPerMessage = 4;
+
+const char *const kNotTracer =
+    "only a user who could ptrace this process (its own user when it is dumpable, or "
+    "one with CAP_SYS_PTRACE such as root) may control it";
+
 int g_listen = -1;
-// The client being served (worker only; read by a fork() child, which has no worker).
-std::atomic<int> g_client{-1};
+// /proc/self/mem, held open for the life of the agent: it pins the inode that every
+// /proc/<pid>/mem opened through the same procfs resolves to, so that a client's descriptor can
+// be compared with it (fstat) before it is read. `g_self_mem_st` is its fstat.
+int g_self_mem = -1;
+struct stat g_self_mem_st {};
+
+// The descriptors of the open clients (socket, then the /proc/PID/mem it sent), two slots per
+// client, -1 when free. Written by the worker only (set after accept/receive, cleared before
+// close); read by a fork() child, which has no worker, to close the parent's. Relaxed: the child
+// reads its own copy made by fork, and no other thread reads them.
+std::atomic<int> g_client_fds[2 * kMaxClients];
+
+struct Client {
+    int fd = -1;
+    int mem_fd = -1;  // the /proc/<pid>/mem descriptor the client sent with its request, or -1
+    size_t slot = 0;  // g_client_fds[2 * slot] and [2 * slot + 1]
+    bool answering = false;
+    bool done = false;  // to be closed at the end of this round
+    std::string in;     // the request line so far
+    std::string out;    // the answer line
+    size_t sent = 0;    // bytes of `out` sent
+    Clock::time_point deadline;
+    // Fresh per connection, never sent: only a read through a descriptor of this process's own
+    // memory, opened by someone the kernel let read it, can return it (proves_access).
+    uint64_t nonce[2] = {0, 0};
+};
 
 nlohmann::json error_json(int err, const std::string &msg) {
     return {{"ok", false}, {"errno", err}, {"error", msg}};
@@ -40,126 +90,329 @@ nlohmann::json result_json(const OpResult &r) {
     return {{"ok", true}};
 }
 
-nlohmann::json handle(const nlohmann::json &req) {
-    if (!req.is_object() || !req.contains("op") || !req["op"].is_string())
-        return error_json(EINVAL, "malformed request: expected {\"op\": ...}");
-    const std::string op = req["op"];
-    auto str = [&](const char *k) -> std::string {
-        if (!req.contains(k) || !req[k].is_string())
-            throw std::invalid_argument(std::string("missing string field '") + k + "'");
-        return req[k];
-    };
-    if (op == "ping") return {{"ok", true}, {"pid", getpid()}};
-    if (op == "load") return result_json(core_load(str("path")));
-    if (op == "disable") return result_json(core_disable(str("name")));
-    if (op == "enable") return result_json(core_enable(str("name")));
-    if (op == "force") return result_json(core_force(str("name")));
-    if (op == "unload") return result_json(core_unload(str("name")));
-    if (op == "status") {
-        auto j = core_status();
-        j["ok"] = true;
-        return j;
+std::string dump_line(const nlohmann::json &answer) {
+    try {
+        return answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    } catch (...) {
+        return "{\"ok\":false,\"errno\":5,\"error\":\"internal error\"}\n";
     }
-    if (op == "threads") return {{"ok", true}, {"threads", core_threads()}};
-    if (op == "log") {
-        uint64_t since =
-            req.contains("since") && req["since"].is_number_unsigned() ? req["since"].get<uint64_t>() : 0;
-        uint64_t next = 0;
-        bool more = false;
-        nlohmann::json lines = nlohmann::json::array();
-        // Bounded: an answer is one line, and the command reads lines of at most 1 MiB.
-        for (auto &e : log_since(since, 500, &next, &more)) lines.push_back(e.text);
-        return {{"ok", true}, {"lines", lines}, {"next", next}, {"more", more}};
-    }
-    if (op == "set") {
-        if (req.contains("signal_timeout") && req["signal_timeout"].is_number()) {
+}
+
+// Runs one validated request. The core functions take g_core_mutex themselves.
+nlohmann::json execute(const Request &r) {
+    switch (r.op) {
+        case Op::kPing:
+            return {{"ok", true}, {"pid", getpid()}};
+        case Op::kLoad:
+            return result_json(core_load(r.path));
+        case Op::kDisable:
+            return result_json(core_disable(r.name));
+        case Op::kEnable:
+            return result_json(core_enable(r.name));
+        case Op::kForce:
+            return result_json(core_force(r.name));
+        case Op::kUnload:
+            return result_json(core_unload(r.name));
+        case Op::kStatus: {
+            auto j = core_status();
+            j["ok"] = true;
+            return j;
+        }
+        case Op::kThreads:
+            return {{"ok", true}, {"threads", core_threads()}};
+        case Op::kLog: {
+            uint64_t next = 0;
+            bool more = false;
+            nlohmann::json lines = nlohmann::json::array();
+            // Bounded: an answer is one line, and the command reads lines of bounded length.
+            for (auto &e : log_since(r.since, 500, &next, &more)) lines.push_back(e.text);
+            return {{"ok", true}, {"lines", lines}, {"next", next}, {"more", more}};
+        }
+        case Op::kSet: {
             std::lock_guard<std::recursive_mutex> g(g_core_mutex);
-            set_signal_timeout(req["signal_timeout"].get<double>());
+            if (!r.signal_timeout || !set_signal_timeout(*r.signal_timeout))
+                return error_json(EINVAL, "malformed request: 'signal_timeout' out of range");
             return {{"ok", true}};
         }
-        return error_json(EINVAL, "malformed request: nothing to set");
     }
-    return error_json(EINVAL, "unknown request '" + op + "'");
+    return error_json(EINVAL, "unknown request");
 }
 
-// One request line, read within a deadline: a client that sends nothing, or half a line, does
-// not hold the worker (and the transition it retries) for more than that.
-bool read_request(int fd, std::string *line) {
-    constexpr size_t kLimit = 1 << 20;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    line->clear();
+// CAP_SYS_PTRACE in the effective set of process `pid` (its /proc status; false if unreadable).
+bool has_cap_sys_ptrace(pid_t pid) {
+    if (pid <= 0) return false;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/status", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
     char buf[4096];
-    for (;;) {
-        auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
-                .count();
-        if (left <= 0) return false;
-        pollfd p{fd, POLLIN, 0};
-        if (poll(&p, 1, static_cast<int>(left)) <= 0) return false;
-        // Peek so that nothing past the newline is consumed.
-        ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
-        if (n <= 0) return false;
-        auto *nl = static_cast<char *>(memchr(buf, '\n', static_cast<size_t>(n)));
-        size_t take = nl ? static_cast<size_t>(nl - buf) + 1 : static_cast<size_t>(n);
-        n = recv(fd, buf, take, MSG_DONTWAIT);
-        if (n <= 0) return false;
-        line->append(buf, nl ? static_cast<size_t>(n) - 1 : static_cast<size_t>(n));
-        if (nl) return true;
-        if (line->size() > kLimit) return false;
-    }
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = 0;
+    const char *p = std::strstr(buf, "\nCapEff:");
+    if (!p) return false;
+    unsigned long long caps = std::strtoull(p + 8, nullptr, 16);
+    constexpr int kCapSysPtrace = 19;
+    return (caps >> kCapSysPtrace) & 1;
 }
 
-void serve_client(int fd) {
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    std::string line;
-    nlohmann::json answer;
-    bool got = read_request(fd, &line);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-        (cred.uid != 0 && cred.uid != geteuid())) {
-        answer = error_json(EACCES, "only the process's own user or root may control it");
-    } else {
-        if (!got) {
-            answer = error_json(EINVAL, "malformed request: no complete line");
+// The pre-filter, on the peer's credentials alone (before reading a byte): could this peer pass
+// the kernel's ptrace check (__ptrace_may_access) on this process? root, or the same uid and gid
+// for the real, effective and saved ids and a dumpable process, or CAP_SYS_PTRACE. Not the
+// authority (it ignores Yama, user namespaces, LSMs): proves_access is.
+bool may_be_tracer(const ucred &peer) {
+    if (peer.uid == 0) return true;
+    uid_t r, e, s;
+    gid_t rg, eg, sg;
+    if (getresuid(&r, &e, &s) == 0 && getresgid(&rg, &eg, &sg) == 0 && peer.uid == r && peer.uid == e &&
+        peer.uid == s && peer.gid == rg && peer.gid == eg && peer.gid == sg &&
+        prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1)
+        return true;
+    return has_cap_sys_ptrace(peer.pid);
+}
+
+// The proof: the client sent a descriptor of this process's /proc/<pid>/mem, which the kernel
+// let it open only if it passed the ptrace access check (PTRACE_MODE_ATTACH, with its uids,
+// capabilities, the dumpable flag, Yama), and reading this connection's nonce through it
+// returns the nonce. The descriptor is first checked to be that very file (procfs, the inode
+// g_self_mem pins): a read through any other descriptor could block the worker (a FUSE file, a
+// process's memory under userfaultfd).
+bool proves_access(const Client &c) {
+    if (c.mem_fd < 0 || g_self_mem < 0) return false;
+    struct statfs sf {};
+    struct stat st {};
+    if (fstatfs(c.mem_fd, &sf) != 0 || sf.f_type != PROC_SUPER_MAGIC) return false;
+    if (fstat(c.mem_fd, &st) != 0 || st.st_dev != g_self_mem_st.st_dev || st.st_ino != g_self_mem_st.st_ino)
+        return false;
+    uint64_t got[2] = {0, 0};
+    ssize_t n = pread(c.mem_fd, got, sizeof got, static_cast<off_t>(reinterpret_cast<uintptr_t>(c.nonce)));
+    return n == static_cast<ssize_t>(sizeof got) && std::memcmp(got, c.nonce, sizeof got) == 0;
+}
+
+// One send that never waits, then the connection is closed: for clients that get no slot.
+void refuse_now(int fd, int err, const std::string &msg) {
+    std::string out = dump_line(error_json(err, msg));
+    (void)!send(fd, out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+void close_client(Client &c) {
+    g_client_fds[2 * c.slot].store(-1, std::memory_order_relaxed);
+    g_client_fds[2 * c.slot + 1].store(-1, std::memory_order_relaxed);
+    if (c.mem_fd >= 0) close(c.mem_fd);
+    if (c.fd >= 0) close(c.fd);
+    c.fd = c.mem_fd = -1;
+    c.done = true;
+}
+
+// Sends what the socket takes now; closes the client when all is sent or it is gone.
+void send_some(Client &c) {
+    while (c.sent < c.out.size()) {
+        ssize_t n = send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            c.sent += static_cast<size_t>(n);
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n < 0 && errno == EINTR) continue;
+        break;
+    }
+    close_client(c);
+}
+
+void answer(Client &c, const nlohmann::json &a) {
+    c.answering = true;
+    c.out = dump_line(a);
+    c.sent = 0;
+    c.in.clear();
+    c.in.shrink_to_fit();
+    c.deadline = Clock::now() + kAnswerDeadline;
+    send_some(c);
+}
+
+// The whole request line is in: check access, then parse and run it (one at a time: the
+// worker is the only thread that runs requests).
+void serve(Client &c) {
+    nlohmann::json a;
+    try {
+        Request req;
+        std::string err;
+        if (!proves_access(c)) {
+            a = error_json(EACCES, kNotTracer);
+        } else if (!parse_request(c.in, &req, &err)) {
+            a = error_json(EINVAL, err);
         } else {
-            try {
-                answer = handle(nlohmann::json::parse(line));
-            } catch (const std::exception &e) {
-                answer = error_json(EINVAL, std::string("malformed request: ") + e.what());
+            a = execute(req);
+        }
+    } catch (const std::exception &e) {
+        a = error_json(EIO, std::string("internal error: ") + e.what());
+    } catch (...) {
+        a = error_json(EIO, "internal error");
+    }
+    answer(c, a);
+}
+
+void keep_fds(Client &c, msghdr &m) {
+    for (cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS) continue;
+        size_t n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
+            // The first descriptor is the proof; any other is closed at once.
+            if (c.mem_fd < 0) {
+                c.mem_fd = fd;
+                g_client_fds[2 * c.slot + 1].store(fd, std::memory_order_relaxed);
+            } else {
+                close(fd);
             }
         }
     }
-    std::string out;
-    try {
-        out = answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-    } catch (...) {
-        out = "{\"ok\":false,\"errno\":5,\"error\":\"internal error\"}\n";
+}
+
+// Reads what the client sent so far (never waiting); serves it once its line is complete.
+void read_some(Client &c) {
+    for (;;) {
+        char buf[4096];
+        alignas(cmsghdr) char ctl[CMSG_SPACE(kFdsPerMessage * sizeof(int))];
+        iovec iov{buf, sizeof buf};
+        msghdr m{};
+        m.msg_iov = &iov;
+        m.msg_iovlen = 1;
+        m.msg_control = ctl;
+        m.msg_controllen = sizeof ctl;
+        ssize_t n = recvmsg(c.fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n >= 0) keep_fds(c, m);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) close_client(c);
+            return;
+        }
+        if (n == 0) {
+            answer(c, error_json(EINVAL, "malformed request: the connection ended before a complete line"));
+            return;
+        }
+        auto *nl = static_cast<char *>(std::memchr(buf, '\n', static_cast<size_t>(n)));
+        // Anything after the newline is ignored: one request per connection.
+        c.in.append(buf, nl ? static_cast<size_t>(nl - buf) : static_cast<size_t>(n));
+        if (c.in.size() > kMaxRequestBytes) {
+            answer(c, error_json(EINVAL, "malformed request: longer than " +
+                                             std::to_string(kMaxRequestBytes) + " bytes"));
+            return;
+        }
+        if (nl) {
+            serve(c);
+            return;
+        }
     }
-    protocol::write_all(fd, out);
+}
+
+// A free pair of slots in g_client_fds (there is one: at most kMaxClients clients are open).
+size_t free_slot(const std::vector<std::unique_ptr<Client>> &clients) {
+    for (size_t s = 0; s < kMaxClients; s++) {
+        bool used = false;
+        for (auto &c : clients)
+            if (!c->done && c->slot == s) used = true;
+        if (!used) return s;
+    }
+    return 0;
+}
+
+void accept_clients(std::vector<std::unique_ptr<Client>> &clients) {
+    // Bounded, so that a flood of connections cannot keep the worker from everything else.
+    for (size_t i = 0; i < kMaxClients; i++) {
+        int fd = accept4(g_listen, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) return;
+        ucred peer{};
+        socklen_t len = sizeof peer;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 || !may_be_tracer(peer)) {
+            refuse_now(fd, EACCES, kNotTracer);
+            close(fd);
+            continue;
+        }
+        size_t open = 0;
+        for (auto &c : clients) open += !c->done;
+        if (open >= kMaxClients) {
+            // The oldest open client goes: a burst of connections delays nobody for long.
+            for (auto &c : clients)
+                if (!c->done) {
+                    if (!c->answering) refuse_now(c->fd, EBUSY, "too many clients: dropped the oldest");
+                    close_client(*c);
+                    break;
+                }
+        }
+        auto c = std::make_unique<Client>();
+        c->fd = fd;
+        c->slot = free_slot(clients);
+        c->deadline = Clock::now() + kRequestDeadline;
+        if (getrandom(c->nonce, sizeof c->nonce, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof c->nonce)) {
+            // No entropy yet (early boot): the inode check in proves_access still binds the
+            // descriptor to this process; the nonce then only proves it is this image's memory.
+            c->nonce[0] = static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+            c->nonce[1] = reinterpret_cast<uintptr_t>(c.get()) ^ 0x9e3779b97f4a7c15ull;
+        }
+        g_client_fds[2 * c->slot].store(fd, std::memory_order_relaxed);
+        clients.push_back(std::move(c));
+    }
+}
+
+int ms_until(Clock::time_point t, Clock::time_point now) {
+    if (t <= now) return 0;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - now).count() + 1;
+    return static_cast<int>(std::min<long long>(ms, 1000));
 }
 
 void *worker_main(void *) {
     core_set_worker_tid(static_cast<pid_t>(syscall(SYS_gettid)));
     stack_check_init_worker();
+    // In accept order: the front is the oldest. Worker only.
+    std::vector<std::unique_ptr<Client>> clients;
+    std::vector<pollfd> fds;
     for (;;) {
         int timeout;
         {
             std::lock_guard<std::recursive_mutex> g(g_core_mutex);
             timeout = transition_retry_ms();
         }
-        pollfd p{g_listen, POLLIN, 0};
-        int rc = poll(&p, 1, timeout < 0 ? 1000 : timeout);
-        if (rc > 0 && (p.revents & POLLIN)) {
-            int c = accept4(g_listen, nullptr, nullptr, SOCK_CLOEXEC);
-            if (c >= 0) {
-                g_client.store(c, std::memory_order_relaxed);
-                try {
-                    serve_client(c);
-                } catch (...) {
-                }
-                g_client.store(-1, std::memory_order_relaxed);
-                close(c);
+        if (timeout < 0) timeout = 1000;
+        try {
+            auto now = Clock::now();
+            fds.clear();
+            fds.push_back({g_listen, POLLIN, 0});
+            for (auto &c : clients) {
+                timeout = std::min(timeout, ms_until(c->deadline, now));
+                fds.push_back({c->fd, static_cast<short>(c->answering ? POLLOUT : POLLIN), 0});
             }
+            int rc = poll(fds.data(), fds.size(), timeout);
+            if (rc > 0) {
+                for (size_t i = 0; i < clients.size(); i++) {
+                    Client &c = *clients[i];
+                    if (c.done || !fds[i + 1].revents) continue;
+                    if (c.answering)
+                        send_some(c);
+                    else
+                        read_some(c);
+                }
+                if (fds[0].revents & POLLIN) accept_clients(clients);
+            }
+            now = Clock::now();
+            for (auto &c : clients) {
+                if (c->done || now < c->deadline) continue;
+                if (!c->answering) {
+                    // The worker may have been busy with another request: take what arrived.
+                    read_some(*c);
+                    if (c->done || c->answering) continue;
+                    refuse_now(c->fd, ETIMEDOUT, "no complete request line within 2 s");
+                }
+                // An answer not taken in time: dropped, the worker never waits for a reader.
+                close_client(*c);
+            }
+            std::erase_if(clients, [](const std::unique_ptr<Client> &c) { return c->done; });
+        } catch (...) {
+            // bad_alloc: drop every client rather than let it out of the worker.
+            for (auto &c : clients)
+                if (!c->done) close_client(*c);
+            clients.clear();
         }
         std::lock_guard<std::recursive_mutex> g(g_core_mutex);
         if (transition_retry_ms() == 0) {
@@ -176,14 +429,22 @@ void *worker_main(void *) {
 }  // namespace
 
 bool control_start(std::string *why) {
-    g_listen = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    for (auto &f : g_client_fds) f.store(-1, std::memory_order_relaxed);
+    g_self_mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+    if (g_self_mem < 0 || fstat(g_self_mem, &g_self_mem_st) != 0) {
+        *why = std::string("cannot open /proc/self/mem to check clients against: ") + std::strerror(errno);
+        if (g_self_mem >= 0) close(g_self_mem);
+        g_self_mem = -1;
+        return false;
+    }
+    g_listen = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (g_listen < 0) {
         *why = std::string("socket: ") + std::strerror(errno);
         return false;
     }
     sockaddr_un a;
     socklen_t alen = protocol::address(getpid(), &a);
-    if (bind(g_listen, reinterpret_cast<sockaddr *>(&a), alen) != 0 || listen(g_listen, 16) != 0) {
+    if (bind(g_listen, reinterpret_cast<sockaddr *>(&a), alen) != 0 || listen(g_listen, 64) != 0) {
         *why = std::string("cannot listen on the control socket: ") + std::strerror(errno);
         close(g_listen);
         g_listen = -1;
@@ -209,10 +470,14 @@ bool control_start(std::string *why) {
 }
 
 bool control_restart_in_child(std::string *why) {
-    // Both are the parent's: its worker keeps serving them.
-    if (int c = g_client.exchange(-1); c >= 0) close(c);
+    // All are the parent's: its worker keeps serving them. The child's /proc/self/mem is
+    // another file (another process), opened again by control_start.
+    for (auto &f : g_client_fds)
+        if (int c = f.exchange(-1, std::memory_order_relaxed); c >= 0) close(c);
     if (g_listen >= 0) close(g_listen);
     g_listen = -1;
+    if (g_self_mem >= 0) close(g_self_mem);
+    g_self_mem = -1;
     return control_start(why);
 }
 

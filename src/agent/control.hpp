@@ -1,11 +1,13 @@
 // The agent's control server and worker thread (the kernel's sysfs interface plus
 // klp_transition_work): it answers `graft` requests and retries the transition in progress.
+// Who may control the process, and how clients are served without one delaying another: see
+// "Security" in docs/design.md.
 #pragma once
 #include <string>
 
 namespace graft {
 bool control_start(std::string *why);
-// In a fork() child: drop the parent's socket and client, listen under the child's pid, start a
+// In a fork() child: drop the parent's socket and clients, listen under the child's pid, start a
 // worker.
 bool control_restart_in_child(std::string *why);
 }  // namespace graft

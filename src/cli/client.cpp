@@ -1,5 +1,6 @@
 #include "cli/client.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,6 +32,55 @@ pid_t parse_pid(const std::string &s) {
     return static_cast<pid_t>(v);
 }
 
+namespace {
+
+// Longest answer read (a status of many threads is large; past this the peer is not an agent).
+constexpr size_t kMaxAnswerBytes = 64u << 20;
+
+// Sends `line` with `pass_fd` (if >= 0) attached to its first bytes (SCM_RIGHTS).
+bool send_with_fd(int fd, const std::string &line, int pass_fd) {
+    if (pass_fd < 0) return protocol::write_all(fd, line);
+    iovec iov{const_cast<char *>(line.data()), line.size()};
+    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctl;
+    m.msg_controllen = sizeof ctl;
+    cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(h), &pass_fd, sizeof(int));
+    ssize_t n;
+    do n = sendmsg(fd, &m, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) return false;
+    return protocol::write_all(fd, line.substr(static_cast<size_t>(n)));
+}
+
+// Reads the answer line (without its newline). False on EOF or error before a newline; sets
+// *too_long past kMaxAnswerBytes.
+bool read_answer(int fd, std::string *out, bool *too_long) {
+    out->clear();
+    *too_long = false;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        auto *nl = static_cast<char *>(std::memchr(buf, '\n', static_cast<size_t>(n)));
+        out->append(buf, nl ? static_cast<size_t>(nl - buf) : static_cast<size_t>(n));
+        if (out->size() > kMaxAnswerBytes) {
+            *too_long = true;
+            return false;
+        }
+        if (nl) return true;
+    }
+}
+
+}  // namespace
+
 nlohmann::json request_raw(pid_t pid, const nlohmann::json &req, const std::string &what, bool *connected) {
     *connected = false;
     std::string proc = "/proc/" + std::to_string(pid);
@@ -46,19 +96,41 @@ nlohmann::json request_raw(pid_t pid, const nlohmann::json &req, const std::stri
         die(std::to_string(pid),
             "no graft agent answers in this process (start it with `graft run`): " + errno_text(e));
     }
+    // Anyone can bind "@graft/<pid>" for a pid that is not (yet) running an agent: talk only to
+    // the process named. Its pid is the one that listened on the socket (translated into our
+    // pid namespace), checked before a byte is sent.
+    ucred peer{};
+    socklen_t plen = sizeof peer;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &plen) != 0) {
+        int e = errno;
+        close(fd);
+        die(what, "cannot tell who holds the control socket of process " + std::to_string(pid) + ": " +
+                      errno_text(e));
+    }
+    if (peer.pid != pid) {
+        close(fd);
+        die(what, "the control socket of process " + std::to_string(pid) + " is held by process " +
+                      std::to_string(peer.pid) + ", not by " + std::to_string(pid) +
+                      "'s agent: " + errno_text(EPERM));
+    }
     *connected = true;
+    // The proof that we may ptrace the process: the kernel lets us open its memory only then
+    // (read-only: the agent only reads through it). If we cannot, the agent refuses us with the
+    // reason; opened only now that the peer is known to be the process itself.
+    int mem = open((proc + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
     std::string line;
     // Read the answer even if sending failed: a refusing agent answers before it reads.
-    bool sent = protocol::write_all(fd, req.dump() + "\n");
-    if (!protocol::read_line(fd, &line) && !sent) {
-        close(fd);
-        die(what, "the agent closed the connection: " + errno_text(ECONNRESET));
-    }
-    if (line.empty()) {
-        close(fd);
-        die(what, "the agent closed the connection: " + errno_text(ECONNRESET));
-    }
+    bool sent = send_with_fd(fd, req.dump() + "\n", mem);
+    if (mem >= 0) close(mem);
+    bool too_long = false;
+    bool got = read_answer(fd, &line, &too_long);
     close(fd);
+    if (too_long)
+        die(what, "the agent's answer is longer than " + std::to_string(kMaxAnswerBytes >> 20) +
+                      " MiB: " + errno_text(EMSGSIZE));
+    if ((!got && !sent) || line.empty())
+        die(what, "the agent closed the connection: " + errno_text(ECONNRESET));
+    if (!got) die(what, "the agent's answer ended before its end of line: " + errno_text(EPROTO));
     try {
         return nlohmann::json::parse(line);
     } catch (const std::exception &e) {
@@ -93,7 +165,8 @@ bool exists(const std::string &p) {
 std::string agent_path() {
     if (const char *e = std::getenv("GRAFT_AGENT"); e && *e) return e;
     std::string d = exe_dir();
-    for (const std::string &c : {d + "/../lib/libgraft.so", d + "/libgraft.so"})
+    for (const std::string &c :
+         {d + "/" GRAFT_BIN_TO_LIBDIR "/libgraft.so", d + "/../lib/libgraft.so", d + "/libgraft.so"})
         if (exists(c)) {
             char r[PATH_MAX];
             return realpath(c.c_str(), r) ? std::string(r) : c;
@@ -109,7 +182,8 @@ std::string audit_path(const std::string &agent) {
 
 std::string include_dir() {
     std::string d = exe_dir();
-    for (const std::string &c : {d + "/../include", std::string(GRAFT_SOURCE_INCLUDE)})
+    for (const std::string &c :
+         {d + "/" GRAFT_BIN_TO_INCLUDEDIR, d + "/../include", std::string(GRAFT_SOURCE_INCLUDE)})
         if (exists(c + "/graft/graft.h")) {
             char r[PATH_MAX];
             return realpath(c.c_str(), r) ? std::string(r) : c;

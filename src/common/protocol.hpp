@@ -1,7 +1,10 @@
 // The control protocol between the `graft` command and the agent: one JSON object per line over
 // a Unix stream socket in the abstract namespace, "\0graft/<pid>". A request is
 // {"op": "...", ...}; the answer is {"ok": true, ...} or {"ok": false, "errno": N, "error": "..."}.
-// The agent checks the peer's credentials (SO_PEERCRED) on every connection.
+// One request per connection. Access (docs/design.md, "Security"): the agent checks the peer's
+// credentials (SO_PEERCRED) right after accept, and the client sends, with the first bytes of its
+// request (SCM_RIGHTS), a descriptor of /proc/<pid>/mem of the target, which the kernel let it
+// open only if it may ptrace the target; the client checks that the socket's peer is <pid>.
 #pragma once
 #include <sys/socket.h>
 #include <sys/un.h>
