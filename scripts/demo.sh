@@ -8,7 +8,14 @@ scripts/deps.sh
 GRAFT_BENCH=OFF scripts/build.sh >/dev/null
 G=$PWD/build/bin/graft
 work=$(mktemp -d)
-trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
+server=
+# Under set -e a failing command in the trap would end it early (leaving $work behind) and make
+# the script's status 1 after a good run: nothing in it may fail.
+cleanup() {
+    [ -n "$server" ] && kill "$server" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
 echo "== building the server with \$(graft flags target) and the fix with graft build"
 cc -O2 -g $($G flags target) -pthread examples/demo/server.c -o "$work/server"
 $G build -o "$work/fix_rounding.so" examples/demo/fix_rounding.c
@@ -30,5 +37,7 @@ $G disable $server fix_rounding --wait
 sleep 1.5
 echo "== graft log $server"
 $G log $server
-kill $server
+kill $server 2>/dev/null || true
 wait $server 2>/dev/null || true
+server=
+echo "== done"
