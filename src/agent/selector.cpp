@@ -83,7 +83,7 @@ GRAFT_SELECT_TEXT inline uintptr_t select(uint32_t idx, bool allow_slow, uintptr
             uint32_t epoch = g_view.epoch.load(std::memory_order_acquire);
             uint32_t entry_seq = s->seq.load(std::memory_order_relaxed) - 1;
             uint64_t ap = s->approved.load(std::memory_order_acquire);
-            if (ap == ((static_cast<uint64_t>(epoch) << 32) | entry_seq)) {
+            if (ap == make_approval(epoch, entry_seq)) {
                 set_own_state(s, goal);
                 state = goal;
             } else if (allow_slow && (ra_slot >= s->busy_ra_slot || s->check_countdown-- == 0)) {

@@ -82,7 +82,7 @@ extern "C" __attribute__((visibility("default"))) int pthread_create(pthread_t *
         uint32_t epoch = graft::g_view.epoch.load(std::memory_order_acquire);
         uint32_t seq = me->seq.load(std::memory_order_relaxed);
         if (goal != graft::kIdle && me->nest == 0 &&
-            me->approved.load(std::memory_order_acquire) == ((static_cast<uint64_t>(epoch) << 32) | seq))
+            me->approved.load(std::memory_order_acquire) == graft::make_approval(epoch, seq))
             graft::set_own_state(me, goal);
         // Copy the creator's *effective* state for the current generation.
         uint32_t gen = graft::g_view.gen.load(std::memory_order_acquire);

@@ -59,6 +59,18 @@ struct alignas(64) ThreadSlot {
     uint32_t slow_forced = 0;
 };
 
+// An approval names the transition's epoch and the thread's selector sequence when its stack
+// was seen clean (ThreadSlot::approved): the one encoding, for the agent that gives it and the
+// selector and thread birth that consume it.
+inline uint64_t make_approval(uint32_t epoch, uint32_t seq) {
+    return (static_cast<uint64_t>(epoch) << 32) | seq;
+}
+// From outside the thread: the approval holds while its sequence has not moved (no selector
+// entry since) and it is not inside the selector.
+inline bool approval_valid(uint64_t approval, uint32_t seq_now, uint32_t epoch) {
+    return approval == make_approval(epoch, seq_now) && !(seq_now & 1);
+}
+
 // Global transition view read by the selector (written under the core mutex).
 struct TransitionView {
     std::atomic<uint32_t> gen{1};           // bumped by init_transition and force

@@ -1,6 +1,5 @@
 #include "agent/transition.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <link.h>
 #include <sched.h>
@@ -21,7 +20,9 @@
 #include "agent/log.hpp"
 #include "agent/patch.hpp"
 #include "agent/read_ahead.hpp"
+#include "agent/task_files.hpp"
 #include "agent/thread_state.hpp"
+#include "agent/thread_verdict.hpp"
 
 namespace graft {
 
@@ -54,13 +55,8 @@ Clock::time_point g_next_retry;
 int g_retry_ms = 1;
 auto &g_reports = *new std::vector<ThreadReport>;  // as of the last try; never destroyed
 
-struct Observation {
-    int running_streak = 0;
-    unsigned long long voluntary_at_streak_start = 0;
-    unsigned long long cpu_ns_at_streak_start = 0;
-    Clock::time_point streak_start;
-};
-auto &g_obs = *new std::map<pid_t, Observation>;
+// Threads seen running in the passes so far (thread_verdict.hpp), by tid. Worker only.
+auto &g_streaks = *new std::map<pid_t, RunningStreak>;
 
 // Threads to look at in one pass from which their first reads are done ahead on a helper
 // thread (read_ahead.hpp); 0: never. GRAFT_READ_AHEAD sets it (set_read_ahead_min) before the
@@ -109,154 +105,10 @@ void publish_forbidden(ForbiddenTable *t) {
 
 auto &g_names = *new std::map<pid_t, std::string>;  // tid -> comm, cleared per transition
 
-std::string thread_name_uncached(pid_t tid);
 std::string thread_name(pid_t tid) {
     auto it = g_names.find(tid);
     if (it != g_names.end()) return it->second;
-    return g_names[tid] = thread_name_uncached(tid);
-}
-
-std::string thread_name_uncached(pid_t tid) {
-    char path[64], buf[64] = {};
-    std::snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
-    FILE *f = std::fopen(path, "re");
-    if (!f) return {};
-    if (std::fgets(buf, sizeof buf, f)) buf[std::strcspn(buf, "\n")] = 0;
-    std::fclose(f);
-    return buf;
-}
-
-std::vector<pid_t> list_tids() {
-    std::vector<pid_t> v;
-    DIR *d = opendir("/proc/self/task");
-    if (!d) return v;
-    while (dirent *e = readdir(d))
-        if (e->d_name[0] != '.') v.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
-    closedir(d);
-    return v;
-}
-
-// /proc/self/task, opened once per pass: every per-thread file below is opened relative to it,
-// which spares the path walk through /proc/self (worker only).
-int g_task_dir = -1;
-
-// Opens a /proc file of a thread; -1 if it is gone.
-int open_task_file(pid_t tid, const char *leaf) {
-    char path[64];
-    std::snprintf(path, sizeof path, "%d/%s", tid, leaf);
-    int fd = g_task_dir >= 0 ? openat(g_task_dir, path, O_RDONLY | O_CLOEXEC) : -1;
-    if (fd < 0) {
-        char full[96];
-        std::snprintf(full, sizeof full, "/proc/self/task/%s", path);
-        fd = open(full, O_RDONLY | O_CLOEXEC);
-    }
-    return fd;
-}
-
-// Reads a /proc file from its start into buf (NUL-terminated). /proc files are generated
-// anew on each read from offset 0, so one descriptor can be read several times.
-bool pread_text(int fd, char *buf, size_t len) {
-    ssize_t n = pread(fd, buf, len - 1, 0);
-    if (n <= 0) return false;
-    buf[n] = 0;
-    return true;
-}
-
-// Reads a small /proc file of a thread into buf (NUL-terminated): 0, or an errno, ENOENT or
-// ESRCH if the thread is gone. Raw open/read: no stdio buffer to allocate for a file read once.
-int read_task_file_err(pid_t tid, const char *leaf, char *buf, size_t len) {
-    int fd = open_task_file(tid, leaf);
-    if (fd < 0) return errno;
-    ssize_t n = pread(fd, buf, len - 1, 0);
-    int e = n < 0 ? errno : n == 0 ? ESRCH : 0;  // empty: the task died after the open
-    close(fd);
-    if (e == 0) buf[n] = 0;
-    return e;
-}
-
-bool read_task_file(pid_t tid, const char *leaf, char *buf, size_t len) {
-    return read_task_file_err(tid, leaf, buf, len) == 0;
-}
-
-bool thread_gone(int err) {
-    return err == ENOENT || err == ESRCH;
-}
-
-// Parses the next unsigned number of `*p` (decimal, or hex with 0x), moving *p past it.
-bool next_number(const char **p, unsigned long long *out) {
-    const char *s = *p;
-    while (*s == ' ' || *s == '\t' || *s == '\n') s++;
-    if (*s < '0' || *s > '9') return false;
-    unsigned long long v = 0;
-    if (s[0] == '0' && s[1] == 'x') {
-        for (s += 2;; s++) {
-            int d = *s >= '0' && *s <= '9' ? *s - '0' : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : -1;
-            if (d < 0) break;
-            v = v << 4 | static_cast<unsigned>(d);
-        }
-    } else {
-        for (; *s >= '0' && *s <= '9'; s++) v = v * 10 + static_cast<unsigned>(*s - '0');
-    }
-    *out = v;
-    *p = s;
-    return true;
-}
-
-// What /proc says of a thread: whether it sleeps in the kernel and where it stopped.
-struct Frozen {
-    bool sleeping = false;
-    std::string syscall_line;
-    unsigned long long voluntary = 0;
-    unsigned long long ctx_switches = 0;  // voluntary + involuntary (from status)
-    uintptr_t sp = 0, pc = 0;
-    bool sig_blocked = false;
-};
-
-// /proc/.../schedstat: time on a CPU (first field) and how many times the thread was scheduled
-// in (third field): if the latter did not change across a check, the thread did not run during
-// it. A count of 0 means the kernel does not keep it (no CONFIG_SCHED_INFO accounting): false.
-bool parse_schedstat(const char *buf, unsigned long long *cpu_ns, unsigned long long *out_slices) {
-    unsigned long long run, wait, slices;
-    if (!next_number(&buf, &run) || !next_number(&buf, &wait) || !next_number(&buf, &slices) || slices == 0)
-        return false;
-    *cpu_ns = run;
-    *out_slices = slices;
-    return true;
-}
-
-bool read_schedstat(pid_t tid, unsigned long long *cpu_ns, unsigned long long *out_slices) {
-    char buf[128];
-    return read_task_file(tid, "schedstat", buf, sizeof buf) && parse_schedstat(buf, cpu_ns, out_slices);
-}
-
-// The scheduling count from an open schedstat descriptor.
-bool pread_timeslices(int fd, unsigned long long *out) {
-    char buf[128];
-    unsigned long long cpu;
-    return fd >= 0 && pread_text(fd, buf, sizeof buf) && parse_schedstat(buf, &cpu, out);
-}
-
-// /proc/.../syscall: "running", or "nr a0 .. a5 sp pc" / "-1 sp pc" for a thread in the kernel.
-// 0, or an errno as read_task_file_err(); EPROTO for a line that says neither.
-int read_syscall_err(pid_t tid, Frozen *fz) {
-    char buf[256];
-    if (int e = read_task_file_err(tid, "syscall", buf, sizeof buf)) return e;
-    fz->syscall_line = buf;
-    fz->sleeping = std::strncmp(buf, "running", 7) != 0;
-    if (!fz->sleeping) return 0;
-    unsigned long long vals[10];
-    int n = 0;
-    const char *p = buf;
-    if (*p == '-') p += 2;  // "-1 sp pc": blocked, but not in a system call
-    while (n < 10 && next_number(&p, &vals[n])) n++;
-    if (n < 2) return EPROTO;
-    fz->sp = vals[n - 2];
-    fz->pc = vals[n - 1];
-    return 0;
-}
-
-bool read_syscall(pid_t tid, Frozen *fz) {
-    return read_syscall_err(tid, fz) == 0;
+    return g_names[tid] = read_thread_name(tid);
 }
 
 // The reads a check of a blocked thread starts with, in this order: its scheduling count (the
@@ -308,30 +160,6 @@ bool have_second_cpu() {
     return two;
 }
 
-// /proc/.../status: context-switch counters and the blocked-signal mask.
-bool read_status(pid_t tid, Frozen *fz) {
-    char buf[4096];
-    if (!read_task_file(tid, "status", buf, sizeof buf)) return false;
-    unsigned long long v = 0, sum = 0, blk = 0;
-    char *save = nullptr;
-    for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(nullptr, "\n", &save)) {
-        if (std::sscanf(l, "voluntary_ctxt_switches: %llu", &v) == 1) {
-            sum += v;
-            fz->voluntary = v;
-        } else if (std::sscanf(l, "nonvoluntary_ctxt_switches: %llu", &v) == 1) {
-            sum += v;
-        } else if (std::sscanf(l, "SigBlk: %llx", &blk) == 1 && g_signal > 0) {
-            fz->sig_blocked = (blk >> (g_signal - 1)) & 1;
-        }
-    }
-    fz->ctx_switches = sum;
-    return true;
-}
-
-bool read_frozen(pid_t tid, Frozen *fz) {
-    return read_syscall(tid, fz) && read_status(tid, fz);
-}
-
 std::map<pid_t, ThreadSlot *> slot_map() {
     std::map<pid_t, ThreadSlot *> m;
     uint32_t n = slots_high_water();
@@ -362,8 +190,7 @@ ObjectsGeneration objects_generation() {
 
 bool approval_holds(ThreadSlot *s, uint32_t epoch) {
     uint64_t ap = s->approved.load(std::memory_order_acquire);
-    uint32_t seq = s->seq.load(std::memory_order_acquire);
-    return (ap >> 32) == epoch && static_cast<uint32_t>(ap) == seq && !(seq & 1);
+    return approval_valid(ap, s->seq.load(std::memory_order_acquire), epoch);
 }
 
 void bump_epoch() {
@@ -431,7 +258,7 @@ void init_transition(Patch *p, int state) {
     set_func_transition(p, true);
     // The worker's own stack holds no patched function: it is switched at once.
     if (ThreadSlot *s = self_slot()) set_own_state(s, state);
-    g_obs.clear();
+    g_streaks.clear();
     g_reports.clear();
     g_names.clear();
 }
@@ -457,47 +284,45 @@ bool start_transition(std::string *why) {
     return true;
 }
 
-void try_complete_transition() {
-    Patch *p = g_transition_patch;
-    if (!p) return;
-    const int target = g_view.target_state.load();
-    const uint32_t epoch = g_view.epoch.load();
-    const ForbiddenTable *table = g_forbidden.load(std::memory_order_acquire);
-    // Objects loaded or unloaded since the last round: the unwinder's module list is stale.
-    static ObjectsGeneration s_objects_gen;
-    if (ObjectsGeneration g = objects_generation(); g.subs != s_objects_gen.subs) {
-        s_objects_gen = g;
+namespace {
+
+// Objects loaded or unloaded since the last pass: the unwinder's module list is stale.
+void note_object_changes() {
+    static ObjectsGeneration s_seen;
+    if (ObjectsGeneration g = objects_generation(); g.subs != s_seen.subs) {
+        s_seen = g;
         stack_check_invalidate();
-    } else if (g.adds != s_objects_gen.adds) {
-        s_objects_gen = g;
+    } else if (g.adds != s_seen.adds) {
+        s_seen = g;
         stack_check_objects_added();
     }
-    // Rows for the pcs signal handlers missed, and those the last pass computed (frame_rules.hpp).
-    stack_check_share_rules();
-    // Slots of threads that died without releasing theirs (claimed lazily, outside
-    // pthread_create): scan the slots first, then list the threads, so that a thread that
-    // claimed a slot before the scan is in the list; release the others (CAS: still that tid).
+}
+
+// Releases the slots of threads that died without releasing theirs (slots are claimed lazily,
+// outside pthread_create) and returns the threads that live. The slots are scanned first, then
+// the threads listed, so that a thread that claimed a slot before the scan is in the list; a
+// slot is released by CAS, only while it still names that tid.
+std::vector<pid_t> reap_dead_slots() {
     std::vector<std::pair<ThreadSlot *, pid_t>> claimed;
     for (uint32_t i = 0, n = slots_high_water(); i < n; i++)
         if (pid_t t = slot_at(i)->tid.load(std::memory_order_acquire); t > 0)
             claimed.emplace_back(slot_at(i), t);
-    // Opened per pass, not kept: a fork() child must not read its parent's threads.
-    struct TaskDir {
-        TaskDir() { g_task_dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC); }
-        ~TaskDir() {
-            if (g_task_dir >= 0) close(g_task_dir);
-            g_task_dir = -1;
-        }
-    } task_dir;
     auto tids = list_tids();
-    {
-        std::vector<pid_t> sorted = tids;
-        std::sort(sorted.begin(), sorted.end());
-        for (auto &[slot, t] : claimed)
-            if (!std::binary_search(sorted.begin(), sorted.end(), t)) slot->tid.compare_exchange_strong(t, 0);
-    }
-    auto slots = slot_map();
-    const pid_t me = worker_tid();
+    std::vector<pid_t> sorted = tids;
+    std::sort(sorted.begin(), sorted.end());
+    for (auto &[slot, t] : claimed)
+        if (!std::binary_search(sorted.begin(), sorted.end(), t)) slot->tid.compare_exchange_strong(t, 0);
+    return tids;
+}
+
+// One pass of try_complete_transition: what it knows and what it decided.
+struct Pass {
+    Patch *patch;
+    int target;
+    uint32_t epoch;
+    const ForbiddenTable *table;
+    bool signal_round;
+    std::map<pid_t, ThreadSlot *> slots;
     std::vector<ThreadReport> reports;
     struct Approval {
         size_t report;
@@ -506,7 +331,162 @@ void try_complete_transition() {
     };
     std::vector<Approval> approvals;
     std::vector<pid_t> to_signal;
-    const bool signal_round = Clock::now() >= g_next_signal;
+
+    ThreadSlot *slot_of(pid_t tid) const {
+        auto it = slots.find(tid);
+        return it == slots.end() ? nullptr : it->second;
+    }
+};
+
+// Looks at one thread not yet switched, from its first reads (read ahead or not): reads what its
+// verdict needs, has it judged (judge_thread) and records the report, approval and signal.
+void look_at_thread(Pass &ps, pid_t tid, int state, FirstLook &look) {
+    ThreadSlot *s = ps.slot_of(tid);
+    ThreadFacts f;
+    f.read_err = look.err;
+    f.has_state = s != nullptr;
+    f.signal_round = ps.signal_round;
+    // The descriptor of its scheduling count, read before anything else of it: if the count is
+    // the same after the walk below, it did not run in between, so what the walk read was a
+    // frozen stack (a thread that went to sleep meanwhile was already scheduled in, and stays
+    // asleep with the registers `syscall` reports).
+    struct Fd {
+        int fd;
+        ~Fd() {
+            if (fd >= 0) close(fd);
+        }
+    } sched{look.sched_fd};
+    look.sched_fd = -1;
+    Frozen &a = look.a;
+    if (look.err == 0) {
+        // Running threads, signal rounds and kernels without schedstat need the status file too.
+        if (!a.sleeping || ps.signal_round || !look.have_slices) f.status_ok = read_status(tid, g_signal, &a);
+        f.sleeping = a.sleeping;
+        f.sig_blocked = a.sig_blocked;
+    }
+    if (look.err == 0 && f.status_ok) {
+        if (!a.sleeping) {
+            RunningSample x;
+            x.voluntary = a.voluntary;
+            unsigned long long slices = 0;
+            x.have_cpu = read_schedstat(tid, &x.cpu_ns, &slices);
+            x.now = Clock::now();
+            f.cpu_bound = extend_running_streak(&g_streaks[tid], x);
+        } else {
+            g_streaks.erase(tid);  // a running streak ends when the thread is seen asleep
+        }
+        if (a.sleeping && s) {
+            f.seq = s->seq.load(std::memory_order_acquire);  // while frozen: the approval names it
+            f.stack = check_blocked_thread(tid, a.sp, a.pc, ps.table, &look.stack);
+            if (look.have_slices) {
+                unsigned long long slices1 = 1;
+                f.stable = pread_timeslices(sched.fd, &slices1) && slices1 == look.slices0;
+            } else {
+                // No scheduling count: the context-switch counters and where it sleeps must not
+                // have changed (a thread that woke and slept again switched out once more).
+                Frozen b;
+                f.stable = read_frozen(tid, g_signal, &b) && b.sleeping && b.syscall_line == a.syscall_line &&
+                           b.ctx_switches == a.ctx_switches;
+            }
+        }
+    }
+    ThreadVerdict v = judge_thread(tid, f);
+    if (v.kind == ThreadVerdict::kGone) return;
+    if (v.kind == ThreadVerdict::kApprove) {
+        s->approved.store(make_approval(ps.epoch, f.seq), std::memory_order_release);
+        ps.approvals.push_back({ps.reports.size(), s, f.seq});
+    }
+    if (v.signal) ps.to_signal.push_back(tid);
+    // Its name is read only if someone asks (thread_reports()).
+    ps.reports.push_back(ThreadReport{tid, {}, state, true, std::move(v.reason)});
+}
+
+// Approvals given in this pass hold for threads that entered no selector since; then threads
+// that consumed an earlier approval or switched themselves meanwhile. True if none is pending.
+bool confirm_switches(Pass &ps) {
+    // Pairs with read_lock(): a thread that entered the selector before this point shows its
+    // new seq below; one that enters after it sees the approval stored in look_at_thread().
+    if (!ps.approvals.empty()) arch::membarrier_all();
+    auto switched = [&](ThreadReport &r) {
+        r.pending = false;
+        r.state = ps.target;
+        r.reason.clear();
+    };
+    for (auto &ap : ps.approvals) {
+        auto &r = ps.reports[ap.report];
+        if (ap.slot->seq.load(std::memory_order_acquire) == ap.seq || effective_state(ap.slot) == ps.target)
+            switched(r);
+        else
+            r.reason = "running";
+    }
+    bool complete = true;
+    for (auto &r : ps.reports) {
+        if (!r.pending) continue;
+        if (ThreadSlot *s = ps.slot_of(r.tid);
+            s && (effective_state(s) == ps.target || approval_holds(s, ps.epoch))) {
+            switched(r);
+            continue;
+        }
+        complete = false;
+    }
+    return complete;
+}
+
+// Sends the transition signal to the threads judged to need it, while its handler is graft's.
+void signal_stragglers(Pass &ps) {
+    if (ps.signal_round) {
+        log_fmt("graft: '%s': signaling remaining threads", ps.patch->name.c_str());
+        g_next_signal = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(g_signal_timeout));
+    }
+    int sig = transition_signal();
+    if (!ps.to_signal.empty() && !transition_handler_installed()) {
+        // The program replaced graft's handler: signalling would run its handler, or kill it.
+        // The threads stay pending until they switch by themselves or a force.
+        static const Patch *s_warned = nullptr;
+        if (s_warned != ps.patch)
+            log_fmt(
+                "graft: '%s': the transition signal's handler is not graft's (the program changed "
+                "it); pending threads are not signalled",
+                ps.patch->name.c_str());
+        s_warned = ps.patch;
+        return;
+    }
+    for (pid_t tid : ps.to_signal) {
+        if (!ps.signal_round) {
+            // Early signal to a CPU-bound thread: look once more, just before sending, that it
+            // is still running and has not blocked since (a blocked one would see EINTR).
+            Frozen now;
+            auto st = g_streaks.find(tid);
+            if (st == g_streaks.end() || !read_frozen(tid, g_signal, &now) || now.sleeping ||
+                now.voluntary != st->second.voluntary_at_start)
+                continue;
+        }
+        if (ThreadSlot *s = ps.slot_of(tid)) s->signalled.fetch_add(1, std::memory_order_relaxed);
+        syscall(SYS_tgkill, getpid(), tid, sig);
+    }
+}
+
+}  // namespace
+
+void try_complete_transition() {
+    Patch *p = g_transition_patch;
+    if (!p) return;
+    note_object_changes();
+    // Rows for the pcs signal handlers missed, and those the last pass computed (frame_rules.hpp).
+    stack_check_share_rules();
+    TaskDir task_dir;
+    const std::vector<pid_t> tids = reap_dead_slots();
+    Pass ps{p,
+            g_view.target_state.load(),
+            g_view.epoch.load(),
+            g_forbidden.load(std::memory_order_acquire),
+            Clock::now() >= g_next_signal,
+            slot_map(),
+            {},
+            {},
+            {}};
+    const pid_t me = worker_tid();
     // Pairs with read_lock(): after it, a seq equal to an approval's means no selector entry
     // since the approval was given (approval_holds()).
     arch::membarrier_all();
@@ -516,13 +496,12 @@ void try_complete_transition() {
     std::vector<int> state_of(tids.size());
     std::vector<pid_t> to_look;
     for (size_t i = 0; i < tids.size(); i++) {
-        auto it = slots.find(tids[i]);
-        ThreadSlot *s = it == slots.end() ? nullptr : it->second;
+        ThreadSlot *s = ps.slot_of(tids[i]);
         state_of[i] = effective_state(s);
-        if (tids[i] != me && state_of[i] != target && !(s && approval_holds(s, epoch)))
+        if (tids[i] != me && state_of[i] != ps.target && !(s && approval_holds(s, ps.epoch)))
             to_look.push_back(tids[i]);
         else
-            state_of[i] = target;
+            state_of[i] = ps.target;
     }
     // Their first reads, ahead of the walks on a second CPU when there are many. Declared in
     // this order so that the helper is joined before any descriptor it opened is closed here.
@@ -538,186 +517,26 @@ void try_complete_transition() {
     ReadAhead ahead(to_look.size(), read_first_look, &looks_ctx, have_second_cpu() ? g_read_ahead_min : 0,
                     kReadAheadWindow);
     size_t next_look = 0;
-
-    for (size_t ti = 0; ti < tids.size(); ti++) {
-        const pid_t tid = tids[ti];
-        ThreadReport r{tid, {}, target, false, {}};
-        if (state_of[ti] == target) {
-            reports.push_back(r);
+    for (size_t i = 0; i < tids.size(); i++) {
+        if (state_of[i] == ps.target) {
+            ps.reports.push_back(ThreadReport{tids[i], {}, ps.target, false, {}});
             continue;
         }
-        auto it = slots.find(tid);
-        ThreadSlot *s = it == slots.end() ? nullptr : it->second;
-        r.state = state_of[ti];
-        r.pending = true;  // its name is read only if someone asks (thread_reports())
-        // How often the thread was scheduled in, before anything else is read of it: if the
-        // count is the same after the walk below, it did not run in between, so what the walk
-        // read was a frozen stack (a thread that went to sleep meanwhile was already scheduled
-        // in, and stays asleep with the registers `syscall` reports).
         ahead.wait(next_look);
-        FirstLook &look = looks[next_look++];
-        unsigned long long slices0 = look.slices0, slices1 = 1;
-        struct Fd {
-            int fd;
-            ~Fd() {
-                if (fd >= 0) close(fd);
-            }
-        } sched{look.sched_fd};
-        look.sched_fd = -1;
-        const bool have_slices = look.have_slices;
-        Frozen a = std::move(look.a);
-        if (thread_gone(look.err)) continue;  // exited
-        if (look.err) {
-            // Not known to be gone: it stays pending (dropping it could complete the
-            // transition with the thread still in the old functions).
-            r.reason = std::string("unreliable stack (cannot read /proc/self/task/") + std::to_string(tid) +
-                       "/syscall: " + std::strerror(look.err) + ")";
-            reports.push_back(r);
-            continue;
-        }
-        // Running threads, signal rounds and kernels without schedstat need the status file too.
-        if ((!a.sleeping || signal_round || !have_slices) && !read_status(tid, &a)) continue;
-        if (!a.sleeping) {
-            Observation &ob = g_obs[tid];
-            unsigned long long cpu = 0, slices = 0;
-            bool have_cpu = read_schedstat(tid, &cpu, &slices);
-            // A thread that blocked since the streak began (new voluntary context switches) but
-            // was never seen asleep starts a new streak from here; had it kept the old one, it
-            // would wait for the signal round (seen with a CPU-bound thread writing a file).
-            if (ob.running_streak > 0 && a.voluntary != ob.voluntary_at_streak_start) ob.running_streak = 0;
-            if (ob.running_streak++ == 0) {
-                ob.voluntary_at_streak_start = a.voluntary;
-                ob.cpu_ns_at_streak_start = cpu;
-                ob.streak_start = Clock::now();
-            }
-            r.reason = "running";
-            // A thread seen running over several tries, that never blocked in between and was
-            // on a CPU for most of that time, is CPU-bound: it is not in a system call, so a
-            // signal interrupts no sleep (docs/design.md, "Running threads"). A thread that
-            // sleeps and wakes shows new voluntary context switches, and one that only waited
-            // for a CPU shows little CPU time: both are left alone and checked while they sleep.
-            // It must have run (at least one scheduler tick of CPU time, which the kernel accounts
-            // at ticks) during a streak of 20 ms or more: a runnable thread that only waited for a
-            // CPU shows none. On a loaded machine a CPU-bound thread gets a fraction of a CPU, so
-            // no share of the wall time is required; the last look before the signal (below)
-            // closes the window in which it could have gone to sleep.
-            const long long wall =
-                std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - ob.streak_start).count();
-            const long long ran = static_cast<long long>(cpu - ob.cpu_ns_at_streak_start);
-            const bool cpu_bound = have_cpu && wall >= 20'000'000 && ran >= 4'000'000;
-            if (ob.running_streak >= 3 && cpu_bound && a.voluntary == ob.voluntary_at_streak_start &&
-                !a.sig_blocked)
-                to_signal.push_back(tid);
-        } else if (!s) {
-            g_obs.erase(tid);
-            r.reason = "no graft state yet (thread not started by pthread_create)";
-        } else {
-            g_obs.erase(tid);  // a running streak ends when the thread is seen asleep
-            // The seq while frozen: the approval below names it.
-            uint32_t seq0 = s->seq.load(std::memory_order_acquire);
-            StackResult res = check_blocked_thread(tid, a.sp, a.pc, table, &look.stack);
-            bool stable;
-            if (have_slices) {
-                stable = pread_timeslices(sched.fd, &slices1) && slices1 == slices0;
-            } else {
-                // No scheduling count: the context-switch counters and where it sleeps must not
-                // have changed (a thread that woke and slept again switched out once more).
-                Frozen b;
-                stable = read_frozen(tid, &b) && b.sleeping && b.syscall_line == a.syscall_line &&
-                         b.ctx_switches == a.ctx_switches;
-            }
-            if (!stable) {
-                r.reason = "running";
-            } else if (res.verdict == StackVerdict::kBusy) {
-                r.reason = std::string("sleeping on function ") + res.busy_in;
-            } else if (res.verdict == StackVerdict::kUnreliable) {
-                r.reason = std::string("unreliable stack (") + (res.why ? res.why : "?") + ")";
-            } else if (seq0 & 1) {
-                r.reason = "unreliable stack (inside graft's selector)";
-            } else {
-                s->approved.store((static_cast<uint64_t>(epoch) << 32) | seq0, std::memory_order_release);
-                approvals.push_back({reports.size(), s, seq0});
-                r.reason = "approved";
-            }
-        }
-        if (signal_round && r.pending && !a.sig_blocked) to_signal.push_back(tid);
-        if (signal_round && a.sig_blocked) r.reason = "signal blocked";
-        reports.push_back(r);
+        look_at_thread(ps, tids[i], state_of[i], looks[next_look++]);
     }
     ahead.finish();  // every look was used: the helper has nothing left to read
     if (ahead.helper_ran()) {
         g_read_ahead_stats.passes++;
         g_read_ahead_stats.threads += ahead.read_by_helper();
     }
-    // Pairs with read_lock(): a thread that entered the selector before this point shows its
-    // new seq below; one that enters after it sees the approval stored above.
-    if (!approvals.empty()) arch::membarrier_all();
-    for (auto &ap : approvals) {
-        auto &r = reports[ap.report];
-        if (ap.slot->seq.load(std::memory_order_acquire) == ap.seq || effective_state(ap.slot) == target) {
-            r.pending = false;
-            r.state = target;
-            r.reason.clear();
-        } else {
-            r.reason = "running";
-        }
-    }
-    // Threads that consumed an earlier approval or switched themselves meanwhile.
-    bool complete = true;
-    for (auto &r : reports) {
-        if (!r.pending) continue;
-        auto it = slots.find(r.tid);
-        if (it != slots.end()) {
-            ThreadSlot *s = it->second;
-            uint64_t ap = s->approved.load(std::memory_order_acquire);
-            uint32_t seq = s->seq.load(std::memory_order_acquire);
-            if (effective_state(s) == target ||
-                (ap >> 32 == epoch && static_cast<uint32_t>(ap) == seq && !(seq & 1))) {
-                r.pending = false;
-                r.state = target;
-                r.reason.clear();
-                continue;
-            }
-        }
-        complete = false;
-    }
-    g_reports = reports;
+    const bool complete = confirm_switches(ps);
+    g_reports = ps.reports;
     if (complete) {
         complete_transition();
         return;
     }
-    if (signal_round) {
-        log_fmt("graft: '%s': signaling remaining threads", p->name.c_str());
-        g_next_signal = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                           std::chrono::duration<double>(g_signal_timeout));
-    }
-    int sig = transition_signal();
-    if (!to_signal.empty() && !transition_handler_installed()) {
-        // The program replaced graft's handler: signalling would run its handler, or kill it.
-        // The threads stay pending until they switch by themselves or a force.
-        static const Patch *s_warned = nullptr;
-        if (s_warned != p)
-            log_fmt(
-                "graft: '%s': the transition signal's handler is not graft's (the program changed "
-                "it); pending threads are not signalled",
-                p->name.c_str());
-        s_warned = p;
-        to_signal.clear();
-    }
-    for (pid_t tid : to_signal) {
-        if (!signal_round) {
-            // Early signal to a CPU-bound thread: look once more, just before sending, that it
-            // is still running and has not blocked since (a blocked one would see EINTR).
-            Frozen now;
-            auto ob = g_obs.find(tid);
-            if (ob == g_obs.end() || !read_frozen(tid, &now) || now.sleeping ||
-                now.voluntary != ob->second.voluntary_at_streak_start)
-                continue;
-        }
-        auto it = slots.find(tid);
-        if (it != slots.end()) it->second->signalled.fetch_add(1, std::memory_order_relaxed);
-        syscall(SYS_tgkill, getpid(), tid, sig);
-    }
+    signal_stragglers(ps);
     schedule_retry(false);
 }
 
@@ -805,7 +624,7 @@ void reverse_transition() {
     g_started = Clock::now();
     g_next_signal = g_started + std::chrono::duration_cast<Clock::duration>(
                                     std::chrono::duration<double>(g_signal_timeout));
-    g_obs.clear();
+    g_streaks.clear();
     schedule_retry(true);
 }
 
