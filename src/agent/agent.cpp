@@ -25,7 +25,7 @@
 #include "agent/objects.hpp"
 #include "agent/thread_state.hpp"
 #include "agent/transition.hpp"
-#include "arch/x86_64/entry.hpp"
+#include "arch/arch.hpp"
 #include "graft/graft.h"
 
 namespace graft {
@@ -34,10 +34,8 @@ namespace {
 void on_transition_signal(int, siginfo_t *, void *uc) {
     int saved = errno;
     const uint64_t start = hold_now_ns();
-    auto *ctx = static_cast<ucontext_t *>(uc);
-    const InterruptedRegs regs{static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RIP]),
-                               static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RSP]),
-                               static_cast<uintptr_t>(ctx->uc_mcontext.gregs[REG_RBP])};
+    const arch::SignalRegs r = arch::signal_regs(uc);
+    const InterruptedRegs regs{r.pc, r.sp, r.fp};
     transition_self_check(SelfContext::kSignalHandler, &regs);
     hold_record(HoldKind::kSignal, start);
     errno = saved;

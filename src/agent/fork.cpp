@@ -12,7 +12,7 @@
 #include "agent/shadow.hpp"
 #include "agent/stack_check.hpp"
 #include "agent/thread_state.hpp"
-#include "arch/x86_64/entry.hpp"
+#include "arch/arch.hpp"
 
 namespace graft {
 namespace {

@@ -15,7 +15,7 @@
 #include "agent/frame_rules.hpp"
 #include "agent/log.hpp"
 #include "agent/objects.hpp"
-#include "arch/x86_64/entry.hpp"
+#include "arch/arch.hpp"
 
 namespace graft {
 namespace {

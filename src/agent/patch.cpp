@@ -6,8 +6,6 @@
 #include "agent/code_writer.hpp"
 #include "agent/thread_state.hpp"
 
-extern "C" char graft_stubs_begin[];
-
 namespace graft {
 
 extern "C" {
@@ -26,7 +24,7 @@ auto &g_reusable = *new std::vector<std::unique_ptr<FuncStack>>;
 }  // namespace
 
 uintptr_t stub_address(const FuncStack *fs) {
-    return reinterpret_cast<uintptr_t>(graft_stubs_begin) + 16u * fs->stub;
+    return arch::stub_address(fs->stub);
 }
 
 FuncStack *find_stack(uintptr_t addr) {
@@ -126,7 +124,7 @@ bool apply_routes(const std::vector<RouteChange> &changes, std::string *why) {
         FuncStack *fs = c.fs;
         const auto &e = fs->entry;
         if (!fs->gate_open && !e.prefix_ours) {
-            CodeWrite w{e.func - 6, 6, {}};
+            CodeWrite w{arch::prefix_jump_at(e), arch::kPrefixJumpSize, {}};
             arch::prefix_jump_bytes(w.bytes);
             reach.push_back(w);
             prefix_written = true;

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "agent/objects.hpp"
-#include "arch/x86_64/entry.hpp"
+#include "arch/arch.hpp"
 #include "graft/graft.h"
 
 namespace graft {
@@ -92,7 +92,7 @@ struct FuncStack {
 // Table read by the trampoline's selector: stub index -> FuncStack. Entries are written before
 // the prefix pointer naming the stub is published (release) and never cleared.
 extern "C" FuncStack *graft_stub_table[];
-constexpr uint32_t kStubCount = 32768;
+constexpr uint32_t kStubCount = arch::kStubCount;
 
 // ---- func_stack manipulation (core mutex held) -------------------------------------------
 

@@ -19,7 +19,7 @@
 #include "agent/hold_stats.hpp"
 #include "agent/patch.hpp"
 #include "agent/thread_state.hpp"
-#include "arch/x86_64/selector_layout.h"
+#include "arch/arch.hpp"
 
 #define GRAFT_SELECT_TEXT __attribute__((section("graft_select_text"), noinline))
 

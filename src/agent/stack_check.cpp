@@ -25,6 +25,7 @@
 #include "agent/frame_rules.hpp"
 #include "agent/hold_stats.hpp"
 #include "agent/objects.hpp"
+#include "arch/arch.hpp"
 
 extern "C" {
 // libgcc: FDE lookup for a pc (uses _dl_find_object; lock-free unless frames were registered
@@ -35,7 +36,6 @@ struct dwarf_eh_bases {
     void *func;
 };
 const void *_Unwind_Find_FDE(void *pc, struct dwarf_eh_bases *bases);
-extern char graft_stubs_begin[], graft_tramp_common_end[];
 extern char __start_graft_select_text[] __attribute__((weak));
 extern char __stop_graft_select_text[] __attribute__((weak));
 }
@@ -66,7 +66,7 @@ bool is_root(uintptr_t pc) {
 
 bool in_graft_hot_code(uintptr_t pc) {
     auto p = reinterpret_cast<char *>(pc);
-    if (p >= graft_stubs_begin && p < graft_tramp_common_end) return true;
+    if (arch::in_trampoline(pc)) return true;
     return __start_graft_select_text && p >= __start_graft_select_text && p < __stop_graft_select_text;
 }
 

@@ -8,7 +8,7 @@
 #include <mutex>
 #include <vector>
 
-#include "arch/x86_64/entry.hpp"
+#include "arch/arch.hpp"
 
 namespace graft {
 

@@ -17,7 +17,7 @@ namespace graft {
 // sleep and it may be signalled before the signal timeout (docs/design.md, "Running threads").
 // A thread that sleeps and wakes shows new voluntary context switches, and one that only waited
 // for a CPU shows no CPU time: both are left alone and checked while they sleep. The figures and
-// their history: docs/performance.md, "Running threads".
+// the measurements behind them: docs/performance.md, §2 (transition time with spinning threads).
 constexpr int kCpuBoundMinPasses = 3;
 // The streak must be this long...
 constexpr std::chrono::nanoseconds kCpuBoundMinStreak = std::chrono::milliseconds(20);

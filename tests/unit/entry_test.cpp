@@ -3,7 +3,7 @@
 
 #include <cstring>
 
-#include "arch/x86_64/entry.hpp"
+#include "arch/arch.hpp"
 
 namespace {
 struct alignas(64) Code {

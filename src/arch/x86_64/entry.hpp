@@ -25,6 +25,12 @@ struct EntryLayout {
     bool gate_open = false;
 };
 
+// Where the prefix's `jmp *ptr` (prefix_jump_bytes) goes: the last 6 bytes before the symbol.
+constexpr int kPrefixJumpSize = 6;
+inline uintptr_t prefix_jump_at(const EntryLayout &e) {
+    return e.func - kPrefixJumpSize;
+}
+
 // Decodes the entry of `func`; on failure returns false and says why in *why.
 bool decode_entry(uintptr_t func, EntryLayout *out, std::string *why);
 

@@ -5,6 +5,10 @@
 #ifndef GRAFT_ARCH_X86_64_SELECTOR_LAYOUT_H
 #define GRAFT_ARCH_X86_64_SELECTOR_LAYOUT_H
 
+/* The stub array of trampoline.S: how many stubs, and the bytes of each (src/arch/arch.hpp) */
+#define GRAFT_STUB_COUNT 32768
+#define GRAFT_STUB_SIZE 16
+
 /* graft::ThreadSlot (src/agent/thread_state.hpp) */
 #define GRAFT_SLOT_SEQ 4
 #define GRAFT_SLOT_NEST 8

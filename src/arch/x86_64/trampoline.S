@@ -14,8 +14,6 @@
  */
 #include "arch/x86_64/selector_layout.h"
 
-#define GRAFT_STUB_COUNT 32768
-
     .text
     .balign 64
     .globl graft_stubs_begin
@@ -27,7 +25,7 @@ graft_stubs_begin:
     .rept GRAFT_STUB_COUNT
     movl $i, %r11d          /* 6 bytes: 41 bb imm32 */
     jmp graft_tramp_common  /* 5 bytes: e9 rel32 (forced below by .balign) */
-    .balign 16, 0xcc
+    .balign GRAFT_STUB_SIZE, 0xcc
     .set i, i+1
     .endr
     .cfi_endproc
