@@ -21,6 +21,8 @@ struct Patch;
 struct Object;
 struct LoadedObject;
 
+// Protects patches, objects, the transition and per-object state: taken by the worker for every
+// request and retry, and by object events. Order: lock_order.hpp.
 extern std::recursive_mutex g_core_mutex;
 
 struct OpResult {

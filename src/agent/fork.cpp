@@ -7,6 +7,7 @@
 
 #include "agent/control.hpp"
 #include "agent/core.hpp"
+#include "agent/lock_order.hpp"
 #include "agent/log.hpp"
 #include "agent/objects.hpp"
 #include "agent/shadow.hpp"
@@ -17,10 +18,10 @@
 namespace graft {
 namespace {
 
-// Every lock of the agent, taken before fork() in the one order they nest in (core, shadow,
-// grace period, symbol cache, log), so that the child never inherits a lock held by a thread
-// it does not have. The parent releases them; the child re-creates them: its one thread holds
-// them, but under a new tid, which a recursive mutex would not accept as their owner.
+// Every lock of the agent (1-5 of lock_order.hpp), taken before fork() in the one order they nest
+// in, so that the child never inherits a lock held by a thread it does not have. The parent
+// releases them; the child re-creates them: its one thread holds them, but under a new tid,
+// which a recursive mutex would not accept as their owner.
 void prepare() {
     g_core_mutex.lock();
     g_shadow_mutex.lock();

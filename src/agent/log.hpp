@@ -1,7 +1,7 @@
-// The agent's log: the kernel's livepatch dmesg lines (DESIGN.md 3.4) and graft_log() lines from
-// patches, in order. Kept in memory for `graft log`, and copied to the file named by
-// $GRAFT_LOG_FILE if set (for debugging a process that no longer answers), rotated past
-// $GRAFT_LOG_FILE_MAX bytes (16 MiB) to one older file, PATH.1.
+// The agent's log: the kernel's livepatch dmesg lines (docs/commands.md, "graft log") and graft_log() lines
+// from patches, in order. Kept in memory for `graft log`, and copied to the file named by $GRAFT_LOG_FILE if
+// set (for debugging a process that no longer answers), rotated past $GRAFT_LOG_FILE_MAX bytes (16 MiB) to
+// one older file, PATH.1.
 #pragma once
 #include <cstdint>
 #include <mutex>
@@ -10,6 +10,7 @@
 
 namespace graft {
 
+// Protects the log ring and the log file; a leaf (lock_order.hpp).
 extern std::mutex g_log_mutex;
 
 // Never throw: a line that cannot be stored is dropped.

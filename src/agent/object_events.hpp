@@ -1,5 +1,5 @@
 // Objects coming and going (the kernel's klp_module_coming / klp_module_going and its
-// mod->klp_alive rule, seed 004).
+// mod->klp_alive rule; docs/design.md §4.11).
 //
 // The audit module (src/audit/audit.c) calls graft_object_event() in the loading or unloading
 // thread, with the dynamic linker's lock held: COMING once an object is mapped, before it is
@@ -9,13 +9,12 @@
 // event; patches bind only to live objects, so a patch enabled while an object is half-way
 // through loading is applied by the COMING event, in stack order, and never twice.
 //
-// Lock order: the dynamic linker's lock, then the core mutex. Nothing holding the core mutex may
-// call into the dynamic linker (dlopen, dlclose, dlsym, dladdr): core.cpp does those before
-// taking it or after releasing it. Nor may it make a thread's first access to a library's
-// thread-local storage, which may take the linker's lock: the worker touches the TLS of the
-// libraries it uses before it first takes the core mutex (stack_check_init_worker).
-// dl_iterate_phdr takes another lock, never held by the loader around these events, and is
-// allowed (it lists only the agent's own namespace: objects of other namespaces are described
+// Lock order (lock_order.hpp): the dynamic linker's lock, then the core mutex. Nothing holding the core mutex
+// may call into the dynamic linker (dlopen, dlclose, dlsym, dladdr): core.cpp does those before taking it or
+// after releasing it. Nor may it make a thread's first access to a library's thread-local storage, which may
+// take the linker's lock: the worker touches the TLS of the libraries it uses before it first takes the core
+// mutex (stack_check_init_worker). dl_iterate_phdr takes another lock, never held by the loader around these
+// events, and is allowed (it lists only the agent's own namespace: objects of other namespaces are described
 // from their files).
 #pragma once
 #include <cstdint>

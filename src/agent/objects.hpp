@@ -92,7 +92,7 @@ bool resolve_symbol(const LoadedObject &obj, const std::string &name, unsigned l
 
 std::string object_display_name(const char *name);  // NULL -> "main"
 
-// Protects the symbol cache of symbols_of(); a leaf lock except for the log (fork.cpp).
+// Protects the symbol cache of symbols_of(); only the log mutex is taken under it (lock_order.hpp).
 extern std::mutex g_sym_cache_mutex;
 
 }  // namespace graft

@@ -4,7 +4,7 @@
 #include <mutex>
 
 namespace graft {
-// Serialises alloc/free; graft_shadow_get never takes it. Taken after the core mutex and before
-// the grace-period mutex (free waits for a grace period with it held).
+// Serialises alloc/free; graft_shadow_get never takes it. Order: lock_order.hpp (free waits for
+// a grace period with it held).
 extern std::mutex g_shadow_mutex;
 }  // namespace graft

@@ -108,7 +108,7 @@ _Unwind_Reason_Code collect(struct _Unwind_Context *ctx, void *arg) {
     uintptr_t ip = _Unwind_GetIPInfo(ctx, &before);
     if (ip == 0) return _URC_NO_REASON;  // the frame past the outermost one (rip undefined)
     // A return address points after the call: look the caller up at ip - 1. A signal-interrupted
-    // frame reports the exact pc; it is marked with the top bit cleared in our encoding below.
+    // frame reports the exact pc: it is kept as is, with the top bit set to say so.
     w->cfa[w->n] = _Unwind_GetCFA(ctx);
     w->pc[w->n++] = before ? (ip | 1ull << 63) : ip - 1;
     // Callers' frames lie above their callees': a CFA that does not grow is a broken walk, and

@@ -1,4 +1,4 @@
-// New threads start in their creator's patch state (klp_copy_process, seed 747f7a29).
+// New threads start in their creator's patch state (klp_copy_process; docs/design.md §4.10).
 //
 // pthread_create is interposed: the child claims its slot and copies its creator's state word
 // before the start routine runs, so no code of the new thread ever runs in a state its creator

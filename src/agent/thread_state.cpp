@@ -69,7 +69,7 @@ ThreadSlot *self_slot() {
         if (!arr[i].tid.compare_exchange_strong(expected, me, std::memory_order_acq_rel)) continue;
         ThreadSlot *s = &arr[i];
         // A previous owner may have left an approval for its own seq: move seq past it so no
-        // stale approval can ever match this owner (transition.cpp, approve_switch).
+        // stale approval can ever match this owner (look_at_thread() in transition.cpp gives them).
         s->seq.store((s->seq.load(std::memory_order_relaxed) | 1) + 1, std::memory_order_relaxed);
         s->approved.store(0, std::memory_order_relaxed);
         s->nest = 0;

@@ -125,8 +125,7 @@ inline void read_unlock(ThreadSlot *s) {
     s->nest = n;
 }
 
-// Serialises grace periods (synchronize_threads); never taken by readers. Taken after the core
-// and shadow mutexes, before the symbol cache and log mutexes (fork.cpp takes them in that order).
+// Serialises grace periods (synchronize_threads); never taken by readers. Order: lock_order.hpp.
 extern std::mutex g_grace_period_mutex;
 
 // Grace period over every slot: returns once every thread that was inside a read-side section
