@@ -100,11 +100,6 @@ void pre_unpatch(Object *o) {
     if (o->desc && o->desc->callbacks.pre_unpatch) o->desc->callbacks.pre_unpatch(o->desc);
 }
 
-void patch_object(Object *o) {
-    for (auto &f : o->funcs) push_func(f.get());
-    o->patched = true;
-}
-
 void free_patch(std::unique_ptr<Patch> p) {
     void *h = p->handle;
     int fd = p->image_fd;
@@ -242,13 +237,6 @@ void add_nops(Patch *np) {
     }
 }
 
-// Routes the functions of `o` (of the patch in transition) through the selector.
-bool route_through_selector(Object *o, std::string *why) {
-    std::vector<RouteChange> routes;
-    for (auto &f : o->funcs) routes.push_back({f->stack, true, stub_address(f->stack)});
-    return apply_routes(routes, why);
-}
-
 // klp_cleanup_module_patches_limited: removes every patch before `limit` (all if nullptr)
 // from the object at `base`, as the kernel does for a going or refused module.
 void cleanup_object_patches(uintptr_t base, Patch *limit) {
@@ -258,11 +246,7 @@ void cleanup_object_patches(uintptr_t base, Patch *limit) {
             if (!o->loaded || o->base != base) continue;
             if (p.get() != g_transition_patch) pre_unpatch(o.get());
             log_fmt("graft: reverting patch '%s' on unloading object '%s'", p->name.c_str(), o->name.c_str());
-            if (o->patched) {
-                for (auto &f : o->funcs)
-                    if (f->patched) pop_func(f.get());
-                o->patched = false;
-            }
+            if (o->patched) unpatch_object(o.get());
             core_post_unpatch(o.get());
             unbind_object(o.get());
             break;
@@ -313,12 +297,8 @@ void core_post_unpatch(Object *o) {
 }
 
 void core_unpatch_objects(Patch *p) {
-    for (auto &o : p->objs) {
-        if (!o->patched) continue;
-        for (auto &f : o->funcs)
-            if (f->patched) pop_func(f.get());
-        o->patched = false;
-    }
+    for (auto &o : p->objs)
+        if (o->patched) unpatch_object(o.get());
 }
 
 void core_unpatch_replaced_patches(Patch *np) {
@@ -442,10 +422,9 @@ bool core_object_coming(const LoadedObject &lo) {
             break;
         }
         patch_object(o);
-        if (p.get() == g_transition_patch && !route_through_selector(o, &why)) {
+        if (p.get() == g_transition_patch && !route_through_selector(*o, &why)) {
             log_line("graft: " + why);
-            for (auto &f : o->funcs) pop_func(f.get());
-            o->patched = false;
+            unpatch_object(o);
             core_post_unpatch(o);
             unbind_object(o);
             failed = p.get();

@@ -110,6 +110,23 @@ void pop_func(Func *f) {
     f->patched = false;
 }
 
+void patch_object(Object *o) {
+    for (auto &f : o->funcs) push_func(f.get());
+    o->patched = true;
+}
+
+void unpatch_object(Object *o) {
+    for (auto &f : o->funcs)
+        if (f->patched) pop_func(f.get());
+    o->patched = false;
+}
+
+bool route_through_selector(const Object &o, std::string *why) {
+    std::vector<RouteChange> routes;
+    for (auto &f : o.funcs) routes.push_back({f->stack, true, stub_address(f->stack)});
+    return apply_routes(routes, why);
+}
+
 uintptr_t direct_target(const FuncStack *fs) {
     Func *top = fs->top.load(std::memory_order_relaxed);
     if (!top || top->nop) return fs->entry.body;

@@ -105,6 +105,10 @@ FuncStack *find_stack(uintptr_t addr);
 void retire_stacks(uintptr_t lo, uintptr_t hi);
 void push_func(Func *f);  // klp_patch_func: on top
 void pop_func(Func *f);   // klp_unpatch_func: wherever it is
+// klp_patch_object / klp_unpatch_object: every function of `o` pushed, or every one still on its
+// stack popped.
+void patch_object(Object *o);
+void unpatch_object(Object *o);
 
 // Code routing: where each function's entry leads. route_to_selector() is used before a
 // transition touches the function; route_direct() after it completed, so that a fully patched
@@ -116,6 +120,9 @@ struct RouteChange {
     uintptr_t target;  // prefix pointer wanted
 };
 bool apply_routes(const std::vector<RouteChange> &changes, std::string *why);
+// Routes every function of `o` through its stub, so that the selector chooses per thread (before
+// a transition may switch any thread on them).
+bool route_through_selector(const Object &o, std::string *why);
 // The pointer value for the current top of `fs` when no transition runs on it.
 uintptr_t direct_target(const FuncStack *fs);
 uintptr_t stub_address(const FuncStack *fs);

@@ -202,6 +202,13 @@ void set_func_transition(Patch *p, bool v) {
         for (auto &f : o->funcs) f->transition.store(v, std::memory_order_release);
 }
 
+// When pending threads are signalled next, counting from `from` (g_signal_timeout is checked to
+// be finite and in range by set_signal_timeout()).
+Clock::time_point after_signal_timeout(Clock::time_point from) {
+    return from +
+           std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(g_signal_timeout));
+}
+
 void schedule_retry(bool reset) {
     g_retry_ms = reset ? 1 : std::min(g_retry_ms * 2, 100);
     g_next_retry = Clock::now() + std::chrono::milliseconds(g_retry_ms);
@@ -272,13 +279,13 @@ bool start_transition(std::string *why) {
         if (!o->patched) continue;
         for (auto &f : o->funcs) routes.push_back({f->stack, true, stub_address(f->stack)});
     }
+    // One batch for the whole patch: it either routes every function or changes nothing.
     if (!apply_routes(routes, why)) return false;
     publish_forbidden(build_forbidden(p, target));
     log_fmt("graft: '%s': starting %s transition", p->name.c_str(),
             target == kPatched ? "patching" : "unpatching");
     g_started = Clock::now();
-    g_next_signal = g_started + std::chrono::duration_cast<Clock::duration>(
-                                    std::chrono::duration<double>(g_signal_timeout));
+    g_next_signal = after_signal_timeout(g_started);
     schedule_retry(true);
     g_next_retry = Clock::now();  // first try right away
     return true;
@@ -436,8 +443,7 @@ bool confirm_switches(Pass &ps) {
 void signal_stragglers(Pass &ps) {
     if (ps.signal_round) {
         log_fmt("graft: '%s': signaling remaining threads", ps.patch->name.c_str());
-        g_next_signal = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                           std::chrono::duration<double>(g_signal_timeout));
+        g_next_signal = after_signal_timeout(Clock::now());
     }
     int sig = transition_signal();
     if (!ps.to_signal.empty() && !transition_handler_installed()) {
@@ -622,8 +628,7 @@ void reverse_transition() {
     log_fmt("graft: '%s': starting %s transition", p->name.c_str(),
             nt == kPatched ? "patching" : "unpatching");
     g_started = Clock::now();
-    g_next_signal = g_started + std::chrono::duration_cast<Clock::duration>(
-                                    std::chrono::duration<double>(g_signal_timeout));
+    g_next_signal = after_signal_timeout(g_started);
     g_streaks.clear();
     schedule_retry(true);
 }
