@@ -380,7 +380,7 @@ def transition_config(g, art, cfg, kind, n, depth, reps):
 
 
 def read_ahead_ab(g, art, cfg):
-    """The read-ahead helper (src/agent/read_ahead.hpp) on and off, side by side: two identical
+    """The read-ahead helper (src/agent/proc/read_ahead.hpp) on and off, side by side: two identical
     processes with 1000 blocked threads, the second with GRAFT_READ_AHEAD=off, patched and
     unpatched in alternation (which goes first alternates too), straight on the control socket;
     the time from the load request's answer ("started") to the end of the transition."""
@@ -464,7 +464,7 @@ def interval_stats(windows, which):
 
 
 def agent_holds(before, after):
-    """The agent's own account of how long it held a thread (src/agent/hold_stats.hpp), between
+    """The agent's own account of how long it held a thread (src/agent/service/hold_stats.hpp), between
     two status answers: per kind, how many holds, their mean and the longest (since the process
     started: the measured process is started for this section)."""
     out = {}

@@ -409,7 +409,7 @@ def document(r, made):
                 "The same within noise (spread %.2f ns): once a transition completed the entry points straight at "
                 "the top of the function's stack, whatever its depth." % spread if spread <= 1.0 else
                 "The spread (%.2f ns) is larger than this run's noise floor would explain by itself; the entry "
-                "still points straight at the top of the stack after each transition (src/agent/core.cpp, "
+                "still points straight at the top of the stack after each transition (src/agent/livepatch/core.cpp, "
                 "core_route_settled_functions), so nothing in the code depends on the depth." % spread))
             A("")
         ts, tn = cc["transition_switched"], cc["transition_not_switched"]
@@ -886,7 +886,7 @@ def hold_text(r):
                 "%s %d of %d (a no-op signal handler's rate of stalls predicts %s; p = %.2g)" % (
                     HOLD_NAMES.get(w, w), o, n, f(e, 1), p) for w, o, n, e, p in tails))
         out.append("**graft's own account.** The agent times its two holds on the thread itself "
-                   "(`src/agent/hold_stats.cpp`, `holds` in `graft status --json`): the transition signal's handler "
+                   "(`src/agent/service/hold_stats.cpp`, `holds` in `graft status --json`): the transition signal's handler "
                    "from its first to its last instruction, and each self-check of the selector's slow path. Over "
                    "this section's transitions: " + "; ".join(agent) + "." +
                    (" The kernel's delivery of a signal to the thread and its return add %s µs per signal: measured in "
@@ -894,7 +894,7 @@ def hold_text(r):
                     "does nothing, CPU time per signal less that of the same system call delivering none)." % f(k)
                     if k is not None else "") +
                    " The handler walks the thread's stack with the unwind rows the worker published "
-                   "(`src/agent/frame_rules.hpp`) once they cover it, and with libgcc's unwinder before that "
+                   "(`src/agent/unwind/frame_rules.hpp`) once they cover it, and with libgcc's unwinder before that "
                    "(the first signal to a thread in a new place).")
     out.append("**What the thread itself lost.** These figures include everything else that stops a running "
                "thread (interrupts, the hypervisor, other tenants), so they bound graft's hold from above.")
@@ -1092,7 +1092,7 @@ one the worker already takes for blocked threads (§2): walking with CFI rules c
 parsing the tables on every signal — which the handler can only do with rules the worker computed for it and a
 check that no object was unloaded meanwhile. Not done yet."""
 
-SELECTOR_ANALYSIS = """Reading of the profile and of the code (src/arch/x86_64/trampoline.S, src/agent/selector.cpp):
+SELECTOR_ANALYSIS = """Reading of the profile and of the code (src/arch/x86_64/trampoline.S, src/agent/livepatch/selector.cpp):
 a call during a transition runs the entry (gate, then `jmp *` through the prefix pointer), the stub
 (`mov $i,%r11d; jmp`), then the fast path: five pushes, one initial-exec TLS load for the thread's slot, the
 read-side counter (`seq`) stored on entry and on exit, the target state, the thread's state word and the transition
@@ -1105,7 +1105,7 @@ and a call) now runs only for a thread's first call and for calls nested in a si
 selector; its measured cost on this path was +7.8 ns switched / +24 ns not switched, the latter mostly reading the
 cycle counter on every call, which the countdown replaced."""
 
-TRANSITION_ANALYSIS = """Reading of the profile and of `src/agent/transition.cpp` and `src/agent/stack_check.cpp`: for
+TRANSITION_ANALYSIS = """Reading of the profile and of `src/agent/livepatch/transition.cpp` and `src/agent/unwind/stack_check.cpp`: for
 each thread not yet switched and not approved already, a pass opens `/proc/self/task/TID/schedstat` (relative to
 a descriptor of `/proc/self/task` held for the pass) and reads its scheduling count, reads `syscall` (whether the
 thread sleeps, its sp and pc), walks the stack from that sp and pc, copying it a little at a time with
@@ -1117,17 +1117,17 @@ and the kernel's share of them (opening `/proc` files, the path walk, generating
 pages) is most of the worker's time. The thread's name and status file are read only when needed (a report, a
 running thread); after a patch is `dlopen`ed the unwinder's module list is extended rather than rebuilt. What is
 left grows linearly with threads and, much more weakly, with frames per thread. From 64 threads to look at in a
-pass, a helper thread (`src/agent/read_ahead.cpp`, read-ahead) does the first part of each thread's check on the
+pass, a helper thread (`src/agent/proc/read_ahead.cpp`, read-ahead) does the first part of each thread's check on the
 other CPU — open `schedstat` and read it, read `syscall`, copy the first pages of the stack — up to 32 threads
 ahead of the worker, which walks each stack and reads `schedstat` again; while the helper is busy with the thread
 the worker needs next, the worker does a later thread's first reads itself. The profile above is the worker's
 only: the helper's share of the same work is not in it."""
 
-LOAD_ANALYSIS = """Reading of the profile and of `src/agent/core.cpp`: most of the worker's time in a load goes to
+LOAD_ANALYSIS = """Reading of the profile and of `src/agent/livepatch/core.cpp`: most of the worker's time in a load goes to
 binding the patch to its target: the target object's symbol table is read and indexed once (`symbols_of`), then
 every function of the patch is looked up in it (`resolve_symbol`) and its entry decoded and checked; routing then
 writes three small pieces of code per function in two batches, with one read of `/proc/self/maps` per batch
-(`src/agent/code_writer.cpp`, parsed by hand since this suite found it re-read per write and parsed with `sscanf`).
+(`src/agent/process/code_writer.cpp`, parsed by hand since this suite found it re-read per write and parsed with `sscanf`).
 Disabling writes the same routes back. All of it is linear in the number of functions."""
 
 ISSUES = """## What these benchmarks changed in graft

@@ -1,7 +1,7 @@
-// The ELF reader of the agent (src/agent/objects.cpp) on hostile bytes: every input is a patch
+// The ELF reader of the agent (src/agent/process/symbols.cpp) on hostile bytes: every input is a patch
 // file the agent checks and reads (describe_fd, check_loadable_fd, symbols_of_fd, in the order
 // the agent uses them), and an object whose CFI libdw reads for the transition's stack checks
-// (frame_rule_compute, src/agent/frame_rules.cpp). None may fault, hang, or allocate without
+// (frame_rule_compute, src/agent/unwind/frame_rules.cpp). None may fault, hang, or allocate without
 // bound; the input is held in a memfd, as the agent holds a patch file.
 #include <elfutils/libdwfl.h>
 #include <sys/mman.h>
@@ -12,8 +12,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "agent/frame_rules.hpp"
-#include "agent/objects.hpp"
+#include "agent/process/symbols.hpp"
+#include "agent/unwind/frame_rules.hpp"
 
 // frame_rules.cpp publishes rows for the agent's threads; nothing is published here.
 namespace graft {

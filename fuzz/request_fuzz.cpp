@@ -1,4 +1,4 @@
-// The control-request parser (src/agent/request.cpp) on arbitrary bytes: it must never crash,
+// The control-request parser (src/agent/service/request.cpp) on arbitrary bytes: it must never crash,
 // hang or throw, and what it accepts must satisfy the invariants the agent relies on.
 #include <cmath>
 #include <cstddef>
@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "agent/request.hpp"
+#include "agent/service/request.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     graft::Request req;

@@ -299,7 +299,7 @@ static uint64_t mono_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The agent's hold histogram's edges (src/agent/hold_stats.hpp), µs. */
+/* The agent's hold histogram's edges (src/agent/service/hold_stats.hpp), µs. */
 static const unsigned hist_edges[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
 #define HIST_N (sizeof hist_edges / sizeof hist_edges[0] + 1)
 

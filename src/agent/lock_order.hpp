@@ -13,7 +13,7 @@
 //  1. g_core_mutex (core.hpp): patches, objects, the transition, per-object state; recursive.
 //  2. g_shadow_mutex (shadow.hpp): shadow variable writers; graft_shadow_get never takes it.
 //  3. g_grace_period_mutex (thread_state.hpp): one grace period at a time; readers never take it.
-//  4. g_sym_cache_mutex (objects.hpp): the symbol cache of symbols_of().
+//  4. g_sym_cache_mutex (symbols.hpp): the symbol cache of symbols_of().
 //  5. g_log_mutex (log.hpp): the log ring and GRAFT_LOG_FILE; a leaf.
 //
 // Not locks, by design: the selector, read-side sections and the transition signal's handler

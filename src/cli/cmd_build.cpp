@@ -8,7 +8,7 @@
 #include <sstream>
 #include <vector>
 
-#include "agent/objects.hpp"
+#include "agent/process/symbols.hpp"
 #include "cli/client.hpp"
 #include "cli/commands.hpp"
 

@@ -54,7 +54,7 @@ TEST(ConsistencyStress, LoadDisableCyclesWithEightThreads) {
     EXPECT_EQ(t.wait_exit(), 0);
 }
 
-// The same cycles with the read-ahead helper (src/agent/read_ahead.hpp) on every pass that has
+// The same cycles with the read-ahead helper (src/agent/proc/read_ahead.hpp) on every pass that has
 // a thread to look at (by default only from 64): the first reads of a thread's check happen on
 // another thread, earlier than the walk; a thread that ran in between must still be seen
 // running, never approved with a stale stack.

@@ -1,4 +1,4 @@
-// The ELF reader on hostile bytes (src/agent/objects.cpp): crafted note buffers, and real objects
+// The ELF reader on hostile bytes (src/agent/process/symbols.cpp): crafted note buffers, and real objects
 // corrupted in memory and read through a memfd. Nothing may fault; each refusal names the file
 // and the rule it broke.
 #include <elf.h>
@@ -13,7 +13,7 @@
 
 #include <gtest/gtest.h>
 
-#include "agent/objects.hpp"
+#include "agent/process/symbols.hpp"
 
 namespace {
 

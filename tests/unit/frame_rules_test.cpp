@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "agent/frame_rules.hpp"
+#include "agent/unwind/frame_rules.hpp"
 
 // frame_rules.cpp's two links to the rest of the agent. Single-threaded here: no reader to wait
 // for, and every object is "watched" (nothing is unloaded during the test).

@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "agent/patch_file.hpp"
+#include "agent/process/patch_file.hpp"
 
 namespace fs = std::filesystem;
 

@@ -1,4 +1,4 @@
-// The read-ahead helper (src/agent/read_ahead.hpp): every item is read exactly once, what it
+// The read-ahead helper (src/agent/proc/read_ahead.hpp): every item is read exactly once, what it
 // read is visible to the worker when wait() returns, and the helper never runs more than its
 // window ahead of the worker (the window bounds the descriptors a transition pass holds open).
 // Violations are counted, zero allowed; the ThreadSanitizer stage of .ci/run runs these too.
@@ -8,7 +8,7 @@
 #include <atomic>
 #include <vector>
 
-#include "agent/read_ahead.hpp"
+#include "agent/proc/read_ahead.hpp"
 
 namespace {
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "agent/request.hpp"
+#include "agent/service/request.hpp"
 
 namespace graft {
 namespace {

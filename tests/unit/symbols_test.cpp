@@ -1,7 +1,7 @@
 // Symbol resolution with the kernel's rules (klp_find_object_symbol) on a real program.
 #include <gtest/gtest.h>
 
-#include "agent/objects.hpp"
+#include "agent/process/symbols.hpp"
 
 using graft::LoadedObject;
 using graft::Resolved;

@@ -8,9 +8,9 @@
 #include <cstring>
 #include <string>
 
-#include "agent/task_files.hpp"
-#include "agent/thread_state.hpp"
-#include "agent/thread_verdict.hpp"
+#include "agent/livepatch/thread_verdict.hpp"
+#include "agent/proc/task_files.hpp"
+#include "agent/threads/thread_state.hpp"
 
 namespace graft {
 namespace {

@@ -3,7 +3,7 @@
  * A patched function's 2-byte gate jumps back into its 14-byte prefix, which holds an 8-byte
  * pointer and `jmp *ptr`. During a transition the pointer names one of the stubs below; the stub
  * loads its index into %r11d and jumps (never calls) to graft_tramp_common, which picks the
- * version this thread must run (its own fast path below, or src/agent/selector.cpp's
+ * version this thread must run (its own fast path below, or src/agent/livepatch/selector.cpp's
  * graft_select_fast / graft_select_slow) and jumps there with every argument register restored. No return address is ever
  * rewritten: the patched function returns straight to its caller, so C++ exceptions,
  * pthread_cancel and debuggers see an ordinary stack.
@@ -101,7 +101,7 @@ graft_stubs_end:
     .type graft_tramp_common, @function
 graft_tramp_common:
     .cfi_startproc
-    /* Fast path: the selector of src/agent/selector.cpp (select()) written out for a thread that
+    /* Fast path: the selector of src/agent/livepatch/selector.cpp (select()) written out for a thread that
      * owns a slot and is not inside the selector already. It uses %rax, %rcx, %rdx, %rsi, %rdi
      * (saved here: %rax holds the vector count of a varargs call) and %r11 (the stub index, then the
      * address to run); every other register is left alone. Field

@@ -1,4 +1,4 @@
-#include "agent/control.hpp"
+#include "agent/service/control.hpp"
 
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -25,12 +25,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent/core.hpp"
-#include "agent/log.hpp"
-#include "agent/request.hpp"
-#include "agent/stack_check.hpp"
-#include "agent/thread_state.hpp"
-#include "agent/transition.hpp"
+#include "agent/livepatch/core.hpp"
+#include "agent/livepatch/transition.hpp"
+#include "agent/service/log.hpp"
+#include "agent/service/request.hpp"
+#include "agent/threads/thread_state.hpp"
+#include "agent/unwind/stack_check.hpp"
 #include "common/protocol.hpp"
 
 namespace graft {

@@ -1,4 +1,4 @@
-#include "agent/transition.hpp"
+#include "agent/livepatch/transition.hpp"
 
 #include <fcntl.h>
 #include <link.h>
@@ -15,14 +15,14 @@
 #include <cstring>
 #include <map>
 
-#include "agent/core.hpp"
-#include "agent/hold_stats.hpp"
-#include "agent/log.hpp"
-#include "agent/patch.hpp"
-#include "agent/read_ahead.hpp"
-#include "agent/task_files.hpp"
-#include "agent/thread_state.hpp"
-#include "agent/thread_verdict.hpp"
+#include "agent/livepatch/core.hpp"
+#include "agent/livepatch/patch.hpp"
+#include "agent/livepatch/thread_verdict.hpp"
+#include "agent/proc/read_ahead.hpp"
+#include "agent/proc/task_files.hpp"
+#include "agent/service/hold_stats.hpp"
+#include "agent/service/log.hpp"
+#include "agent/threads/thread_state.hpp"
 
 namespace graft {
 

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "agent/objects.hpp"
+#include "agent/process/symbols.hpp"
 
 namespace graft {
 

@@ -1,4 +1,4 @@
-#include "agent/code_writer.hpp"
+#include "agent/process/code_writer.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>

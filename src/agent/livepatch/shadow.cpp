@@ -6,7 +6,7 @@
 // with acquire loads, and a removed node is only unlinked, never reused, until a grace period
 // (synchronize_threads) has passed, so a reader that is walking it stays safe. That makes
 // graft_shadow_get usable from any thread, including signal handlers.
-#include "agent/shadow.hpp"
+#include "agent/livepatch/shadow.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -15,8 +15,8 @@
 #include <mutex>
 #include <new>
 
-#include "agent/log.hpp"
-#include "agent/thread_state.hpp"
+#include "agent/service/log.hpp"
+#include "agent/threads/thread_state.hpp"
 #include "graft/graft.h"
 
 namespace graft {

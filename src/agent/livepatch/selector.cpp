@@ -16,9 +16,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "agent/hold_stats.hpp"
-#include "agent/patch.hpp"
-#include "agent/thread_state.hpp"
+#include "agent/livepatch/patch.hpp"
+#include "agent/service/hold_stats.hpp"
+#include "agent/threads/thread_state.hpp"
 #include "arch/arch.hpp"
 
 #define GRAFT_SELECT_TEXT __attribute__((section("graft_select_text"), noinline))

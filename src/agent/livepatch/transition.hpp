@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/stack_check.hpp"
+#include "agent/unwind/stack_check.hpp"
 
 namespace graft {
 

@@ -1,4 +1,4 @@
-#include "agent/task_files.hpp"
+#include "agent/proc/task_files.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "agent/objects.hpp"
+#include "agent/process/symbols.hpp"
 
 #include <fcntl.h>
 #include <gelf.h>

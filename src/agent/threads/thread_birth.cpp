@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "agent/thread_state.hpp"
+#include "agent/threads/thread_state.hpp"
 
 namespace graft {
 namespace {

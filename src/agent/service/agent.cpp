@@ -15,16 +15,16 @@
 #include <cstdio>
 #include <cstring>
 
-#include "agent/code_writer.hpp"
-#include "agent/control.hpp"
-#include "agent/core.hpp"
-#include "agent/fork.hpp"
-#include "agent/hold_stats.hpp"
-#include "agent/log.hpp"
-#include "agent/object_events.hpp"
-#include "agent/objects.hpp"
-#include "agent/thread_state.hpp"
-#include "agent/transition.hpp"
+#include "agent/livepatch/core.hpp"
+#include "agent/livepatch/transition.hpp"
+#include "agent/process/code_writer.hpp"
+#include "agent/process/object_events.hpp"
+#include "agent/process/symbols.hpp"
+#include "agent/service/control.hpp"
+#include "agent/service/hold_stats.hpp"
+#include "agent/service/log.hpp"
+#include "agent/threads/fork.hpp"
+#include "agent/threads/thread_state.hpp"
 #include "arch/arch.hpp"
 #include "graft/graft.h"
 

@@ -1,4 +1,4 @@
-#include "agent/core.hpp"
+#include "agent/livepatch/core.hpp"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -10,17 +10,17 @@
 #include <list>
 #include <memory>
 
-#include "agent/code_writer.hpp"
-#include "agent/frame_rules.hpp"
-#include "agent/hold_stats.hpp"
-#include "agent/log.hpp"
-#include "agent/object_events.hpp"
-#include "agent/objects.hpp"
-#include "agent/patch.hpp"
-#include "agent/patch_file.hpp"
-#include "agent/stack_check.hpp"
-#include "agent/thread_state.hpp"
-#include "agent/transition.hpp"
+#include "agent/livepatch/patch.hpp"
+#include "agent/livepatch/transition.hpp"
+#include "agent/process/code_writer.hpp"
+#include "agent/process/object_events.hpp"
+#include "agent/process/patch_file.hpp"
+#include "agent/process/symbols.hpp"
+#include "agent/service/hold_stats.hpp"
+#include "agent/service/log.hpp"
+#include "agent/threads/thread_state.hpp"
+#include "agent/unwind/frame_rules.hpp"
+#include "agent/unwind/stack_check.hpp"
 
 namespace graft {
 
@@ -29,7 +29,7 @@ std::recursive_mutex g_core_mutex;
 namespace {
 
 // klp_patches: enabled patches and the one in transition, in stack order.
-auto &g_patches = *new std::list<std::unique_ptr<Patch>>;  // never destroyed: see objects.cpp
+auto &g_patches = *new std::list<std::unique_ptr<Patch>>;  // never destroyed: see process/symbols.cpp
 // Patches that finished unpatching or were replaced: loaded, waiting for `graft unload`.
 auto &g_disabled = *new std::list<std::unique_ptr<Patch>>;
 pid_t g_worker_tid = 0;

@@ -1,4 +1,4 @@
-#include "agent/patch_file.hpp"
+#include "agent/process/patch_file.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>

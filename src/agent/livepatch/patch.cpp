@@ -1,10 +1,10 @@
-#include "agent/patch.hpp"
+#include "agent/livepatch/patch.hpp"
 
 #include <cstring>
 #include <map>
 
-#include "agent/code_writer.hpp"
-#include "agent/thread_state.hpp"
+#include "agent/process/code_writer.hpp"
+#include "agent/threads/thread_state.hpp"
 
 namespace graft {
 

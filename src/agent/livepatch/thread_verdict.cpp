@@ -1,8 +1,8 @@
-#include "agent/thread_verdict.hpp"
+#include "agent/livepatch/thread_verdict.hpp"
 
 #include <cstring>
 
-#include "agent/task_files.hpp"
+#include "agent/proc/task_files.hpp"
 
 namespace graft {
 

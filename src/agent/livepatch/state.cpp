@@ -3,9 +3,9 @@
 // enabling, in core.cpp).
 #include <mutex>
 
-#include "agent/core.hpp"
-#include "agent/patch.hpp"
-#include "agent/transition.hpp"
+#include "agent/livepatch/core.hpp"
+#include "agent/livepatch/patch.hpp"
+#include "agent/livepatch/transition.hpp"
 #include "graft/graft.h"
 
 extern "C" {

@@ -1,18 +1,18 @@
-#include "agent/fork.hpp"
+#include "agent/threads/fork.hpp"
 
 #include <pthread.h>
 
 #include <new>
 #include <string>
 
-#include "agent/control.hpp"
-#include "agent/core.hpp"
+#include "agent/livepatch/core.hpp"
+#include "agent/livepatch/shadow.hpp"
 #include "agent/lock_order.hpp"
-#include "agent/log.hpp"
-#include "agent/objects.hpp"
-#include "agent/shadow.hpp"
-#include "agent/stack_check.hpp"
-#include "agent/thread_state.hpp"
+#include "agent/process/symbols.hpp"
+#include "agent/service/control.hpp"
+#include "agent/service/log.hpp"
+#include "agent/threads/thread_state.hpp"
+#include "agent/unwind/stack_check.hpp"
 #include "arch/arch.hpp"
 
 namespace graft {

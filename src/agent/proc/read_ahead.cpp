@@ -1,4 +1,4 @@
-#include "agent/read_ahead.hpp"
+#include "agent/proc/read_ahead.hpp"
 
 #include <linux/futex.h>
 #include <sched.h>

@@ -1,4 +1,4 @@
-#include "agent/frame_rules.hpp"
+#include "agent/unwind/frame_rules.hpp"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <vector>
 
-#include "agent/object_events.hpp"
-#include "agent/thread_state.hpp"
+#include "agent/process/object_events.hpp"
+#include "agent/threads/thread_state.hpp"
 
 struct graft::FrameRuleSnapshot {
     struct Row {

@@ -1,4 +1,4 @@
-#include "agent/hold_stats.hpp"
+#include "agent/service/hold_stats.hpp"
 
 #include <time.h>
 

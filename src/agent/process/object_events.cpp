@@ -1,4 +1,4 @@
-#include "agent/object_events.hpp"
+#include "agent/process/object_events.hpp"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -10,11 +10,11 @@
 #include <cstring>
 #include <map>
 
-#include "agent/code_writer.hpp"
-#include "agent/core.hpp"
-#include "agent/frame_rules.hpp"
-#include "agent/log.hpp"
-#include "agent/objects.hpp"
+#include "agent/livepatch/core.hpp"
+#include "agent/process/code_writer.hpp"
+#include "agent/process/symbols.hpp"
+#include "agent/service/log.hpp"
+#include "agent/unwind/frame_rules.hpp"
 #include "arch/arch.hpp"
 
 namespace graft {
@@ -37,7 +37,7 @@ enum graft_object_state g_state = GRAFT_OBJECT_LIVE;
 // __patchable_function_entries; the file holds their link-time addresses.
 void merge_entry_nops(const LoadedObject &o) {
     if (o.path.empty() || o.path[0] != '/') return;
-    // The checked reader (objects.hpp): the file is read, never mapped, so an object file
+    // The checked reader (symbols.hpp): the file is read, never mapped, so an object file
     // truncated on disk cannot fault here, and a malformed one yields no entries.
     std::string err;
     auto syms = symbols_of(o.path, &err);

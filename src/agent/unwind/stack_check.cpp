@@ -1,4 +1,4 @@
-#include "agent/stack_check.hpp"
+#include "agent/unwind/stack_check.hpp"
 
 #include <dlfcn.h>
 #include <dwarf.h>
@@ -22,9 +22,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "agent/frame_rules.hpp"
-#include "agent/hold_stats.hpp"
-#include "agent/objects.hpp"
+#include "agent/process/symbols.hpp"
+#include "agent/service/hold_stats.hpp"
+#include "agent/unwind/frame_rules.hpp"
 #include "arch/arch.hpp"
 
 extern "C" {
@@ -231,7 +231,7 @@ int find_local_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
 }
 
 // An object file of the process for libdwfl: read (ELF_C_READ, pread), never mapped, after the
-// same checks as every ELF the agent reads (objects.hpp), so that a file truncated or corrupted
+// same checks as every ELF the agent reads (symbols.hpp), so that a file truncated or corrupted
 // on disk cannot fault in the worker. Other modules ([vdso], deleted files) are libdwfl's.
 int find_checked_elf(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
                      char **file_name, Elf **elfp) {

@@ -1,11 +1,11 @@
-#include "agent/request.hpp"
+#include "agent/service/request.hpp"
 
 #include <cmath>
 #include <new>
 
 #include <nlohmann/json.hpp>
 
-#include "agent/transition.hpp"  // kMaxSignalTimeout (a constant: nothing to link)
+#include "agent/livepatch/transition.hpp"  // kMaxSignalTimeout (a constant: nothing to link)
 
 namespace graft {
 namespace {

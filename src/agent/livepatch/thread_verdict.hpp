@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "agent/stack_check.hpp"
+#include "agent/unwind/stack_check.hpp"
 
 namespace graft {
 

@@ -1,4 +1,4 @@
-#include "agent/thread_state.hpp"
+#include "agent/threads/thread_state.hpp"
 
 #include <sched.h>
 

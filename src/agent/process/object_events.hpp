@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/objects.hpp"
+#include "agent/process/symbols.hpp"
 #include "graft/graft.h"
 
 namespace graft {

@@ -1,4 +1,4 @@
-#include "agent/log.hpp"
+#include "agent/service/log.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -18,7 +18,7 @@ namespace graft {
 std::mutex g_log_mutex;
 namespace {
 constexpr size_t kMaxEntries = 100000;
-auto &g_ring = *new std::deque<LogEntry>;  // never destroyed (see objects.cpp)
+auto &g_ring = *new std::deque<LogEntry>;  // never destroyed (see process/symbols.cpp)
 uint64_t g_next_seq = 0;
 int g_file = -2;  // -2: not opened yet
 std::string &g_file_path = *new std::string;

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/objects.hpp"
+#include "agent/process/symbols.hpp"
 #include "arch/arch.hpp"
 #include "graft/graft.h"
 
