@@ -23,19 +23,6 @@ inline socklen_t address(pid_t pid, sockaddr_un *a) {
     return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
 }
 
-// Reads one line (without the newline); false on EOF, error or a line over `limit` bytes.
-inline bool read_line(int fd, std::string *out, size_t limit = 1 << 20) {
-    out->clear();
-    char c;
-    for (;;) {
-        ssize_t n = ::read(fd, &c, 1);
-        if (n <= 0) return false;
-        if (c == '\n') return true;
-        if (out->size() >= limit) return false;
-        out->push_back(c);
-    }
-}
-
 inline bool write_all(int fd, const std::string &s) {
     size_t off = 0;
     while (off < s.size()) {

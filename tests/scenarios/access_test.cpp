@@ -46,23 +46,6 @@ Cmd graft_as_nobody(const std::vector<std::string> &args) {
     return run(as_nobody_argv(cmd), 60);
 }
 
-std::vector<std::string> split_lines(const std::string &s) {
-    std::vector<std::string> v;
-    std::istringstream is(s);
-    for (std::string l; std::getline(is, l);) v.push_back(l);
-    return v;
-}
-
-// A refusal: exit status != 0 and exactly one line "graft: <what>: <why>" naming every needle.
-void expect_refusal(const Cmd &c, const std::vector<std::string> &needles) {
-    EXPECT_NE(c.rc, 0) << "stdout: " << c.out << "\nstderr: " << c.err;
-    auto lines = split_lines(c.err);
-    ASSERT_EQ(lines.size(), 1u) << "stderr: " << c.err;
-    const std::string &l = lines[0];
-    EXPECT_EQ(l.rfind("graft: ", 0), 0u) << l;
-    for (auto &n : needles) EXPECT_NE(l.find(n), std::string::npos) << "'" << n << "' missing in: " << l;
-}
-
 bool needs_root() {
     return geteuid() != 0;
 }

@@ -58,25 +58,6 @@ struct BadInputTarget {
     }
 };
 
-std::vector<std::string> split_lines(const std::string &s) {
-    std::vector<std::string> v;
-    std::istringstream is(s);
-    for (std::string l; std::getline(is, l);) v.push_back(l);
-    return v;
-}
-
-// A refusal: exit status != 0 and exactly one line "graft: <what>: <why>" naming everything in
-// `needles`.
-void expect_refusal(const Cmd &c, const std::vector<std::string> &needles) {
-    EXPECT_NE(c.rc, 0) << "stdout: " << c.out << "\nstderr: " << c.err;
-    auto lines = split_lines(c.err);
-    ASSERT_EQ(lines.size(), 1u) << "stderr: " << c.err;
-    const std::string &l = lines[0];
-    EXPECT_EQ(l.rfind("graft: ", 0), 0u) << l;
-    EXPECT_NE(l.find(": ", 7), std::string::npos) << "no '<what>: <why>' in: " << l;
-    for (auto &n : needles) EXPECT_NE(l.find(n), std::string::npos) << "'" << n << "' missing in: " << l;
-}
-
 std::string maps_of(pid_t pid) {
     std::ifstream f("/proc/" + std::to_string(pid) + "/maps");
     return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());

@@ -22,13 +22,6 @@ std::vector<std::string> callbacks_since(Target &t, size_t from) {
     return v;
 }
 
-int stderr_lines(const std::string &s) {
-    std::istringstream is(s);
-    int n = 0;
-    for (std::string l; std::getline(is, l);) n++;
-    return n;
-}
-
 }  // namespace
 
 TEST(DisableRollback, TransitionThatCannotStartLeavesThePatchEnabled) {
@@ -50,7 +43,7 @@ TEST(DisableRollback, TransitionThatCannotStartLeavesThePatchEnabled) {
     mark = t.line_count();
     Cmd dis = graft_cmd({"disable", pid, "deny_wx_fix"});
     EXPECT_NE(dis.rc, 0) << dis.out << dis.err;
-    EXPECT_EQ(stderr_lines(dis.err), 1) << dis.err;
+    EXPECT_EQ(split_lines(dis.err).size(), 1u) << dis.err;
     EXPECT_EQ(dis.err.rfind("graft: disable: ", 0), 0u) << dis.err;
     EXPECT_NE(dis.err.find("patch 'deny_wx_fix'"), std::string::npos) << dis.err;
     EXPECT_NE(dis.err.find("cannot make the code writable: Operation not permitted"), std::string::npos)

@@ -118,10 +118,24 @@ nlohmann::json threads(pid_t pid) {
 std::vector<std::string> log_lines(pid_t pid) {
     Cmd c = graft_cmd({"log", std::to_string(pid)});
     EXPECT_EQ(c.rc, 0) << c.err;
+    return split_lines(c.out);
+}
+
+std::vector<std::string> split_lines(const std::string &s) {
     std::vector<std::string> v;
-    std::istringstream is(c.out);
+    std::istringstream is(s);
     for (std::string l; std::getline(is, l);) v.push_back(l);
     return v;
+}
+
+void expect_refusal(const Cmd &c, const std::vector<std::string> &needles) {
+    EXPECT_NE(c.rc, 0) << "stdout: " << c.out << "\nstderr: " << c.err;
+    auto lines = split_lines(c.err);
+    ASSERT_EQ(lines.size(), 1u) << "stderr: " << c.err;
+    const std::string &l = lines[0];
+    EXPECT_EQ(l.rfind("graft: ", 0), 0u) << l;
+    EXPECT_NE(l.find(": ", 7), std::string::npos) << "no '<what>: <why>' in: " << l;
+    for (auto &n : needles) EXPECT_NE(l.find(n), std::string::npos) << "'" << n << "' missing in: " << l;
 }
 
 nlohmann::json object_of(const nlohmann::json &st, const std::string &patch, const std::string &object) {

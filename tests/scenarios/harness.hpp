@@ -99,4 +99,9 @@ std::map<std::string, long> ask_counts(Target &t, const std::string &cmd, const 
 // GRAFT_STRESS_LONG=1: stress tests run their long version.
 bool stress_long();
 
+// The lines of `s` (a command's output), without their newlines.
+std::vector<std::string> split_lines(const std::string &s);
+// A refusal: exit status != 0 and exactly one line "graft: <what>: <why>" naming every needle.
+void expect_refusal(const Cmd &c, const std::vector<std::string> &needles);
+
 }  // namespace graft::test

@@ -95,13 +95,6 @@ struct TempDir {
     }
 };
 
-std::vector<std::string> split_lines(const std::string &s) {
-    std::vector<std::string> v;
-    std::istringstream is(s);
-    for (std::string l; std::getline(is, l);) v.push_back(l);
-    return v;
-}
-
 struct MalformedTarget {
     SigpipeBlocked no_sigpipe;
     Target t{prog_path("malformed_elf"), {}, {"GRAFT_SIGNAL_TIMEOUT=600"}};

@@ -49,13 +49,6 @@ void touch(const std::string &p) {
     if (f) fclose(f);
 }
 
-int lines_of(const std::string &s) {
-    std::istringstream is(s);
-    int n = 0;
-    for (std::string l; std::getline(is, l);) n++;
-    return n;
-}
-
 struct HookedTarget {
     SigpipeBlocked no_sigpipe;
     Scratch hooks, files;
@@ -111,7 +104,7 @@ TEST(PatchFile, TruncatedBeforeTheCopyIsRefused) {
     h.release("checked");
     Cmd c = load.get();
     EXPECT_NE(c.rc, 0) << c.out;
-    EXPECT_EQ(lines_of(c.err), 1) << c.err;
+    EXPECT_EQ(split_lines(c.err).size(), 1u) << c.err;
     EXPECT_NE(c.err.find(h.file), std::string::npos) << c.err;
     EXPECT_NE(c.err.find("truncated"), std::string::npos) << c.err;
     EXPECT_EQ(value_now(*h.t), "value 0 0 0");
@@ -156,7 +149,7 @@ TEST(PatchFile, WritableByOthersOrOwnedByAnotherUserIsRefused) {
     chmod(h.file.c_str(), 0664);
     Cmd g = h.load().get();
     EXPECT_NE(g.rc, 0);
-    EXPECT_EQ(lines_of(g.err), 1) << g.err;
+    EXPECT_EQ(split_lines(g.err).size(), 1u) << g.err;
     EXPECT_NE(g.err.find("is writable by its group (mode 0664)"), std::string::npos) << g.err;
     EXPECT_NE(g.err.find("Permission denied"), std::string::npos) << g.err;
     chmod(h.file.c_str(), 0646);
