@@ -4,8 +4,14 @@
  * version of outer() counts the calls where inner() answered another version ("mixed").
  * Callers also check that outer() answers the version its inner() reported.
  *
- * stdin commands:  tick  -> "outer N" (outer() on the main thread: 1 or 2)
- *                  stats -> "stats calls=N v1=N v2=N mixed=N"
+ * park() exists to hold a transition open both ways: with one thread blocked in the old park()
+ * and one in the new one, a patch that replaces it can complete neither its patching nor its
+ * unpatching transition, so every `graft disable` / `graft enable` reverses a live transition.
+ *
+ * stdin commands:  tick   -> "outer N" (outer() on the main thread: 1 or 2)
+ *                  stats  -> "stats calls=N v1=N v2=N mixed=N"
+ *                  park   -> "parked" (one more thread now blocks in park())
+ *                  unpark -> "unparked" (every parked thread left park() and ended)
  *                  quit */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,6 +34,21 @@ __attribute__((noinline)) int outer(void) {
     return 1;
 }
 
+int park_pipe[2]; /* also read by the patch's park() (GRAFT_REF) */
+static pthread_t parkers[8];
+static int nparked;
+
+__attribute__((noinline)) int park(void) {
+    char c;
+    return (int)read(park_pipe[0], &c, 1);
+}
+
+static void *parked(void *arg) {
+    (void)arg;
+    park();
+    return NULL;
+}
+
 static void *worker(void *arg) {
     (void)arg;
     for (;;) {
@@ -43,12 +64,25 @@ static void *worker(void *arg) {
 int main(int argc, char **argv) {
     int workers = argc > 1 ? atoi(argv[1]) : 8;
     pthread_t t;
+    if (pipe(park_pipe) != 0) return 1;
     for (int i = 0; i < workers; i++) pthread_create(&t, NULL, worker, NULL);
     announce_ready();
     char line[64];
     while (next_command(line, sizeof line)) {
         if (!strncmp(line, "tick", 4)) {
             printf("outer %d\n", outer());
+        } else if (!strcmp(line, "park") && nparked < 8) {
+            pthread_create(&parkers[nparked++], NULL, parked, NULL);
+            /* Blocked in park() once its kernel stack shows the read: good enough for the test,
+             * which only needs the thread there before the patch's transition starts. */
+            usleep(100000);
+            printf("parked\n");
+        } else if (!strcmp(line, "unpark")) {
+            for (int i = 0; i < nparked; i++)
+                if (write(park_pipe[1], "x", 1) != 1) return 1;
+            for (int i = 0; i < nparked; i++) pthread_join(parkers[i], NULL);
+            nparked = 0;
+            printf("unparked\n");
         } else if (!strncmp(line, "stats", 5)) {
             printf("stats calls=%ld v1=%ld v2=%ld mixed=%ld\n", atomic_load(&calls), atomic_load(&seen_v1),
                    atomic_load(&seen_v2), atomic_load(&mixed));

@@ -87,3 +87,57 @@ TEST(WrongVersionsStress, NoMixedVersionsOverLoadDisableCycles) {
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
+
+// The same pair, with the transition held open by two threads blocked in park() (the patch
+// replaces it too), one in each version: every `graft disable` and `graft enable` then reverses a live
+// transition while the workers check their own stacks at every call. A worker must never pair the new target
+// with the forbidden set of the old one (or the reverse): switched that way in the middle of outer(), it
+// would run the other version's inner(). 300 reversals each way (3000 with GRAFT_STRESS_LONG=1).
+TEST(WrongVersionsStress, NoMixedVersionsOverReversals) {
+    const int rounds = stress_long() ? 3000 : 300;
+    SigpipeBlocked no_sigpipe;
+    Target t(prog_path("wrong_versions"), {"8"});
+    ASSERT_GE(t.wait_line("ready"), 0);
+    ASSERT_TRUE(t.wait_agent());
+    const std::string pid = std::to_string(t.pid());
+    const std::string name = "wrong_versions_park_fix";
+    t.send("park\n");
+    ASSERT_GE(t.wait_line("parked"), 0);
+    Cmd load = graft_cmd({"load", pid, patch_path(name), "--no-wait"});
+    ASSERT_EQ(load.rc, 0) << load.out << load.err << target_state(t);
+    // The second parked thread switches at park()'s entry and blocks in the new version.
+    t.send("park\n");
+    ASSERT_GE(t.wait_line("parked"), 0);
+    auto st = status(t.pid());
+    ASSERT_FALSE(st["transition"].is_null()) << "the parked threads should hold the transition open\n"
+                                             << st.dump(2);
+    for (int i = 0; i < rounds; i++) {
+        SCOPED_TRACE("round " + std::to_string(i));
+        Cmd dis = graft_cmd({"disable", pid, name});
+        ASSERT_EQ(dis.rc, 0) << dis.out << dis.err << target_state(t);
+        Cmd en = graft_cmd({"enable", pid, name});
+        ASSERT_EQ(en.rc, 0) << en.out << en.err << target_state(t);
+        if (i % 50 == 49) {
+            ASSERT_EQ(stats(t)["mixed"], 0) << "mixed versions seen by round " << i;
+        }
+    }
+    int reversals = 0;
+    for (auto &l : log_lines(t.pid()))
+        reversals += l.find("': reversing transition from ") != std::string::npos;
+    EXPECT_EQ(reversals, 2 * rounds) << "every disable and enable should have reversed the transition";
+    // Released, the parked threads leave park() and the transition completes.
+    t.send("unpark\n");
+    ASSERT_GE(t.wait_line("unparked"), 0);
+    Cmd dis = graft_cmd({"disable", pid, name, "--wait", "--timeout", "60"});
+    ASSERT_EQ(dis.rc, 0) << dis.out << dis.err << target_state(t);
+    Cmd unl = graft_cmd({"unload", pid, name});
+    ASSERT_EQ(unl.rc, 0) << unl.err << target_state(t);
+    auto s = stats(t);
+    EXPECT_EQ(s["mixed"], 0) << "calls where outer() and inner() were of different versions";
+    EXPECT_GT(s["v2"], 0) << "the workers never ran the patched pair";
+    EXPECT_EQ(ask(t, "tick", "outer "), "outer 1");
+    std::cout << "reversals: " << reversals << "; calls " << s["calls"] << " (v1 " << s["v1"] << ", v2 "
+              << s["v2"] << ")" << std::endl;
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}

@@ -42,9 +42,10 @@ std::atomic<uint64_t> g_own_walk_budget_ns{25000};
 // Checks in a row that may run out before one is allowed all the time it needs.
 constexpr uint8_t kMaxWalkTimeouts = 2;
 
-// The forbidden ranges of the transition in progress. Published (release) by
-// start_transition()/reverse_transition(); read (acquire) inside read-side sections by
-// transition_self_check(); a replaced table is freed only after synchronize_threads().
+// The forbidden ranges of the transition in progress, built for the current target. Published
+// (release) by start_transition()/reverse_transition(); read (acquire) inside read-side sections
+// by transition_self_check(); a replaced table is freed only after synchronize_threads(). A
+// reverse withdraws it before the target flips (reverse_transition()).
 std::atomic<ForbiddenTable *> g_forbidden{nullptr};
 
 double g_signal_timeout = 15.0;
@@ -617,12 +618,20 @@ void reverse_transition() {
     const int target = g_view.target_state.load();
     log_fmt("graft: '%s': reversing transition from %s", p->name.c_str(),
             target == kPatched ? "patching to unpatching" : "unpatching to patching");
-    // Approvals were given against the old target's forbidden set: void them first (epoch), then
-    // flip the target (release; the selector loads the target before the epoch).
+    // Approvals were given against the old target's forbidden set: void them first (epoch).
+    // Then the old table is withdrawn, and only after the grace period the target flips: a
+    // self-check that read the new target must never walk with the old table (it would switch
+    // a thread that stands in a new function to the old set, or the reverse), and one that read
+    // the old table has ended. A check that sees no table does nothing; one that read the old
+    // target and then finds the new table fails its re-check of the target
+    // (transition_self_check).
     bump_epoch();
+    ForbiddenTable *old = g_forbidden.exchange(nullptr, std::memory_order_acq_rel);
     synchronize_threads();
+    std::free(old);
     p->enabled = !p->enabled;
     const int nt = !target;
+    // Release: a self-check that loads the new table (acquire) sees this target on its re-check.
     g_view.target_state.store(nt, std::memory_order_release);
     publish_forbidden(build_forbidden(p, nt));
     log_fmt("graft: '%s': starting %s transition", p->name.c_str(),
@@ -699,8 +708,9 @@ void transition_self_check(SelfContext ctx, const InterruptedRegs *regs) {
                                           : 0;
             StackResult r = check_own_stack(ctx, t, regs, deadline);
             s->walk_timeouts = r.timed_out ? static_cast<uint8_t>(s->walk_timeouts + 1) : 0;
-            // The target may have been reversed while we looked: switch only to the target the
-            // table was built for (a reverse publishes a new table after a grace period).
+            // The target may have been reversed while we looked: switch only if the target and
+            // the table are still the pair we read (reverse_transition() withdraws the table,
+            // waits for this section, flips the target, then publishes the new table).
             if (r.verdict == StackVerdict::kClean &&
                 g_view.target_state.load(std::memory_order_acquire) == target &&
                 g_forbidden.load(std::memory_order_acquire) == t)
