@@ -410,7 +410,7 @@ def document(r, made):
                 "the top of the function's stack, whatever its depth." % spread if spread <= 1.0 else
                 "The spread (%.2f ns) is larger than this run's noise floor would explain by itself; the entry "
                 "still points straight at the top of the stack after each transition (src/agent/livepatch/core.cpp, "
-                "core_route_settled_functions), so nothing in the code depends on the depth." % spread))
+                "route_settled_functions), so nothing in the code depends on the depth." % spread))
             A("")
         ts, tn = cc["transition_switched"], cc["transition_not_switched"]
         kr = cc.get("kernel_ref")

@@ -13,13 +13,9 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace graft {
 
 struct Patch;
-struct Object;
-struct LoadedObject;
 
 // Protects patches, objects, the transition and per-object state: taken by the worker for every
 // request and retry, and by object events. Order: lock_order.hpp.
@@ -36,29 +32,19 @@ OpResult core_disable(const std::string &name);
 OpResult core_enable(const std::string &name);
 OpResult core_force(const std::string &name);
 OpResult core_unload(const std::string &name);
-nlohmann::json core_status();
-nlohmann::json core_threads();
 
-// Objects coming and going (object_events.cpp; core mutex held). coming returns false when a
-// patch failed for the object and it was left with none of them.
-bool core_object_coming(const LoadedObject &lo);
-void core_object_going(const LoadedObject &lo);
-
-// For transition.cpp (mutex held).
-pid_t core_worker_tid();
-void core_set_worker_tid(pid_t tid);
-void core_unpatch_objects(Patch *p);
+// What the end of a transition does to the patch list, as transition.c calls into core.c
+// (klp_unpatch_replaced_patches, klp_discard_nops, the list moves of klp_complete_transition and
+// the forced marks of klp_force_transition). Core mutex held.
 void core_unpatch_replaced_patches(Patch *p);
 void core_discard_nops(Patch *p);
-void core_route_settled_functions();
-void core_post_patch(Object *o);
-void core_post_unpatch(Object *o);
 void core_transition_finished(Patch *p, int target);
 void core_mark_forced(Patch *p, int target);
 
-// For state.cpp (mutex held by the caller or taken inside).
+// The registry, read by state.cpp, object_binding.cpp and status.cpp (core mutex held).
 Patch *core_find_patch_by_desc(const void *desc);
-std::vector<Patch *> core_patch_list();  // stack order (klp_patches)
+std::vector<Patch *> core_patch_list();       // stack order (klp_patches)
+std::vector<Patch *> core_unloadable_list();  // finished unpatching or replaced, oldest first
 
 // Sticky failure: an invariant broke; every further patching request is refused.
 bool core_refusing(std::string *why);

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "agent/process/code_writer.hpp"
+#include "agent/service/log.hpp"
 #include "agent/threads/thread_state.hpp"
 
 namespace graft {
@@ -121,10 +122,32 @@ void unpatch_object(Object *o) {
     o->patched = false;
 }
 
+void unpatch_objects(Patch *p) {
+    for (auto &o : p->objs)
+        if (o->patched) unpatch_object(o.get());
+}
+
 bool route_through_selector(const Object &o, std::string *why) {
     std::vector<RouteChange> routes;
     for (auto &f : o.funcs) routes.push_back({f->stack, true, stub_address(f->stack)});
     return apply_routes(routes, why);
+}
+
+void route_settled_functions() {
+    std::vector<RouteChange> routes;
+    for (FuncStack *fs : all_stacks()) {
+        Func *top = fs->top.load(std::memory_order_relaxed);
+        if (top && top->transition.load(std::memory_order_relaxed)) continue;
+        bool open = top != nullptr;
+        uintptr_t target = open ? direct_target(fs) : fs->entry.body;
+        if (open == fs->gate_open && (target == fs->routed_to || !open)) continue;
+        routes.push_back({fs, open, target});
+    }
+    std::string why;
+    if (!apply_routes(routes, &why)) {
+        // Every entry still runs the selector, which gives the same answer: correct, only slower.
+        log_line("graft: could not route settled functions directly: " + why);
+    }
 }
 
 uintptr_t direct_target(const FuncStack *fs) {

@@ -109,6 +109,7 @@ void pop_func(Func *f);   // klp_unpatch_func: wherever it is
 // stack popped.
 void patch_object(Object *o);
 void unpatch_object(Object *o);
+void unpatch_objects(Patch *p);  // klp_unpatch_objects
 
 // Code routing: where each function's entry leads. route_to_selector() is used before a
 // transition touches the function; route_direct() after it completed, so that a fully patched
@@ -123,6 +124,10 @@ bool apply_routes(const std::vector<RouteChange> &changes, std::string *why);
 // Routes every function of `o` through its stub, so that the selector chooses per thread (before
 // a transition may switch any thread on them).
 bool route_through_selector(const Object &o, std::string *why);
+// Every function no transition runs on goes straight to its top version, or back to its own body
+// when its stack is empty. A failure is logged and changes nothing: the selector, which every
+// entry then still runs, gives the same answer.
+void route_settled_functions();
 // The pointer value for the current top of `fs` when no transition runs on it.
 uintptr_t direct_target(const FuncStack *fs);
 uintptr_t stub_address(const FuncStack *fs);

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "agent/livepatch/core.hpp"
+#include "agent/livepatch/object_binding.hpp"
 #include "agent/process/code_writer.hpp"
 #include "agent/process/symbols.hpp"
 #include "agent/service/log.hpp"
@@ -74,14 +75,14 @@ void on_object_event(int event, struct link_map *map, Lmid_t) {
                 merge_entry_nops(lo);
                 arch::sync_cores();
                 g_live[lo.base] = lo;
-                if (!core_object_coming(lo)) g_live.erase(lo.base);  // refused: not live
+                if (!livepatch_object_coming(lo)) g_live.erase(lo.base);  // refused: not live
             }
         } else {
             auto it = g_live.find(map->l_addr);
             if (it != g_live.end()) {
                 LoadedObject lo = it->second;
                 g_live.erase(it);
-                core_object_going(lo);
+                livepatch_object_going(lo);
             } else {
                 // Its extent is unknown (an object never declared live): drop every row.
                 frame_rules_forget(0, UINTPTR_MAX);

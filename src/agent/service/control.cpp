@@ -29,6 +29,7 @@
 #include "agent/livepatch/transition.hpp"
 #include "agent/service/log.hpp"
 #include "agent/service/request.hpp"
+#include "agent/service/status.hpp"
 #include "agent/threads/thread_state.hpp"
 #include "agent/unwind/stack_check.hpp"
 #include "common/protocol.hpp"
@@ -114,12 +115,12 @@ nlohmann::json execute(const Request &r) {
         case Op::kUnload:
             return result_json(core_unload(r.name));
         case Op::kStatus: {
-            auto j = core_status();
+            auto j = status_json();
             j["ok"] = true;
             return j;
         }
         case Op::kThreads:
-            return {{"ok", true}, {"threads", core_threads()}};
+            return {{"ok", true}, {"threads", threads_json()}};
         case Op::kLog: {
             uint64_t next = 0;
             bool more = false;
@@ -363,7 +364,7 @@ int ms_until(Clock::time_point t, Clock::time_point now) {
 }
 
 void *worker_main(void *) {
-    core_set_worker_tid(static_cast<pid_t>(syscall(SYS_gettid)));
+    set_worker_tid(static_cast<pid_t>(syscall(SYS_gettid)));
     stack_check_init_worker();
     // In accept order: the front is the oldest. Worker only.
     std::vector<std::unique_ptr<Client>> clients;

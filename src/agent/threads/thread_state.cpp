@@ -152,4 +152,15 @@ void synchronize_threads() {
     arch::membarrier_all();
 }
 
+namespace {
+pid_t g_worker_tid = 0;
+}  // namespace
+
+void set_worker_tid(pid_t tid) {
+    g_worker_tid = tid;
+}
+pid_t worker_tid() {
+    return g_worker_tid;
+}
+
 }  // namespace graft

@@ -132,6 +132,12 @@ extern std::mutex g_grace_period_mutex;
 // when it was called has left it. Called only from the agent's worker with the core mutex held.
 void synchronize_threads();
 
+// The agent's worker thread, set by it when it starts (control.cpp). Its stack never holds a
+// patched function, so transitions switch it at once and never look at it. Written before the
+// first request, then read by the worker itself.
+void set_worker_tid(pid_t tid);
+pid_t worker_tid();
+
 // Thread birth/death (thread_birth.cpp).
 void claim_for_new_thread(uint64_t creator_word);
 void release_self_slot();

@@ -11,7 +11,7 @@
 // fills in the rows of their whole functions for the next signal.
 //
 // A row must never outlive the code it describes: rows of an object are dropped, and readers
-// waited for, before the object is unmapped (frame_rules_forget, from core_object_going, which
+// waited for, before the object is unmapped (frame_rules_forget, from livepatch_object_going, which
 // the dynamic linker calls before unmapping). Objects the agent cannot watch come and go
 // unseen, so without the audit module no row is ever published.
 #pragma once
