@@ -688,6 +688,8 @@ def document(r, made):
     A("")
     A(ISSUES)
     A("")
+    A(TUNING)
+    A("")
     A("## Method and caveats")
     A("")
     A(METHOD)
@@ -1129,6 +1131,23 @@ every function of the patch is looked up in it (`resolve_symbol`) and its entry 
 writes three small pieces of code per function in two batches, with one read of `/proc/self/maps` per batch
 (`src/agent/process/code_writer.cpp`, parsed by hand since this suite found it re-read per write and parsed with `sscanf`).
 Disabling writes the same routes back. All of it is linear in the number of functions."""
+
+TUNING = """## Tuning constants and their history
+
+The numbers the agent was tuned with, where they live, and why they are what they are:
+
+| constant | value | where | why, and how it got there |
+|---|---|---|---|
+| `kCpuBoundMinPasses` | 3 passes | `livepatch/thread_verdict.hpp` | A thread seen running in this many passes in a row, with no voluntary context switch in between, is taken for CPU-bound and signalled before the signal timeout (the kernel waits 15 s for every thread). First (f3a4f10) any running thread was signalled early; a runnable thread that was only waiting for a CPU was then interrupted as it blocked (EINTR in the program), so c29df67 added the CPU-time condition below. |
+| `kCpuBoundMinStreak` | 20 ms | same | The streak must last this long, so that a thread that runs in short bursts between sleeps is checked while it sleeps, not signalled. §2's spinning rows pay it once: the worker watches a spinner for 20 ms before the signal. |
+| `kCpuBoundMinRun` | 4 ms | same | The thread must have been on a CPU this long during the streak. c29df67 asked for most of the streak; on a loaded machine a CPU-bound thread gets a fraction of a CPU and was never signalled, and the kernel accounts CPU time in scheduler ticks, so b5dffc8 asks for one tick (4 ms at HZ=250) and no share of the wall time. |
+| own-walk budget | 25 µs | `livepatch/transition.cpp` (`GRAFT_OWN_WALK_BUDGET_US`) | The most the transition signal's handler spends in libgcc's walk (0d267e3): with the kernel's delivery of a signal (measured in §3a), one signal then holds a thread under the 50 µs goal. The rows' walk needs no limit. |
+| `kMaxWalkTimeouts` | 2 | same | After two checks in a row that ran out of the budget, the next one may take all it needs, so that a thread whose stack the rows never cover still switches. |
+| read-ahead threshold, window | 64 threads, 32 looks | `livepatch/transition.cpp`, `transition_pass.cpp` (`GRAFT_READ_AHEAD`) | Below 64 threads to look at, starting the helper costs more than it saves; 32 looks bound the helper to 32 descriptors and 32 stack buffers of 8 KiB (8a7d6f2; on/off side by side in §2). |
+| retry interval | 1 ms, doubling to 100 ms | `livepatch/transition.cpp` (`schedule_retry`) | A transition's first passes come quickly (most threads switch at once); a transition held by a blocked thread costs one pass per 100 ms. |
+| signal timeout | 15 s | `livepatch/transition.cpp` (`GRAFT_SIGNAL_TIMEOUT`) | The kernel's value for its fake signal. |
+| self-check spacing | `kSelfCheckCycles` = 10⁶ cycles (about 0.3 ms at 3 GHz) | `livepatch/selector.cpp` | A pending thread checks its own stack at most once per this many cycles however often it calls patched functions (§1: the call cost of a pending thread). |"""
+
 
 ISSUES = """## What these benchmarks changed in graft
 
