@@ -111,9 +111,15 @@ class Graft:
         without the cost of starting the `graft` command."""
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(timeout)
+        mem = -1
         try:
             s.connect("\0graft/%d" % pid)
-            s.sendall((json.dumps(obj) + "\n").encode())
+            # The agent serves only a client that proves it may ptrace the process: a descriptor
+            # of the process's memory goes with the request's first bytes (as src/cli/client.cpp).
+            mem = os.open("/proc/%d/mem" % pid, os.O_RDONLY | os.O_CLOEXEC)
+            data = (json.dumps(obj) + "\n").encode()
+            n = s.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [mem]))])
+            s.sendall(data[n:])
             buf = b""
             while not buf.endswith(b"\n"):
                 d = s.recv(1 << 16)
@@ -122,6 +128,8 @@ class Graft:
                 buf += d
         finally:
             s.close()
+            if mem >= 0:
+                os.close(mem)
         ans = json.loads(buf)
         if not ans.get("ok"):
             raise GraftError("agent: %s: %s" % (obj.get("op"), ans.get("error")))
