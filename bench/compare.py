@@ -65,7 +65,7 @@ def transition_rows(builds, threads, reps, timeout=60):
     """Per build, one `threads` process with `threads` threads blocked at depth 10: patched and
     unpatched in alternation (the build that goes first alternates too), straight on the control
     socket; the time from the load request's answer ("started") to the end of the transition, and
-    the same for the disable."""
+    for the disable, from its request (its first pass runs before it answers) to the end."""
     procs = {}
     for k, b in builds.items():
         procs[k] = Proc([b["bin"] + "/threads", "--blocked=%d" % threads, "--depth=10"], b["graft"].exe,
@@ -80,8 +80,8 @@ def transition_rows(builds, threads, reps, timeout=60):
             t1 = time.monotonic()
             t2, _, _ = g.wait_transition(pid, timeout)
             ms[k]["patch"].append((t2 - t1) * 1e3)
+            t1 = time.monotonic()  # a disable runs its first pass before it answers
             g.req(pid, {"op": "disable", "name": "p_threads"})
-            t1 = time.monotonic()
             t2, _, _ = g.wait_transition(pid, timeout)
             ms[k]["unpatch"].append((t2 - t1) * 1e3)
             g.req(pid, {"op": "unload", "name": "p_threads"})
@@ -103,8 +103,8 @@ def main():
     ap.add_argument("--b", required=True, help="build directory B (e.g. this tree)")
     ap.add_argument("--label-a", default="A")
     ap.add_argument("--label-b", default="B")
-    ap.add_argument("--rounds", type=int, default=15, help="call-cost rounds (each: every row, both builds)")
-    ap.add_argument("--transition-reps", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=60, help="call-cost rounds (each: every row, both builds)")
+    ap.add_argument("--transition-reps", type=int, default=40)
     ap.add_argument("--threads", default="100,1000", help="blocked threads, comma-separated")
     a = ap.parse_args()
     builds = {a.label_a: artifacts(a.a), a.label_b: artifacts(a.b)}

@@ -119,7 +119,8 @@ class Graft:
             mem = os.open("/proc/%d/mem" % pid, os.O_RDONLY | os.O_CLOEXEC)
             data = (json.dumps(obj) + "\n").encode()
             n = s.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [mem]))])
-            s.sendall(data[n:])
+            if n < len(data):
+                s.sendall(data[n:])
             buf = b""
             while not buf.endswith(b"\n"):
                 d = s.recv(1 << 16)
