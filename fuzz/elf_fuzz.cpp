@@ -1,4 +1,4 @@
-// The ELF reader of the agent (src/agent/process/symbols.cpp) on hostile bytes: every input is a patch
+// The ELF reader of the agent (src/agent/process/elf_file.cpp) on hostile bytes: every input is a patch
 // file the agent checks and reads (describe_fd, check_loadable_fd, symbols_of_fd, in the order
 // the agent uses them), and an object whose CFI libdw reads for the transition's stack checks
 // (frame_rule_compute, src/agent/unwind/frame_rules.cpp). None may fault, hang, or allocate without

@@ -140,6 +140,16 @@ struct Pass {
     }
 };
 
+// A thread seen running in this pass: its running streak extended; true if it is CPU-bound.
+bool seen_running(pid_t tid, const Frozen &a) {
+    RunningSample x;
+    x.voluntary = a.voluntary;
+    unsigned long long slices = 0;
+    x.have_cpu = read_schedstat(tid, &x.cpu_ns, &slices);
+    x.now = Clock::now();
+    return extend_running_streak(&g_streaks[tid], x);
+}
+
 // Looks at one thread not yet switched, from its first reads (read ahead or not): reads what its
 // verdict needs, has it judged (judge_thread) and records the report, approval and signal.
 void look_at_thread(Pass &ps, pid_t tid, int state, FirstLook &look) {
@@ -169,12 +179,7 @@ void look_at_thread(Pass &ps, pid_t tid, int state, FirstLook &look) {
     }
     if (look.err == 0 && f.status_ok) {
         if (!a.sleeping) {
-            RunningSample x;
-            x.voluntary = a.voluntary;
-            unsigned long long slices = 0;
-            x.have_cpu = read_schedstat(tid, &x.cpu_ns, &slices);
-            x.now = Clock::now();
-            f.cpu_bound = extend_running_streak(&g_streaks[tid], x);
+            f.cpu_bound = seen_running(tid, a);
         } else {
             g_streaks.erase(tid);  // a running streak ends when the thread is seen asleep
         }

@@ -89,23 +89,10 @@ int sealed_copy(int src, const std::string &path) {
     return m;
 }
 
-}  // namespace
-
-int open_patch_file(const std::string &path, PatchImage *out, std::string *why) {
-    if (path.empty() || path[0] != '/') {
-        *why = quoted(path) + " is not an absolute path (the agent does not search for patch files)";
-        return EINVAL;
-    }
-    // O_NONBLOCK: a FIFO put in the file's place must not hang the worker in open().
-    int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        int e = errno;
-        *why = e == ELOOP ? quoted(path) + " is a symbolic link (name the file itself)"
-                          : "cannot open " + quoted(path) + ": " + std::strerror(e);
-        return e;
-    }
+// The rules for who may have written the file and how large it may be, on its descriptor: 0,
+// or the errno value with *why.
+int check_patch_file(int fd, const std::string &path, std::string *why) {
     auto refuse = [&](int err, const std::string &msg) {
-        close(fd);
         *why = msg;
         return err;
     };
@@ -128,12 +115,48 @@ int open_patch_file(const std::string &path, PatchImage *out, std::string *why) 
     if (st.st_size > kMaxPatchBytes)
         return refuse(EFBIG,
                       quoted(path) + " is larger than " + std::to_string(kMaxPatchBytes >> 20) + " MiB");
+    return 0;
+}
+
+// The image's ELF checks, on the bytes dlopen will map: 0, or ENOEXEC with *why.
+int check_patch_image(int image, const std::string &label, PatchImage *out, std::string *why) {
+    SymbolFile facts;
+    if (!describe_fd(image, label, &facts, why)) return ENOEXEC;
+    // Nothing of a file that is not a complete patch may run in the process (dlopen would run
+    // its constructors).
+    if (!check_loadable_fd(image, label, "graft_patch_descriptor", why)) return ENOEXEC;
+    auto syms = symbols_of_fd(image, label, why);
+    if (!syms) return ENOEXEC;
+    out->syms = std::move(syms);
+    return 0;
+}
+
+}  // namespace
+
+int open_patch_file(const std::string &path, PatchImage *out, std::string *why) {
+    if (path.empty() || path[0] != '/') {
+        *why = quoted(path) + " is not an absolute path (the agent does not search for patch files)";
+        return EINVAL;
+    }
+    // O_NONBLOCK: a FIFO put in the file's place must not hang the worker in open().
+    int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        *why = e == ELOOP ? quoted(path) + " is a symbolic link (name the file itself)"
+                          : "cannot open " + quoted(path) + ": " + std::strerror(e);
+        return e;
+    }
+    if (int err = check_patch_file(fd, path, why)) {
+        close(fd);
+        return err;
+    }
     test_hook("opened");
 
     int image = sealed_copy(fd, path);
     if (image < 0 && errno == 0) {
-        return refuse(EFBIG, quoted(path) + " grew past " + std::to_string(kMaxPatchBytes >> 20) +
-                                 " MiB while it was read");
+        close(fd);
+        *why = quoted(path) + " grew past " + std::to_string(kMaxPatchBytes >> 20) + " MiB while it was read";
+        return EFBIG;
     }
     if (image >= 0) {
         close(fd);
@@ -142,23 +165,15 @@ int open_patch_file(const std::string &path, PatchImage *out, std::string *why) 
         // and loaded as the same file. Only its owner (root or this user) can still change it.
         image = fd;
     }
-    fd = -1;
-    const std::string label = path;
-    auto fail_image = [&](int err) {
+    PatchImage img;
+    if (int err = check_patch_image(image, path, &img, why)) {
         close(image);
         return err;
-    };
-    SymbolFile facts;
-    if (!describe_fd(image, label, &facts, why)) return fail_image(ENOEXEC);
-    // Nothing of a file that is not a complete patch may run in the process (dlopen would run
-    // its constructors).
-    if (!check_loadable_fd(image, label, "graft_patch_descriptor", why)) return fail_image(ENOEXEC);
-    auto syms = symbols_of_fd(image, label, why);
-    if (!syms) return fail_image(ENOEXEC);
+    }
     test_hook("checked");
     out->fd = image;
     out->dl_path = "/proc/self/fd/" + std::to_string(image);
-    out->syms = std::move(syms);
+    out->syms = std::move(img.syms);
     return 0;
 }
 

@@ -363,6 +363,43 @@ int ms_until(Clock::time_point t, Clock::time_point now) {
     return static_cast<int>(std::min<long long>(ms, 1000));
 }
 
+// One round of the control socket: waits up to `timeout` ms (less if a client's deadline comes
+// first), serves what is ready, accepts, and drops clients past their deadline.
+void serve_clients(std::vector<std::unique_ptr<Client>> &clients, std::vector<pollfd> &fds, int timeout) {
+    auto now = Clock::now();
+    fds.clear();
+    fds.push_back({g_listen, POLLIN, 0});
+    for (auto &c : clients) {
+        timeout = std::min(timeout, ms_until(c->deadline, now));
+        fds.push_back({c->fd, static_cast<short>(c->answering ? POLLOUT : POLLIN), 0});
+    }
+    int rc = poll(fds.data(), fds.size(), timeout);
+    if (rc > 0) {
+        for (size_t i = 0; i < clients.size(); i++) {
+            Client &c = *clients[i];
+            if (c.done || !fds[i + 1].revents) continue;
+            if (c.answering)
+                send_some(c);
+            else
+                read_some(c);
+        }
+        if (fds[0].revents & POLLIN) accept_clients(clients);
+    }
+    now = Clock::now();
+    for (auto &c : clients) {
+        if (c->done || now < c->deadline) continue;
+        if (!c->answering) {
+            // The worker may have been busy with another request: take what arrived.
+            read_some(*c);
+            if (c->done || c->answering) continue;
+            refuse_now(c->fd, ETIMEDOUT, "no complete request line within 2 s");
+        }
+        // An answer not taken in time: dropped, the worker never waits for a reader.
+        close_client(*c);
+    }
+    std::erase_if(clients, [](const std::unique_ptr<Client> &c) { return c->done; });
+}
+
 void *worker_main(void *) {
     set_worker_tid(static_cast<pid_t>(syscall(SYS_gettid)));
     stack_check_init_worker();
@@ -377,38 +414,7 @@ void *worker_main(void *) {
         }
         if (timeout < 0) timeout = 1000;
         try {
-            auto now = Clock::now();
-            fds.clear();
-            fds.push_back({g_listen, POLLIN, 0});
-            for (auto &c : clients) {
-                timeout = std::min(timeout, ms_until(c->deadline, now));
-                fds.push_back({c->fd, static_cast<short>(c->answering ? POLLOUT : POLLIN), 0});
-            }
-            int rc = poll(fds.data(), fds.size(), timeout);
-            if (rc > 0) {
-                for (size_t i = 0; i < clients.size(); i++) {
-                    Client &c = *clients[i];
-                    if (c.done || !fds[i + 1].revents) continue;
-                    if (c.answering)
-                        send_some(c);
-                    else
-                        read_some(c);
-                }
-                if (fds[0].revents & POLLIN) accept_clients(clients);
-            }
-            now = Clock::now();
-            for (auto &c : clients) {
-                if (c->done || now < c->deadline) continue;
-                if (!c->answering) {
-                    // The worker may have been busy with another request: take what arrived.
-                    read_some(*c);
-                    if (c->done || c->answering) continue;
-                    refuse_now(c->fd, ETIMEDOUT, "no complete request line within 2 s");
-                }
-                // An answer not taken in time: dropped, the worker never waits for a reader.
-                close_client(*c);
-            }
-            std::erase_if(clients, [](const std::unique_ptr<Client> &c) { return c->done; });
+            serve_clients(clients, fds, timeout);
         } catch (...) {
             // bad_alloc: drop every client rather than let it out of the worker.
             for (auto &c : clients)

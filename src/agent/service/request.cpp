@@ -40,6 +40,40 @@ bool string_field(const nlohmann::json &req, const char *key, std::string *out, 
     return true;
 }
 
+// "since" of a log request: optional, a non-negative integer.
+bool parse_since(const nlohmann::json &req, Request *out, std::string *err) {
+    if (auto it = req.find("since"); it != req.end()) {
+        if (!it->is_number_unsigned()) {
+            *err = "malformed request: 'since' must be a non-negative integer";
+            return false;
+        }
+        out->since = it->get<uint64_t>();
+    }
+    return true;
+}
+
+// "signal_timeout" of a set request: a finite number of seconds in [0, kMaxSignalTimeout].
+bool parse_signal_timeout(const nlohmann::json &req, Request *out, std::string *err) {
+    auto it = req.find("signal_timeout");
+    if (it == req.end()) {
+        *err = "malformed request: nothing to set";
+        return false;
+    }
+    if (!it->is_number()) {
+        *err = "malformed request: 'signal_timeout' must be a number of seconds";
+        return false;
+    }
+    double v = it->get<double>();
+    // The negated comparison also refuses NaN; a huge integer converts to a huge double.
+    if (!std::isfinite(v) || !(v >= 0 && v <= kMaxSignalTimeout)) {
+        *err = "malformed request: 'signal_timeout' must be a number of seconds from 0 to " +
+               std::to_string(static_cast<int>(kMaxSignalTimeout));
+        return false;
+    }
+    out->signal_timeout = v;
+    return true;
+}
+
 bool parse_json(const nlohmann::json &req, Request *out, std::string *err) {
     if (!req.is_object()) {
         *err = "malformed request: expected {\"op\": ...}";
@@ -69,32 +103,10 @@ bool parse_json(const nlohmann::json &req, Request *out, std::string *err) {
         if (!string_field(req, "name", &out->name, err)) return false;
     } else if (op == "log") {
         out->op = Op::kLog;
-        if (auto it = req.find("since"); it != req.end()) {
-            if (!it->is_number_unsigned()) {
-                *err = "malformed request: 'since' must be a non-negative integer";
-                return false;
-            }
-            out->since = it->get<uint64_t>();
-        }
+        if (!parse_since(req, out, err)) return false;
     } else if (op == "set") {
         out->op = Op::kSet;
-        auto it = req.find("signal_timeout");
-        if (it == req.end()) {
-            *err = "malformed request: nothing to set";
-            return false;
-        }
-        if (!it->is_number()) {
-            *err = "malformed request: 'signal_timeout' must be a number of seconds";
-            return false;
-        }
-        double v = it->get<double>();
-        // The negated comparison also refuses NaN; a huge integer converts to a huge double.
-        if (!std::isfinite(v) || !(v >= 0 && v <= kMaxSignalTimeout)) {
-            *err = "malformed request: 'signal_timeout' must be a number of seconds from 0 to " +
-                   std::to_string(static_cast<int>(kMaxSignalTimeout));
-            return false;
-        }
-        out->signal_timeout = v;
+        if (!parse_signal_timeout(req, out, err)) return false;
     } else {
         *err = "unknown request " + quoted(op);
         return false;
