@@ -690,6 +690,8 @@ def document(r, made):
     A("")
     A(TUNING)
     A("")
+    A(compare_section())
+    A("")
     A("## Method and caveats")
     A("")
     A(METHOD)
@@ -1131,6 +1133,32 @@ every function of the patch is looked up in it (`resolve_symbol`) and its entry 
 writes three small pieces of code per function in two batches, with one read of `/proc/self/maps` per batch
 (`src/agent/process/code_writer.cpp`, parsed by hand since this suite found it re-read per write and parsed with `sscanf`).
 Disabling writes the same routes back. All of it is linear in the number of functions."""
+
+def compare_section():
+    """bench/results/compare.json (bench/compare.sh): two commits side by side in one run."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "compare.json")
+    if not os.path.exists(path):
+        return "## Same-run comparison with an earlier commit\n\nNo `bench/results/compare.json` yet: run `bench/compare.sh BASE_REV`."
+    c = json.load(open(path))
+    a, b = c["a"]["label"], c["b"]["label"]
+    out = ["## Same-run comparison with an earlier commit", "",
+           "`bench/compare.sh %s` (%s): the call-cost and transition rows measured on a process of each build in "
+           "alternation, in one run, so that the machine's drift falls on both alike. A is %s, B is %s." % (
+               a, c.get("started", "?"), a, b), "",
+           "| row | %s | %s | B vs A |" % (a, b), "|---|---|---|---|"]
+    for k, v in c.get("callcost", {}).items():
+        out.append("| call, %s (ns over a direct call) | %+.2f | %+.2f | %+.2f ns |" % (
+            k.replace("_", " "), v[a]["median"], v[b]["median"], v["difference_ns_b_minus_a"]))
+    for t in c.get("transition", []):
+        for row in ("patch", "unpatch"):
+            v = t[row + "_ms"]
+            out.append("| %s, %d blocked threads (ms, %d each) | %.2f | %.2f | %.2fx |" % (
+                "patching" if row == "patch" else "unpatching", t["threads"], t["reps"], v[a]["median"],
+                v[b]["median"], v["ratio_b_over_a"]))
+    if c.get("note"):
+        out += ["", c["note"] + "."]
+    return "\n".join(out)
+
 
 TUNING = """## Tuning constants and their history
 
