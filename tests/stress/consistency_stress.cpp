@@ -1,4 +1,4 @@
-// Stress version of the consistency user story (tests/scenarios/consistency_test.cpp):
+// Stress version of the consistency user story (tests/scenarios/consistency/consistency_test.cpp):
 // load/disable/unload cycles of consistency_v2 while 8 threads run rounds of producer ->
 // consumer -> printer; not one round may mix versions. 1000 cycles with GRAFT_STRESS_LONG=1,
 // else 50.

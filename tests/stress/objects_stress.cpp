@@ -7,7 +7,7 @@
 // a() and b() on a loaded copy of the library: with no transition in progress both must return
 // the value of the newest enabled patch (0 with none), in every one of 1000 calls. Meanwhile the
 // program compares a() and b() on every copy of the library as it loads and before it unloads,
-// transitions or not ("mismatches" in its stats, see progs/objects_race.c): a copy that loaded
+// transitions or not ("mismatches" in its stats, see objects_race.c): a copy that loaded
 // while a patch was being enabled or disabled must have b()'s func_stack in the order of a()'s,
 // even if it is gone again long before the next check.
 // About 45 s by default; GRAFT_STRESS_LONG=1 runs 600 s.

@@ -77,8 +77,6 @@ std::string build_id_from_notes(const uint8_t *p, size_t len, size_t align, bool
     return {};
 }
 
-// `shared_object`: the file must be an x86-64 shared object with program headers (a patch), else
-// any x86-64 ELF file.
 namespace {
 
 // The header and the extent of the header tables, read with pread before libelf sees the file:
@@ -158,6 +156,8 @@ bool check_elf_layout(int fd, uint64_t phnum, ElfFile *f, std::string *err) {
 
 }  // namespace
 
+// `shared_object`: the file must be an x86-64 shared object with program headers (a patch), else
+// any x86-64 ELF file.
 bool open_elf(int fd, const std::string &name, bool shared_object, ElfFile *f, std::string *err) {
     static std::once_flag once;
     std::call_once(once, [] { elf_version(EV_CURRENT); });

@@ -28,7 +28,7 @@ std::string octal(unsigned v) {
     return b;
 }
 
-// Test hook (GRAFT_TEST_HOOK_DIR, for tests/scenarios/patch_file_test.cpp only): at `point`, the
+// Test hook (GRAFT_TEST_HOOK_DIR, for tests/scenarios/patch_file/patch_file_test.cpp only): at `point`, the
 // agent creates DIR/POINT and waits up to 20 s for DIR/go-POINT, so that a test can change the
 // file at exactly that moment.
 void test_hook(const char *point) {

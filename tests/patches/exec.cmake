@@ -1,3 +1,0 @@
-# exec: f() of exec_host returns 1, f() of exec_target returns 2 (each pinned to its program).
-graft_test_patch(exec_fix exec_fix.c TARGETS exec_host)
-graft_test_patch(exec_target_fix exec_target_fix.c TARGETS exec_target)

@@ -1,4 +1,0 @@
-# access: who may control a process, and clients that cannot delay one another.
-graft_test_prog(access ${CMAKE_CURRENT_SOURCE_DIR}/progs/access.c)
-# Not an agent: binds another process's control-socket name (run as another user by the test).
-graft_test_prog(access_fake_agent ${CMAKE_CURRENT_SOURCE_DIR}/progs/access_fake_agent.c)

@@ -1,2 +1,0 @@
-# For the command-line scenarios: a program that prints its arguments and exits with a status.
-graft_test_prog(echo_args ${CMAKE_CURRENT_SOURCE_DIR}/progs/echo_args.c)

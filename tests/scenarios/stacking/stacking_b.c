@@ -1,0 +1,9 @@
+/* stacking_b: value() returns 2 (tests/scenarios/stacking/stacking_test.cpp stacks a, b, c). */
+#include <graft/graft.h>
+
+static int value_b(void) { return 2; }
+
+static struct graft_func funcs[] = {{"value", (void *)value_b, 0}, {0}};
+static struct graft_object objs[] = {{NULL, funcs, {0}}, {0}};
+static struct graft_patch patch = {NULL, objs, NULL, false};
+GRAFT_PATCH(patch);
