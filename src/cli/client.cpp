@@ -81,6 +81,28 @@ bool read_answer(int fd, std::string *out, bool *too_long) {
 
 }  // namespace
 
+AgentSocket probe_agent(pid_t pid, pid_t *holder) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return AgentSocket::kNobody;
+    sockaddr_un a;
+    socklen_t len = protocol::address(pid, &a);
+    ucred peer{};
+    socklen_t plen = sizeof peer;
+    AgentSocket r = AgentSocket::kNobody;
+    if (connect(fd, reinterpret_cast<sockaddr *>(&a), len) == 0) {
+        r = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &plen) == 0 && peer.pid == pid
+                ? AgentSocket::kAnswers
+                : AgentSocket::kForeign;
+        if (holder) *holder = peer.pid;
+    }
+    close(fd);
+    return r;
+}
+
+bool agent_answers(pid_t pid) {
+    return probe_agent(pid, nullptr) == AgentSocket::kAnswers;
+}
+
 nlohmann::json request_raw(pid_t pid, const nlohmann::json &req, const std::string &what, bool *connected) {
     *connected = false;
     std::string proc = "/proc/" + std::to_string(pid);

@@ -15,6 +15,11 @@ namespace graft::cli {
 nlohmann::json request(pid_t pid, const nlohmann::json &req, const std::string &what);
 // Like request() but returns the error answer instead of dying on it.
 nlohmann::json request_raw(pid_t pid, const nlohmann::json &req, const std::string &what, bool *connected);
+// Who holds the control socket of `pid`: its agent, nobody, or another process (*holder).
+enum class AgentSocket { kAnswers, kNobody, kForeign };
+AgentSocket probe_agent(pid_t pid, pid_t *holder);
+// Whether the agent of `pid` listens on its control socket (the socket's peer is `pid` itself).
+bool agent_answers(pid_t pid);
 pid_t parse_pid(const std::string &s);
 std::string errno_text(int err);
 // Where libgraft.so and the public headers are, relative to this executable.

@@ -76,6 +76,7 @@ void add_load(CLI::App &app) {
         pid_t pid = parse_pid(pid_s);
         char abs[PATH_MAX];
         if (!realpath(path.c_str(), abs)) die("load", "'" + path + "': " + errno_text(errno));
+        attach_if_needed(pid);
         auto reply = request(pid, {{"op", "load"}, {"path", abs}}, "load");
         // The agent names the patch it loaded. An older agent did not: then it is the newest
         // entry of the list (asking costs a round trip that waits for the first try).

@@ -20,6 +20,7 @@
 #include "agent/process/code_writer.hpp"
 #include "agent/process/object_events.hpp"
 #include "agent/process/symbols.hpp"
+#include "agent/service/attached.hpp"
 #include "agent/service/control.hpp"
 #include "agent/service/hold_stats.hpp"
 #include "agent/service/log.hpp"
@@ -55,7 +56,8 @@ __attribute__((constructor)) void agent_init() {
     std::string why;
     elf_version(EV_CURRENT);
     thread_birth_init();
-    self_slot();  // the main thread
+    self_slot();  // the main thread (under attach: the thread graft borrowed)
+    if (attached_to_running_process()) attach_init();
     if (!arch::init_membarrier(&why)) {
         core_refuse(why);
         return;

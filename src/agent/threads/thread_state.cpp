@@ -56,11 +56,21 @@ uint32_t slots_high_water() {
     return g_high_water.load(std::memory_order_acquire);
 }
 
-ThreadSlot *self_slot() {
-    if (t_slot) return t_slot;
-    ThreadSlot *arr = slots();
-    if (!arr) return nullptr;
-    pid_t me = current_tid();
+namespace {
+// Set once by adopt_existing_threads() (attach), before any thread can enter the selector or the
+// transition signal's handler; read by self_slot() (relaxed: the slots it then scans are
+// published by g_high_water, release/acquire).
+std::atomic<bool> g_adopted{false};
+
+// The slot the agent claimed for this thread when it attached, if any (a scan: once per thread).
+ThreadSlot *adopted_slot(ThreadSlot *arr, pid_t me) {
+    for (uint32_t i = 0, n = slots_high_water(); i < n; i++)
+        if (arr[i].tid.load(std::memory_order_acquire) == me) return &arr[i];
+    return nullptr;
+}
+
+// Claims a free slot for thread `me`, reset for a new owner.
+ThreadSlot *claim_slot(ThreadSlot *arr, pid_t me) {
     uint32_t start = static_cast<uint32_t>(me) % kMaxSlots;
     for (uint32_t k = 0; k < kMaxSlots; k++) {
         uint32_t i = (start + k) % kMaxSlots;
@@ -84,10 +94,37 @@ ThreadSlot *self_slot() {
         // Publishes the claimed slot to the agent's scans (pairs with slots_high_water()).
         while (hw < i + 1 && !g_high_water.compare_exchange_weak(hw, i + 1, std::memory_order_release)) {
         }
-        t_slot = s;
         return s;
     }
     return nullptr;
+}
+}  // namespace
+
+ThreadSlot *self_slot() {
+    if (t_slot) return t_slot;
+    ThreadSlot *arr = slots();
+    if (!arr) return nullptr;
+    pid_t me = current_tid();
+    // An adopted slot keeps its word, seq and approval: the worker may have approved the thread
+    // while it slept, and a transition may have completed counting on that approval, so the
+    // thread must consume it at its first selector entry. A thread that reuses the tid of an
+    // adopted thread that died takes its slot, which is safe: a new thread has no old function
+    // on its stack.
+    ThreadSlot *s = g_adopted.load(std::memory_order_relaxed) ? adopted_slot(arr, me) : nullptr;
+    if (!s) s = claim_slot(arr, me);
+    t_slot = s;
+    return s;
+}
+
+size_t adopt_existing_threads(const std::vector<pid_t> &tids) {
+    ThreadSlot *arr = slots();
+    if (!arr) return 0;
+    size_t n = 0;
+    pid_t me = current_tid();
+    for (pid_t tid : tids)
+        if (tid != me && !adopted_slot(arr, tid) && claim_slot(arr, tid)) n++;
+    g_adopted.store(true, std::memory_order_relaxed);
+    return n;
 }
 
 void thread_state_after_fork_child() {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <vector>
 
 namespace graft {
 
@@ -140,6 +141,11 @@ pid_t worker_tid();
 
 // Thread birth/death (thread_birth.cpp).
 void claim_for_new_thread(uint64_t creator_word);
+// Attach: claims a slot for each thread that existed before the agent (their word says the
+// initial state), so that the worker checks them where they stand like threads it saw born, and
+// each finds its slot at its first selector entry. Called once, before the transition signal's
+// handler is installed and before any patch can be loaded. Returns how many it claimed.
+size_t adopt_existing_threads(const std::vector<pid_t> &tids);
 void release_self_slot();
 // In a fork() child, from the atfork handler (one thread).
 void thread_state_after_fork_child();

@@ -1,0 +1,390 @@
+// graft attach: the agent enters a running process through one of its own threads, borrowed for
+// the few microseconds it takes to write a call frame (docs/design.md, "Attach").
+//
+// Which thread: one running user code, else one blocked in a system call that the kernel restarts
+// by itself after a stop (read, futex, nanosleep...): never one in a call that a stop makes fail
+// with EINTR (epoll_wait, semop, sigtimedwait...), never one stopped inside the C library or the
+// dynamic loader outside a system call (it may hold their locks, which dlopen takes). The thread
+// is stopped with PTRACE_INTERRUPT only (PTRACE_SEIZE sends no SIGSTOP) and no other thread is
+// touched. Its registers are set to call dlopen(agent), returning through glibc's signal-return
+// stub over a frame holding its own registers, vector state and signal mask; graft detaches
+// before the call runs. If graft dies at any point, the thread either was never changed or runs
+// the call and resumes exactly where it was.
+#include "cli/attach.hpp"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <dirent.h>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "arch/remote.hpp"
+#include "cli/client.hpp"
+
+namespace graft::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Range {
+    uint64_t lo = 0, hi = 0;
+    bool has(uint64_t a) const { return a >= lo && a < hi; }
+};
+
+struct Target {
+    pid_t pid = 0;
+    std::string proc;
+    std::string libc_path;
+    uint64_t libc_base = 0;
+    std::vector<Range> no_stop_code;  // executable code of libc and ld.so
+    uint64_t dlopen_at = 0, sigreturn_at = 0;
+    int64_t errno_tpoff = 0;  // errno's offset from the thread pointer (0: unknown)
+    int mem_fd = -1;
+};
+
+[[noreturn]] void refuse(pid_t pid, const std::string &why, int err) {
+    die("attach " + std::to_string(pid), why + ": " + errno_text(err));
+}
+
+std::string read_text(const std::string &path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+std::string status_field(const std::string &status, const std::string &key) {
+    size_t at = status.find("\n" + key + ":");
+    if (at == std::string::npos) return {};
+    size_t b = status.find_first_not_of(" \t", at + key.size() + 2);
+    size_t e = status.find('\n', b);
+    return b == std::string::npos ? std::string() : status.substr(b, e - b);
+}
+
+void check_process(Target &t) {
+    std::string st = read_text(t.proc + "/status");
+    if (st.empty()) refuse(t.pid, "no such process", ESRCH);
+    std::string state = status_field("\n" + st, "State");
+    if (!state.empty() && (state[0] == 'Z' || state[0] == 'X'))
+        refuse(t.pid, "the process is a zombie or exiting", ESRCH);
+    if (!state.empty() && state[0] == 't') refuse(t.pid, "the process is stopped by a debugger", EBUSY);
+    if (!state.empty() && state[0] == 'T') refuse(t.pid, "the process is stopped (SIGSTOP)", EBUSY);
+    std::string tracer = status_field("\n" + st, "TracerPid");
+    if (!tracer.empty() && tracer != "0")
+        refuse(t.pid, "the process is already traced by process " + tracer, EBUSY);
+}
+
+std::string ptrace_refusal(int err) {
+    if (err != EPERM) return "cannot trace it";
+    std::string scope = read_text("/proc/sys/kernel/yama/ptrace_scope");
+    while (!scope.empty() && (scope.back() == '\n' || scope.back() == ' ')) scope.pop_back();
+    if (!scope.empty() && scope != "0")
+        return "no permission to trace it (Yama ptrace_scope is " + scope +
+               " in /proc/sys/kernel/yama/ptrace_scope; run as root or set it to 0)";
+    return "no permission to trace it (another user's process needs root or CAP_SYS_PTRACE)";
+}
+
+void check_exe(Target &t) {
+    unsigned char h[EI_NIDENT + 4] = {};
+    int fd = open((t.proc + "/exe").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        const int e = errno;
+        refuse(t.pid, e == EACCES || e == EPERM ? ptrace_refusal(EPERM) : "cannot read its executable", e);
+    }
+    ssize_t n = pread(fd, h, sizeof h, 0);
+    close(fd);
+    if (n < static_cast<ssize_t>(sizeof h) || std::memcmp(h, ELFMAG, SELFMAG) != 0)
+        refuse(t.pid, "its executable is not an ELF file", ENOEXEC);
+    if (h[EI_CLASS] != ELFCLASS64) refuse(t.pid, "it is a 32-bit program (graft supports x86-64)", ENOEXEC);
+    uint16_t machine = 0;
+    std::memcpy(&machine, h + EI_NIDENT + 2, 2);
+    if (machine != EM_X86_64) refuse(t.pid, "it is not an x86-64 program", ENOEXEC);
+}
+
+// Its libc.so.6 (where dlopen and the signal-return stub are) and the code no thread may be
+// borrowed in.
+void read_maps(Target &t) {
+    std::ifstream maps(t.proc + "/maps");
+    std::string line;
+    bool musl = false;
+    while (std::getline(maps, line)) {
+        unsigned long lo, hi, off;
+        char perms[8] = {};
+        int path_at = 0;
+        if (std::sscanf(line.c_str(), "%lx-%lx %7s %lx %*s %*s %n", &lo, &hi, perms, &off, &path_at) < 4)
+            continue;
+        std::string path = path_at > 0 ? line.substr(static_cast<size_t>(path_at)) : std::string();
+        std::string base = path.substr(path.rfind('/') + 1);
+        if (base.find("ld-musl") == 0 || base.find("libc.musl") == 0) musl = true;
+        bool libc = base == "libc.so.6", ld = base.find("ld-linux") == 0;
+        if (libc && off == 0 && t.libc_path.empty()) t.libc_path = path, t.libc_base = lo;
+        if ((libc || ld) && perms[2] == 'x') t.no_stop_code.push_back({lo, hi});
+    }
+    if (musl) refuse(t.pid, "it uses musl libc (graft supports glibc 2.34 or newer)", ENOTSUP);
+    if (t.libc_path.empty())
+        refuse(t.pid, "it has no libc.so.6 mapped (statically linked, or not a glibc program)", ENOTSUP);
+}
+
+// The values of dynamic symbols `names` of `e` (0 for those it does not define).
+std::vector<uint64_t> dynamic_symbols(Elf *e, const std::vector<std::string> &names) {
+    std::vector<uint64_t> at(names.size(), 0);
+    for (Elf_Scn *scn = nullptr; (scn = elf_nextscn(e, scn)) != nullptr;) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM || sh.sh_entsize == 0) continue;
+        Elf_Data *d = elf_getdata(scn, nullptr);
+        for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize; i++) {
+            GElf_Sym s;
+            if (!gelf_getsym(d, static_cast<int>(i), &s) || s.st_shndx == SHN_UNDEF ||
+                GELF_ST_TYPE(s.st_info) != STT_FUNC)
+                continue;
+            const char *n = elf_strptr(e, sh.sh_link, s.st_name);
+            for (size_t k = 0; n && k < names.size(); k++)
+                if (!at[k] && names[k] == n) at[k] = s.st_value;
+        }
+    }
+    return at;
+}
+
+// The file's bytes of each executable segment, with the segment's address.
+std::vector<std::pair<uint64_t, std::vector<uint8_t>>> code_segments(Elf *e, int fd) {
+    std::vector<std::pair<uint64_t, std::vector<uint8_t>>> out;
+    size_t nph = 0;
+    if (elf_getphdrnum(e, &nph) != 0) return out;
+    for (size_t i = 0; i < nph; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(e, static_cast<int>(i), &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X))
+            continue;
+        std::vector<uint8_t> code(ph.p_filesz);
+        if (pread(fd, code.data(), code.size(), static_cast<off_t>(ph.p_offset)) ==
+            static_cast<ssize_t>(code.size()))
+            out.emplace_back(ph.p_vaddr, std::move(code));
+    }
+    return out;
+}
+
+// errno's offset from the thread pointer, read from the process through __errno_location's GOT
+// slot; 0 if its code has a shape graft does not know (errno is then not put back).
+int64_t errno_tpoff(const Target &t, uint64_t errno_location,
+                    const std::vector<std::pair<uint64_t, std::vector<uint8_t>>> &code) {
+    for (auto &[vaddr, bytes] : code) {
+        if (errno_location < vaddr || errno_location >= vaddr + bytes.size()) continue;
+        const size_t off = errno_location - vaddr;
+        long slot = arch::errno_tpoff_slot(bytes.data() + off, bytes.size() - off);
+        int64_t tpoff = 0;
+        if (slot >= 0 && pread(t.mem_fd, &tpoff, sizeof tpoff,
+                               static_cast<off_t>(t.libc_base + errno_location + slot)) == sizeof tpoff)
+            return tpoff;
+    }
+    return 0;
+}
+
+// dlopen and __errno_location in libc's dynamic symbols, glibc's signal-return stub in its code.
+void resolve_libc(Target &t) {
+    std::string file = t.proc + "/root" + t.libc_path;
+    int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) refuse(t.pid, "cannot open its C library " + t.libc_path, errno);
+    elf_version(EV_CURRENT);
+    Elf *e = elf_begin(fd, ELF_C_READ, nullptr);
+    if (!e) refuse(t.pid, "cannot read its C library " + t.libc_path, ENOEXEC);
+    const auto code = code_segments(e, fd);
+    for (auto &[vaddr, bytes] : code) {
+        long at = arch::find_sigreturn_stub(bytes.data(), bytes.size());
+        if (at >= 0 && !t.sigreturn_at) t.sigreturn_at = t.libc_base + vaddr + static_cast<uint64_t>(at);
+    }
+    const auto syms = dynamic_symbols(e, {"dlopen", "__errno_location"});
+    if (syms[0]) t.dlopen_at = t.libc_base + syms[0];
+    if (syms[1]) t.errno_tpoff = errno_tpoff(t, syms[1], code);
+    elf_end(e);
+    close(fd);
+    if (!t.dlopen_at) refuse(t.pid, "its glibc is older than 2.34 (libc.so.6 has no dlopen)", ENOTSUP);
+    if (!t.sigreturn_at) refuse(t.pid, "its libc.so.6 has no signal-return stub graft recognises", ENOTSUP);
+}
+
+// The threads worth trying: running ones, then (`blocked`) those blocked in calls that restart.
+std::vector<std::pair<pid_t, std::string>> candidates(const Target &t, bool blocked_too) {
+    std::vector<std::pair<pid_t, std::string>> running, blocked;
+    DIR *d = opendir((t.proc + "/task").c_str());
+    if (!d) return {};
+    while (dirent *e = readdir(d)) {
+        pid_t tid = static_cast<pid_t>(std::atoi(e->d_name));
+        if (tid <= 0) continue;
+        std::string sc = read_text(t.proc + "/task/" + std::to_string(tid) + "/syscall");
+        if (sc.rfind("running", 0) == 0) {
+            running.emplace_back(tid, "running");
+        } else if (long nr = arch::blocked_syscall_nr(sc);
+                   blocked_too && nr >= 0 && arch::syscall_restarts_after_stop(nr)) {
+            blocked.emplace_back(tid, "blocked in system call " + std::to_string(nr));
+        }
+    }
+    closedir(d);
+    running.insert(running.end(), blocked.begin(), blocked.end());
+    return running;
+}
+
+struct Signals {
+    uint64_t blocked = 0;
+    bool pending = false;  // a signal it does not block waits for it (or for the process)
+};
+
+Signals signals_of(const Target &t, pid_t tid) {
+    std::string st = "\n" + read_text(t.proc + "/task/" + std::to_string(tid) + "/status");
+    auto hex = [&](const char *k) { return std::strtoull(status_field(st, k).c_str(), nullptr, 16); };
+    Signals s;
+    s.blocked = hex("SigBlk");
+    s.pending = ((hex("SigPnd") | hex("ShdPnd")) & ~s.blocked) != 0;
+    return s;
+}
+
+enum class Borrow { kDone, kUnsuitable, kGone };
+
+// Whether stopped thread `rt` stands where it may be borrowed: not inside the C library or the
+// loader outside a system call (it may hold their locks), and no signal waiting for it (its
+// delivery decides whether an interrupted call restarts or fails with EINTR: left to the kernel).
+bool may_borrow(const Target &t, const arch::RemoteThread &rt, int stop_sig, const Signals &sig) {
+    if (stop_sig != 0 || sig.pending) return false;
+    if (arch::syscall_exit_of(rt) != arch::SyscallExit::kNone) return true;
+    for (const Range &r : t.no_stop_code)
+        if (r.has(arch::remote_pc(rt))) return false;
+    return true;
+}
+
+// Stops `tid`, and if it stands where it may be borrowed, sends it into dlopen(agent) and lets
+// it go. Any other outcome lets it go unchanged.
+Borrow borrow(Target &t, pid_t tid, const std::string &agent, AttachReport *rep) {
+    const auto t0 = Clock::now();
+    if (ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
+        if (errno == ESRCH) return Borrow::kGone;
+        refuse(t.pid, ptrace_refusal(errno), errno);
+    }
+    int st = 0;
+    if (ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0 || waitpid(tid, &st, __WALL) != tid ||
+        !WIFSTOPPED(st))
+        return Borrow::kGone;  // it exited: the kernel ended the trace
+    // Stopped from here (before, it ran or waited for a CPU to reach the stop).
+    const auto stopped = Clock::now();
+    rep->stop_wait_us = std::chrono::duration<double, std::micro>(stopped - t0).count();
+    // A signal that arrived meanwhile stopped it first: passed on as it is let go.
+    const int sig = (st >> 16) == PTRACE_EVENT_STOP ? 0 : WSTOPSIG(st);
+    arch::RemoteThread rt;
+    std::string err;
+    const Signals sigs = signals_of(t, tid);
+    const bool ok = arch::read_remote_thread(tid, &rt, &err) && may_borrow(t, rt, sig, sigs);
+    arch::RemoteCall call{t.dlopen_at, agent, RTLD_NOW | RTLD_GLOBAL, t.sigreturn_at, sigs.blocked, nullptr};
+    int saved_errno = 0;
+    if (ok && t.errno_tpoff &&
+        pread(t.mem_fd, &saved_errno, sizeof saved_errno,
+              static_cast<off_t>(arch::thread_pointer(rt) + static_cast<uint64_t>(t.errno_tpoff))) ==
+            sizeof saved_errno)
+        call.saved_errno = &saved_errno;
+    if (ok && !arch::prepare_call_then_return(tid, t.mem_fd, rt, call, &err)) {
+        ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void *>(static_cast<long>(sig)));
+        refuse(t.pid, "thread " + std::to_string(tid) + ": " + err, EIO);
+    }
+    ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void *>(static_cast<long>(sig)));
+    rep->held_us = std::chrono::duration<double, std::micro>(Clock::now() - stopped).count();
+    return ok ? Borrow::kDone : Borrow::kUnsuitable;
+}
+
+bool loaded_agent(const Target &t, const std::string &agent) {
+    return read_text(t.proc + "/maps").find(agent) != std::string::npos;
+}
+
+}  // namespace
+
+namespace {
+
+// Another attach got the agent in (or was killed after it did): it may still be starting.
+bool wait_for_present_agent(pid_t pid) {
+    for (auto until = Clock::now() + std::chrono::seconds(10); Clock::now() < until;) {
+        if (agent_answers(pid)) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    refuse(pid, "the agent is loaded but does not answer (see the process's stderr or GRAFT_LOG_FILE)",
+           EPROTO);
+}
+
+// Threads come and go and run or sleep: looks again until one can be borrowed, a blocked one
+// only when none has been seen running for a while.
+bool borrow_some_thread(Target &t, const std::string &agent, Clock::time_point start, AttachReport *rep) {
+    const auto deadline = start + std::chrono::seconds(10);
+    const auto running_only_until = start + std::chrono::milliseconds(200);
+    while (Clock::now() < deadline) {
+        for (auto &[tid, how] : candidates(t, Clock::now() > running_only_until)) {
+            Borrow b = borrow(t, tid, agent, rep);
+            if (b == Borrow::kDone) {
+                rep->borrowed_tid = tid, rep->borrowed_how = how;
+                return true;
+            }
+            if (b == Borrow::kUnsuitable) rep->threads_tried++;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+}
+
+}  // namespace
+
+AttachReport attach_agent(pid_t pid) {
+    const auto start = Clock::now();
+    AttachReport rep;
+    pid_t holder = 0;
+    switch (probe_agent(pid, &holder)) {
+        case AgentSocket::kAnswers:
+            rep.already = true;
+            return rep;
+        case AgentSocket::kForeign:
+            refuse(pid,
+                   "its control socket is held by process " + std::to_string(holder) + ", not by " +
+                       std::to_string(pid) + "'s agent",
+                   EPERM);
+        case AgentSocket::kNobody:
+            break;
+    }
+    Target t;
+    t.pid = pid;
+    t.proc = "/proc/" + std::to_string(pid);
+    check_process(t);
+    check_exe(t);
+    read_maps(t);
+    const std::string agent = agent_path();
+    if (loaded_agent(t, agent)) {
+        rep.already = wait_for_present_agent(pid);
+        return rep;
+    }
+    t.mem_fd = open((t.proc + "/mem").c_str(), O_RDWR | O_CLOEXEC);
+    if (t.mem_fd < 0) refuse(pid, ptrace_refusal(errno), errno);
+    resolve_libc(t);
+    std::cerr << "graft: " << pid << ": attaching the agent" << std::endl;
+    const bool done = borrow_some_thread(t, agent, start, &rep);
+    close(t.mem_fd);
+    if (!done)
+        refuse(pid,
+               "no thread could be borrowed for 10 s (every thread is blocked in a call a stop would "
+               "interrupt, or inside the C library)",
+               EBUSY);
+    while (!agent_answers(pid)) {
+        if (Clock::now() > start + std::chrono::seconds(20))
+            refuse(pid,
+                   loaded_agent(t, agent) ? "the agent was loaded but did not start (see the process's log)"
+                                          : "the process did not load the agent " + agent,
+                   ETIMEDOUT);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    rep.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    return rep;
+}
+
+}  // namespace graft::cli

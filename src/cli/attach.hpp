@@ -1,0 +1,24 @@
+// Putting the agent into a process that `graft run` did not start (docs/design.md, "Attach").
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+
+namespace graft::cli {
+
+struct AttachReport {
+    bool already = false;      // the agent answered before anything was done
+    pid_t borrowed_tid = 0;    // the thread that loaded the agent
+    std::string borrowed_how;  // "running" or the system call it was blocked in
+    double held_us = 0;        // how long that thread was stopped (from its stop to PTRACE_DETACH)
+    double stop_wait_us = 0;   // from PTRACE_SEIZE to its stop (it ran, or waited for a CPU)
+    double total_ms = 0;       // from the first check to the agent's first answer
+    int threads_tried = 0;     // threads stopped and let go unchanged before one could be used
+};
+
+// Loads the agent into `pid` and waits until it answers (once the checks pass, says so on stderr:
+// `graft: PID: attaching the agent`); dies with `graft: attach PID: <why>` (the process
+// untouched) if it cannot. A process whose agent answers is left alone (`already`).
+AttachReport attach_agent(pid_t pid);
+
+}  // namespace graft::cli

@@ -1,0 +1,6 @@
+# attach: programs started without graft (the tests reuse basic and no_disturbance), and one that
+# cannot be attached because it is statically linked.
+graft_test_prog(attach_static ${CMAKE_CURRENT_LIST_DIR}/attach_static.c)
+target_link_options(attach_static PRIVATE -static)
+graft_test_prog(attach_idle ${CMAKE_CURRENT_LIST_DIR}/attach_idle.c)
+graft_test_prog(attach_regs ${CMAKE_CURRENT_LIST_DIR}/attach_regs.c)

@@ -1,0 +1,77 @@
+/* attach_idle: every thread blocked without a timeout, none ever running by itself: one reading a
+ * pipe nobody writes, one in pthread_cond_wait, one in epoll_wait on nothing, and the main thread
+ * reading stdin. Each counts how its call returned: any return of the first three is a
+ * disturbance (EINTR or otherwise).
+ *
+ * stdin commands:  tick   -> "work N" (work(), the function the patch replaces)
+ *                  counts -> "counts pipe=N cond=N epoll=N eintr=N"
+ *                  quit */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "fixture.h"
+
+volatile int work_base = 1;
+__attribute__((noinline)) int work(void) { return work_base; }
+
+static atomic_long pipe_returns, cond_returns, epoll_returns, eintr_returns;
+static int quiet_pipe[2];
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
+
+static void *pipe_reader(void *arg) {
+    (void)arg;
+    char c;
+    for (;;) {
+        ssize_t n = read(quiet_pipe[0], &c, 1);
+        if (n < 0 && errno == EINTR) atomic_fetch_add(&eintr_returns, 1);
+        atomic_fetch_add(&pipe_returns, 1);
+    }
+    return NULL;
+}
+
+static void *cond_waiter(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        pthread_cond_wait(&never, &mu);
+        atomic_fetch_add(&cond_returns, 1);
+    }
+    return NULL;
+}
+
+static void *epoll_waiter(void *arg) {
+    (void)arg;
+    int ep = epoll_create1(0);
+    struct epoll_event ev;
+    for (;;) {
+        int n = epoll_wait(ep, &ev, 1, -1);
+        if (n < 0 && errno == EINTR) atomic_fetch_add(&eintr_returns, 1);
+        atomic_fetch_add(&epoll_returns, 1);
+    }
+    return NULL;
+}
+
+int main(void) {
+    if (pipe(quiet_pipe) != 0) return 1;
+    pthread_t t;
+    pthread_create(&t, NULL, pipe_reader, NULL);
+    pthread_create(&t, NULL, cond_waiter, NULL);
+    pthread_create(&t, NULL, epoll_waiter, NULL);
+    announce_ready();
+    char line[64];
+    while (next_command(line, sizeof line)) {
+        if (strcmp(line, "tick") == 0) printf("work %d\n", work());
+        if (strcmp(line, "counts") == 0)
+            printf("counts pipe=%ld cond=%ld epoll=%ld eintr=%ld\n", atomic_load(&pipe_returns),
+                   atomic_load(&cond_returns), atomic_load(&epoll_returns), atomic_load(&eintr_returns));
+        fflush(stdout);
+    }
+    return 0;
+}
