@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/process/elf_file.hpp"
 #include "arch/remote.hpp"
 #include "cli/client.hpp"
 
@@ -138,34 +139,14 @@ void read_maps(Target &t) {
         refuse(t.pid, "it has no libc.so.6 mapped (statically linked, or not a glibc program)", ENOTSUP);
 }
 
-// The values of dynamic symbols `names` of `e` (0 for those it does not define).
-std::vector<uint64_t> dynamic_symbols(Elf *e, const std::vector<std::string> &names) {
-    std::vector<uint64_t> at(names.size(), 0);
-    for (Elf_Scn *scn = nullptr; (scn = elf_nextscn(e, scn)) != nullptr;) {
-        GElf_Shdr sh;
-        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM || sh.sh_entsize == 0) continue;
-        Elf_Data *d = elf_getdata(scn, nullptr);
-        for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize; i++) {
-            GElf_Sym s;
-            if (!gelf_getsym(d, static_cast<int>(i), &s) || s.st_shndx == SHN_UNDEF ||
-                GELF_ST_TYPE(s.st_info) != STT_FUNC)
-                continue;
-            const char *n = elf_strptr(e, sh.sh_link, s.st_name);
-            for (size_t k = 0; n && k < names.size(); k++)
-                if (!at[k] && names[k] == n) at[k] = s.st_value;
-        }
-    }
-    return at;
-}
-
-// The file's bytes of each executable segment, with the segment's address.
-std::vector<std::pair<uint64_t, std::vector<uint8_t>>> code_segments(Elf *e, int fd) {
+// The file's bytes of each executable segment, with the segment's address (segments that do not
+// lie inside the file are left out).
+std::vector<std::pair<uint64_t, std::vector<uint8_t>>> code_segments(const ElfFile &f, int fd) {
     std::vector<std::pair<uint64_t, std::vector<uint8_t>>> out;
-    size_t nph = 0;
-    if (elf_getphdrnum(e, &nph) != 0) return out;
-    for (size_t i = 0; i < nph; i++) {
+    for (size_t i = 0; i < f.phnum; i++) {
         GElf_Phdr ph;
-        if (!gelf_getphdr(e, static_cast<int>(i), &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X))
+        if (!gelf_getphdr(f.e, static_cast<int>(i), &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) ||
+            !fits(ph.p_offset, ph.p_filesz, f.size))
             continue;
         std::vector<uint8_t> code(ph.p_filesz);
         if (pread(fd, code.data(), code.size(), static_cast<off_t>(ph.p_offset)) ==
@@ -173,6 +154,14 @@ std::vector<std::pair<uint64_t, std::vector<uint8_t>>> code_segments(Elf *e, int
             out.emplace_back(ph.p_vaddr, std::move(code));
     }
     return out;
+}
+
+// The value of function symbol `name` in `sf`, or 0.
+uint64_t function_symbol(const SymbolFile &sf, const char *name) {
+    auto [b, e] = sf.by_name.equal_range(name);
+    for (auto it = b; it != e; ++it)
+        if (sf.syms[it->second].func && sf.syms[it->second].value) return sf.syms[it->second].value;
+    return 0;
 }
 
 // errno's offset from the thread pointer, read from the process through __errno_location's GOT
@@ -191,24 +180,31 @@ int64_t errno_tpoff(const Target &t, uint64_t errno_location,
     return 0;
 }
 
-// dlopen and __errno_location in libc's dynamic symbols, glibc's signal-return stub in its code.
+// dlopen and __errno_location in libc's symbols, glibc's signal-return stub in its code. The file
+// comes from the process's own root (a container's, perhaps): it is read with the checked ELF
+// reader, like every ELF file the agent reads.
 void resolve_libc(Target &t) {
-    std::string file = t.proc + "/root" + t.libc_path;
+    const std::string file = t.proc + "/root" + t.libc_path;
     int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) refuse(t.pid, "cannot open its C library " + t.libc_path, errno);
-    elf_version(EV_CURRENT);
-    Elf *e = elf_begin(fd, ELF_C_READ, nullptr);
-    if (!e) refuse(t.pid, "cannot read its C library " + t.libc_path, ENOEXEC);
-    const auto code = code_segments(e, fd);
+    ElfFile f;
+    SymbolFile sf;
+    std::string err;
+    std::vector<std::pair<uint64_t, std::vector<uint8_t>>> code;
+    try {
+        if (!open_elf(fd, t.libc_path, true, &f, &err) || !read_elf(f, t.libc_path, &sf, true, &err))
+            refuse(t.pid, "cannot read its C library: " + err, ENOEXEC);
+        code = code_segments(f, fd);
+    } catch (const std::bad_alloc &) {
+        refuse(t.pid, "cannot read its C library " + t.libc_path, ENOMEM);
+    }
+    close(fd);
     for (auto &[vaddr, bytes] : code) {
         long at = arch::find_sigreturn_stub(bytes.data(), bytes.size());
         if (at >= 0 && !t.sigreturn_at) t.sigreturn_at = t.libc_base + vaddr + static_cast<uint64_t>(at);
     }
-    const auto syms = dynamic_symbols(e, {"dlopen", "__errno_location"});
-    if (syms[0]) t.dlopen_at = t.libc_base + syms[0];
-    if (syms[1]) t.errno_tpoff = errno_tpoff(t, syms[1], code);
-    elf_end(e);
-    close(fd);
+    if (uint64_t dl = function_symbol(sf, "dlopen")) t.dlopen_at = t.libc_base + dl;
+    if (uint64_t el = function_symbol(sf, "__errno_location")) t.errno_tpoff = errno_tpoff(t, el, code);
     if (!t.dlopen_at) refuse(t.pid, "its glibc is older than 2.34 (libc.so.6 has no dlopen)", ENOTSUP);
     if (!t.sigreturn_at) refuse(t.pid, "its libc.so.6 has no signal-return stub graft recognises", ENOTSUP);
 }

@@ -81,22 +81,37 @@ bool read_answer(int fd, std::string *out, bool *too_long) {
 
 }  // namespace
 
-AgentSocket probe_agent(pid_t pid, pid_t *holder) {
+namespace {
+
+// Connects to the control socket named for `pid`: the descriptor and the pid of the process
+// holding the socket (*peer, 0 if unknown), or -1 with errno.
+int connect_control(pid_t pid, pid_t *peer_pid) {
+    *peer_pid = 0;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return AgentSocket::kNobody;
+    if (fd < 0) return -1;
     sockaddr_un a;
     socklen_t len = protocol::address(pid, &a);
+    if (connect(fd, reinterpret_cast<sockaddr *>(&a), len) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
     ucred peer{};
     socklen_t plen = sizeof peer;
-    AgentSocket r = AgentSocket::kNobody;
-    if (connect(fd, reinterpret_cast<sockaddr *>(&a), len) == 0) {
-        r = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &plen) == 0 && peer.pid == pid
-                ? AgentSocket::kAnswers
-                : AgentSocket::kForeign;
-        if (holder) *holder = peer.pid;
-    }
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &plen) == 0) *peer_pid = peer.pid;
+    return fd;
+}
+
+}  // namespace
+
+AgentSocket probe_agent(pid_t pid, pid_t *holder) {
+    pid_t peer = 0;
+    int fd = connect_control(pid, &peer);
+    if (fd < 0) return AgentSocket::kNobody;
     close(fd);
-    return r;
+    if (holder) *holder = peer;
+    return peer == pid ? AgentSocket::kAnswers : AgentSocket::kForeign;
 }
 
 bool agent_answers(pid_t pid) {
@@ -108,31 +123,26 @@ nlohmann::json request_raw(pid_t pid, const nlohmann::json &req, const std::stri
     std::string proc = "/proc/" + std::to_string(pid);
     struct stat st {};
     if (stat(proc.c_str(), &st) != 0) die(std::to_string(pid), errno_text(ESRCH));
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) die(what, errno_text(errno));
-    sockaddr_un a;
-    socklen_t len = protocol::address(pid, &a);
-    if (connect(fd, reinterpret_cast<sockaddr *>(&a), len) != 0) {
-        int e = errno;
-        close(fd);
+    pid_t peer = 0;
+    int fd = connect_control(pid, &peer);
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) die(what, errno_text(errno));
         die(std::to_string(pid),
-            "no graft agent answers in this process (start it with `graft run`): " + errno_text(e));
+            "no graft agent answers in this process (start it with `graft run`, or `graft attach` it): " +
+                errno_text(errno));
     }
     // Anyone can bind "@graft/<pid>" for a pid that is not (yet) running an agent: talk only to
     // the process named. Its pid is the one that listened on the socket (translated into our
     // pid namespace), checked before a byte is sent.
-    ucred peer{};
-    socklen_t plen = sizeof peer;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &plen) != 0) {
-        int e = errno;
+    if (peer == 0) {
         close(fd);
         die(what, "cannot tell who holds the control socket of process " + std::to_string(pid) + ": " +
-                      errno_text(e));
+                      errno_text(EPROTO));
     }
-    if (peer.pid != pid) {
+    if (peer != pid) {
         close(fd);
         die(what, "the control socket of process " + std::to_string(pid) + " is held by process " +
-                      std::to_string(peer.pid) + ", not by " + std::to_string(pid) +
+                      std::to_string(peer) + ", not by " + std::to_string(pid) +
                       "'s agent: " + errno_text(EPERM));
     }
     *connected = true;

@@ -22,7 +22,7 @@ void graft_attach_return();
 namespace graft {
 namespace {
 
-// Written once by take_attach_record() on the borrowed thread, read by the same thread in
+// Written once by attach_init() on the borrowed thread, read by the same thread in
 // graft_attach_restore_errno(): no other thread touches it.
 int g_borrowed_errno = 0;
 

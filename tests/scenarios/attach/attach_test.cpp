@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <random>
 #include <sstream>
@@ -51,6 +53,27 @@ void patch_cycles(Target &t, int cycles) {
         Cmd unl = graft_cmd({"unload", pid, "no_disturbance_fix"});
         ASSERT_EQ(unl.rc, 0) << unl.err;
     }
+}
+
+// Asks `counts` until `done(counts)` holds (30 s at most); the last counts.
+std::map<std::string, long> counts_until(Target &t,
+                                         const std::function<bool(std::map<std::string, long> &)> &done) {
+    auto c = ask_counts(t, "counts", "counts ");
+    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+         !done(c) && std::chrono::steady_clock::now() < end;)
+        c = ask_counts(t, "counts", "counts ");
+    return c;
+}
+
+// Whether every thread of `pid` is asleep in a system call (none running).
+bool all_blocked(pid_t pid) {
+    const std::string dir = "/proc/" + std::to_string(pid) + "/task/";
+    for (auto &e : std::filesystem::directory_iterator(dir)) {
+        std::ifstream f(e.path() / "syscall");
+        std::string first;
+        if (!(f >> first) || first == "running") return false;
+    }
+    return true;
 }
 
 void expect_undisturbed(Target &t, const std::map<std::string, long> &before) {
@@ -145,7 +168,13 @@ TEST(Attach, NoEintrWhenEveryThreadWaitsWithATimeout) {
     Cmd a = graft_cmd({"attach", std::to_string(t.pid()), "--json"});
     ASSERT_EQ(a.rc, 0) << a.err;
     patch_cycles(t, 5);
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // every waiter waits again
+    // Every timed waiter completes two more waits: the ones a transition may have met are over.
+    const auto mid = ask_counts(t, "counts", "counts ");
+    counts_until(t, [&](std::map<std::string, long> &c) {
+        for (const char *w : {"epoll", "poll", "nanosleep", "sockread"})
+            if (c[std::string(w) + "_iters"] < mid.at(std::string(w) + "_iters") + 2) return false;
+        return true;
+    });
     expect_undisturbed(t, before);
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0);
@@ -158,7 +187,10 @@ TEST(Attach, BorrowsAThreadBlockedInARestartingCallWhenNoneRuns) {
     Target t(prog_path("attach_idle"), {}, {}, /*under_graft=*/false);
     ASSERT_GE(t.wait_line("ready"), 0);
     ASSERT_EQ(ask(t, "tick", "work "), "work 1");
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // every thread blocks
+    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+         !all_blocked(t.pid()) && std::chrono::steady_clock::now() < end;)
+        std::this_thread::yield();
+    ASSERT_TRUE(all_blocked(t.pid()));
     Cmd a = graft_cmd({"attach", std::to_string(t.pid()), "--json"});
     ASSERT_EQ(a.rc, 0) << a.err;
     auto rep = nlohmann::json::parse(a.out);
@@ -188,13 +220,14 @@ TEST(Attach, BorrowedThreadsGetTheirErrnoAndVectorRegistersBack) {
         // borrowed thread, which sets errno.
         Target t(prog_path("attach_regs"), {"3"}, {"GRAFT_LOG_FILE=/nonexistent/graft.log"}, false);
         ASSERT_GE(t.wait_line("ready"), 0);
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        counts_until(t, [](std::map<std::string, long> &c) { return c["passes"] > 0; });  // spinners spin
         Cmd a = graft_cmd({"attach", std::to_string(t.pid()), "--json"});
         ASSERT_EQ(a.rc, 0) << a.err;
         EXPECT_EQ(nlohmann::json::parse(a.out)["borrowed"], "running") << a.out;
+        // Every spinner, the borrowed one included, runs several passes of checks after it.
         auto before = ask_counts(t, "counts", "counts ");
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        auto after = ask_counts(t, "counts", "counts ");
+        auto after = counts_until(
+            t, [&](std::map<std::string, long> &c) { return c["passes"] >= before["passes"] + 30; });
         EXPECT_GT(after["passes"], before["passes"]) << "the spinners stopped";
         EXPECT_EQ(after["violations"], 0) << "round " << i << ": " << a.out;
         t.send("quit\n");
