@@ -95,6 +95,8 @@ def main():
             "stop_wait_us_median": statistics.median(r["stop_wait_us"] for r in runs),
             "stop_wait_us_max": max(r["stop_wait_us"] for r in runs),
             "total_ms_median": statistics.median(total), "total_ms_max": max(total),
+            "detour_ms_median": statistics.median(r["detour_ms"] for r in runs),
+            "detour_ms_max": max(r["detour_ms"] for r in runs),
             "command_ms_median": statistics.median(r["command_ms"] for r in runs),
             "threads_stopped_max": max(r["threads_tried"] + 1 for r in runs),
             "borrowed_running": sum(r["borrowed"] == "running" for r in runs),

@@ -1,8 +1,9 @@
 // The ELF reader of the agent (src/agent/process/elf_file.cpp) on hostile bytes: every input is a patch
 // file the agent checks and reads (describe_fd, check_loadable_fd, symbols_of_fd, in the order
-// the agent uses them), and an object whose CFI libdw reads for the transition's stack checks
-// (frame_rule_compute, src/agent/unwind/frame_rules.cpp). None may fault, hang, or allocate without
-// bound; the input is held in a memfd, as the agent holds a patch file.
+// the agent uses them, and read_patch_targets_fd, as `graft load --all` reads a patch), and an object whose
+// CFI libdw reads for the transition's stack checks (frame_rule_compute, src/agent/unwind/frame_rules.cpp).
+// None may fault, hang, or allocate without bound; the input is held in a memfd, as the agent holds a patch
+// file.
 #include <elfutils/libdwfl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "agent/process/patch_targets.hpp"
 #include "agent/process/symbols.hpp"
 #include "agent/unwind/frame_rules.hpp"
 
@@ -91,6 +93,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         // What the agent does with a table: look names and addresses up.
         for (const auto &s : syms->syms) (void)syms->by_name.count(s.name);
     }
+    // What `graft load --all` reads from a patch without loading it.
+    err.clear();
+    std::vector<graft::PatchTarget> targets;
+    if (!graft::read_patch_targets_fd(fd, name, &targets, &err) && err.find("'fuzz.so'") == std::string::npos)
+        abort();
     feed_cfi(fd);
     close(fd);
     return 0;

@@ -365,6 +365,7 @@ AttachReport attach_agent(pid_t pid) {
     resolve_libc(t);
     std::cerr << "graft: " << pid << ": attaching the agent" << std::endl;
     const bool done = borrow_some_thread(t, agent, start, &rep);
+    const auto detached = Clock::now();
     close(t.mem_fd);
     if (!done)
         refuse(pid,
@@ -379,6 +380,15 @@ AttachReport attach_agent(pid_t pid) {
                    ETIMEDOUT);
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+    // The constructor's last step is to listen: the borrowed thread is back in its own code.
+    rep.detour_ms = std::chrono::duration<double, std::milli>(Clock::now() - detached).count();
+    // The worker answers once the rest of the start-up is done (the membarrier registrations):
+    // only then is the agent ready to patch.
+    bool connected = false;
+    auto pong = request_raw(pid, {{"op", "ping"}}, "attach " + std::to_string(pid), &connected);
+    if (!pong.value("ok", false))
+        refuse(pid, "the agent started but does not answer: " + pong.value("error", std::string("?")),
+               EPROTO);
     rep.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     return rep;
 }

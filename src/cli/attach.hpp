@@ -13,6 +13,8 @@ struct AttachReport {
     double held_us = 0;        // how long that thread was stopped (from its stop to PTRACE_DETACH)
     double stop_wait_us = 0;   // from PTRACE_SEIZE to its stop (it ran, or waited for a CPU)
     double total_ms = 0;       // from the first check to the agent's first answer
+    double detour_ms = 0;      // from PTRACE_DETACH until the agent listened: the borrowed thread's
+                               // time in dlopen (the agent's constructor ends by listening)
     int threads_tried = 0;     // threads stopped and let go unchanged before one could be used
 };
 

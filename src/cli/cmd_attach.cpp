@@ -29,6 +29,7 @@ void add_attach(CLI::App &app) {
                                         {"held_us", r.held_us},
                                         {"stop_wait_us", r.stop_wait_us},
                                         {"total_ms", r.total_ms},
+                                        {"detour_ms", r.detour_ms},
                                         {"threads_tried", r.threads_tried}}
                       << std::endl;
         } else if (r.already) {

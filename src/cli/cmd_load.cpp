@@ -1,4 +1,5 @@
 // graft load PID PATCH.so [--no-wait] [--timeout SECONDS]   (insmod)
+// graft load --all PATCH.so [--jobs N] [--json] [--no-wait] [--timeout SECONDS]
 #include <unistd.h>
 
 #include <chrono>
@@ -9,6 +10,8 @@
 
 #include "cli/client.hpp"
 #include "cli/commands.hpp"
+#include "cli/every_process.hpp"
+#include "cli/target_match.hpp"
 
 namespace graft::cli {
 
@@ -63,34 +66,103 @@ int wait_transition(pid_t pid, const std::string &name, const std::string &what,
     }
 }
 
+namespace {
+
+// The options of `graft load` (CLI11 writes into them).
+struct LoadOptions {
+    std::string pid_s, path;
+    bool no_wait = false, all = false, json = false;
+    double timeout = 0;
+    int jobs = 16;
+};
+
+// Loads the patch at `abs` into `pid` (attaching first if needed) and waits for its transition
+// unless no_wait; `quiet`: no progress lines. Dies with the reason if it cannot.
+void load_one(pid_t pid, const std::string &abs, const LoadOptions &o, bool quiet) {
+    attach_if_needed(pid);
+    bool connected = false;
+    auto reply = request_raw(pid, {{"op", "load"}, {"path", abs}}, "load", &connected);
+    if (!reply.value("ok", false)) {
+        const std::string e = reply.value("error", std::string("failed"));
+        // --all: a process that has the patch already is skipped, not failed (runs can repeat).
+        if (quiet && e.find("is already loaded") != std::string::npos) {
+            std::cerr << "graft: load: " << e << std::endl;
+            std::exit(kSkipExit);
+        }
+        die("load", e + ": " + errno_text(reply.value("errno", EIO)));
+    }
+    // The agent names the patch it loaded. An older agent did not: then it is the newest
+    // entry of the list (asking costs a round trip that waits for the first try).
+    std::string name = reply.value("patch", "");
+    if (name.empty()) {
+        auto st = request(pid, {{"op", "status"}}, "load");
+        for (auto &p : st["patches"]) name = p.value("name", "");
+        if (!st["transition"].is_null()) name = st["transition"].value("patch", name);
+    }
+    if (o.no_wait) {
+        if (!quiet) std::cout << "graft: '" << name << "': patching transition started" << std::endl;
+        return;
+    }
+    if (int rc = wait_transition(pid, name, "load", o.timeout, quiet); rc != 0) std::exit(rc);
+}
+
+// graft load --all PATCH.so: every process that runs the objects the patch records, with the
+// build-ids it records.
+int load_all(const std::string &abs, const LoadOptions &o) {
+    std::vector<PatchTarget> targets;
+    std::string err;
+    if (!read_patch_targets(abs, &targets, &err)) die("load --all", err + ": " + errno_text(ENOEXEC));
+    if (targets.empty())
+        die("load --all",
+            "patch '" + abs +
+                "' records no target build-id; --all picks processes by build-id (build the patch with "
+                "`graft build --target BINARY_OR_SO`): " +
+                errno_text(EINVAL));
+    TargetMatcher matcher(targets);
+    std::vector<ProcessRef> chosen;
+    std::vector<ProcessResult> other_builds;
+    for (const auto &p : controllable_processes()) {
+        std::string why;
+        switch (matcher.match(p.pid, &why)) {
+            case Match::kMatches:
+                chosen.push_back(p);
+                break;
+            case Match::kOtherBuild:
+                other_builds.push_back({p, Outcome::kSkipped, why, false, {}});
+                break;
+            case Match::kUnconcerned:
+                break;
+        }
+    }
+    auto results = run_per_process(chosen, o.jobs, [&](pid_t pid) { load_one(pid, abs, o, true); });
+    return report_per_process("load --all", "applied", results, other_builds, o.json);
+}
+
+}  // namespace
+
 void add_load(CLI::App &app) {
     auto *sub = app.add_subcommand("load", "Load a patch into a process and enable it");
-    static std::string pid_s, path;
-    static bool no_wait = false;
-    static double timeout = 0;
-    sub->add_option("pid", pid_s)->required();
-    sub->add_option("patch", path, "the patch .so")->required();
-    sub->add_flag("--no-wait", no_wait, "return once the transition started");
-    sub->add_option("--timeout", timeout, "give up waiting after SECONDS (the transition keeps running)");
+    static LoadOptions o;
+    sub->add_option("pid", o.pid_s, "the process (with --all: omitted)");
+    sub->add_option("patch", o.path, "the patch .so");
+    sub->add_flag("--no-wait", o.no_wait, "return once the transition started");
+    sub->add_option("--timeout", o.timeout, "give up waiting after SECONDS (the transition keeps running)");
+    sub->add_flag("--all", o.all,
+                  "every process (root: all; others: their own) that runs the objects the patch was built "
+                  "for, matched by build-id; attaches where needed");
+    sub->add_option("--jobs", o.jobs, "with --all: how many processes at a time (default 16)");
+    sub->add_flag("--json", o.json, "with --all: print the outcome for each process as JSON");
     sub->callback([] {
-        pid_t pid = parse_pid(pid_s);
+        if (o.all && o.path.empty()) std::swap(o.pid_s, o.path);  // `load --all PATCH.so`
+        if (o.all && !o.pid_s.empty())
+            die("load", "with --all, name only the patch, not a process: " + errno_text(EINVAL), 2);
+        if (o.path.empty())
+            die("load", "name a process and a patch (or --all and a patch): " + errno_text(EINVAL), 2);
         char abs[PATH_MAX];
-        if (!realpath(path.c_str(), abs)) die("load", "'" + path + "': " + errno_text(errno));
-        attach_if_needed(pid);
-        auto reply = request(pid, {{"op", "load"}, {"path", abs}}, "load");
-        // The agent names the patch it loaded. An older agent did not: then it is the newest
-        // entry of the list (asking costs a round trip that waits for the first try).
-        std::string name = reply.value("patch", "");
-        if (name.empty()) {
-            auto st = request(pid, {{"op", "status"}}, "load");
-            for (auto &p : st["patches"]) name = p.value("name", "");
-            if (!st["transition"].is_null()) name = st["transition"].value("patch", name);
-        }
-        if (no_wait) {
-            std::cout << "graft: '" << name << "': patching transition started" << std::endl;
-            return;
-        }
-        std::exit(wait_transition(pid, name, "load", timeout, false));
+        if (!realpath(o.path.c_str(), abs)) die("load", "'" + o.path + "': " + errno_text(errno));
+        if (o.all) std::exit(load_all(abs, o));
+        load_one(parse_pid(o.pid_s), abs, o, false);
+        std::exit(0);
     });
 }
 

@@ -242,7 +242,8 @@ bool read_symbols(const ElfFile &f, Elf_Scn *scn, SymbolFile *out, std::string *
 
 }  // namespace
 
-bool read_elf(ElfFile &f, const std::string &name, SymbolFile *out, bool want_syms, std::string *err) {
+bool read_elf(ElfFile &f, const std::string &name, SymbolFile *out, bool want_syms, std::string *err,
+              bool want_entries) {
     Elf *e = f.e;
     out->path = name;
     for (size_t i = 0; i < f.phnum; i++) {
@@ -257,7 +258,7 @@ bool read_elf(ElfFile &f, const std::string &name, SymbolFile *out, bool want_sy
         if (sh.sh_type == SHT_DYNSYM && !dynsym) dynsym = scn;
         if (sh.sh_type == SHT_DYNAMIC && !dynamic) dynamic = scn;
         const char *sname = elf_strptr(e, f.shstrndx, sh.sh_name);
-        if (want_syms && sh.sh_type != SHT_NOBITS && sname &&
+        if ((want_syms || want_entries) && sh.sh_type != SHT_NOBITS && sname &&
             std::strcmp(sname, "__patchable_function_entries") == 0 &&
             !read_patchable_entries(f, scn, out, err))
             return false;
@@ -314,6 +315,26 @@ bool check_loadable(const std::string &path, const char *symbol, std::string *er
         return false;
     }
     bool ok = check_loadable_fd(fd, path, symbol, err);
+    close(fd);
+    return ok;
+}
+
+bool patchable_entries_of(const std::string &path, std::vector<uintptr_t> *out, std::string *err) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *err = "cannot open '" + path + "': " + std::strerror(errno);
+        return false;
+    }
+    bool ok = false;
+    try {
+        ElfFile f;
+        SymbolFile sf;
+        ok = open_elf(fd, path, false, &f, err) && read_elf(f, path, &sf, false, err, true);
+        if (ok) *out = std::move(sf.patchable_entries);
+    } catch (const std::bad_alloc &) {
+        *err = "out of memory while reading " + quoted(path);
+        ok = false;
+    }
     close(fd);
     return ok;
 }

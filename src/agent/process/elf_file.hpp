@@ -58,8 +58,10 @@ struct ElfFile {
 // `shared_object`: the file must be an x86-64 shared object with program headers (a patch), else
 // any x86-64 ELF file.
 bool open_elf(int fd, const std::string &name, bool shared_object, ElfFile *f, std::string *err);
-// Its symbols (if want_syms), build-id, soname, interpreter and patchable entries.
-bool read_elf(ElfFile &f, const std::string &name, SymbolFile *out, bool want_syms, std::string *err);
+// Its build-id, soname and interpreter; its symbols and patchable entries if want_syms, its
+// patchable entries alone if want_entries.
+bool read_elf(ElfFile &f, const std::string &name, SymbolFile *out, bool want_syms, std::string *err,
+              bool want_entries = false);
 // open_elf + read_elf, out of memory reported as an error.
 bool read_elf_fd(int fd, const std::string &name, SymbolFile *out, bool want_syms, std::string *err);
 

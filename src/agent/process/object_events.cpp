@@ -41,10 +41,10 @@ void merge_entry_nops(const LoadedObject &o) {
     // The checked reader (symbols.hpp): the file is read, never mapped, so an object file
     // truncated on disk cannot fault here, and a malformed one yields no entries.
     std::string err;
-    auto syms = symbols_of(o.path, &err);
-    if (!syms) return;
+    std::vector<uintptr_t> entries;
+    if (!patchable_entries_of(o.path, &entries, &err)) return;
     std::vector<CodeWrite> writes;
-    for (uintptr_t entry : syms->patchable_entries) {
+    for (uintptr_t entry : entries) {
         uintptr_t func = o.base + entry + arch::kPrefixSize;
         if (func - arch::kPrefixSize < o.text_lo || func + 6 > o.text_hi) continue;
         arch::EntryLayout lay;
@@ -120,7 +120,6 @@ void object_events_init() {
         merge_entry_nops(o);
         g_live[o.base] = o;
     }
-    arch::sync_cores();
     g_watched = attach_audit_module();
 }
 

@@ -26,8 +26,10 @@
 
 namespace graft {
 
-// At start-up (agent constructor, one thread): every object now mapped is live; prepares their
-// entries and attaches to the audit module if the process runs with it.
+// At start-up (the agent's constructor, or under attach its worker): every object now mapped is
+// live; prepares their entries and attaches to the audit module if the process runs with it.
+// The caller makes the entries' new bytes visible to every core (arch::sync_cores()) once the
+// process is registered for membarrier.
 void object_events_init();
 // True when loads and unloads are reported (the process runs with libgraft-audit.so).
 bool objects_watched();

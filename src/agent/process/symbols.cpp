@@ -116,9 +116,10 @@ void name_object(LoadedObject &o) {
         if (!o.is_main) o.name = basename_of(o.path);
         return;
     }
+    // The soname only: its symbols are read when a patch names the object, not for every object.
     std::string err;
-    auto sf = symbols_of(o.path, &err);
-    o.name = sf && !sf->soname.empty() ? sf->soname : basename_of(o.path);
+    SymbolFile sf;
+    o.name = describe_file(o.path, &sf, &err) && !sf.soname.empty() ? sf.soname : basename_of(o.path);
 }
 
 // dl_iterate_phdr holds the loader's lock while it calls back: nothing may unwind through it.

@@ -53,6 +53,9 @@ bool loaded_object_from_file(uintptr_t base, const char *name, LoadedObject *out
 // inside the file, entry sizes must be the ones of x86-64 ELF, and a file that breaks a rule is
 // refused with an error naming it and the rule; none of them faults or throws.
 
+// The patchable entries of an object file alone (sorted link-time addresses), its symbols not
+// read: the start-up reads every loaded object's, and most have none.
+bool patchable_entries_of(const std::string &path, std::vector<uintptr_t> *out, std::string *err);
 // Reads (and caches by path and the file's identity) the symbol table of an object file.
 std::shared_ptr<const SymbolFile> symbols_of(const std::string &path, std::string *err);
 // The same from a descriptor the caller owns (read with pread: its offset is not used), never

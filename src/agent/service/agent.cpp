@@ -5,6 +5,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <link.h>
+#include <pthread.h>
 #include <signal.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -52,17 +53,64 @@ bool transition_handler_installed() {
 
 namespace {
 
+// What must be in place before the first patch: the membarrier registration and the objects
+// (their entries prepared, the audit module found).
+bool memory_and_objects_init(std::string *why) {
+    if (!arch::init_membarrier(why)) return false;
+    object_events_init();
+    arch::sync_cores();
+    return true;
+}
+
+struct Registration {
+    bool ok = false;
+    std::string why;
+};
+
+void *register_membarrier(void *r) {
+    auto *reg = static_cast<Registration *>(r);
+    reg->ok = arch::init_membarrier(&reg->why);
+    return nullptr;
+}
+
+// The same under attach, on the worker: the registration waits for an RCU grace period in a
+// process with threads, so a helper makes it while the worker reads the objects; pthread_join
+// publishes its result (and the barrier command init_membarrier set) to the worker.
+bool attached_init(std::string *why) {
+    Registration reg;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);  // the helper takes none of the program's signals
+    pthread_t helper;
+    const bool started = pthread_create(&helper, nullptr, register_membarrier, &reg) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (!started) register_membarrier(&reg);
+    object_events_init();
+    if (started) pthread_join(helper, nullptr);
+    if (!reg.ok) {
+        *why = reg.why;
+        return false;
+    }
+    arch::sync_cores();
+    return true;
+}
+
 __attribute__((constructor)) void agent_init() {
     std::string why;
     elf_version(EV_CURRENT);
     thread_birth_init();
     self_slot();  // the main thread (under attach: the thread graft borrowed)
-    if (attached_to_running_process()) attach_init();
-    if (!arch::init_membarrier(&why)) {
+    // Under attach, the constructor runs on a thread borrowed from the program, which waits for
+    // it inside dlopen: the registration (an RCU grace period in a process with threads)
+    // and the objects' preparation are left to the worker, which serves nobody before they are
+    // done. Under `graft run` the process has one thread: registering costs nothing.
+    const bool attached = attached_to_running_process();
+    if (attached) {
+        attach_init();
+    } else if (!memory_and_objects_init(&why)) {
         core_refuse(why);
         return;
     }
-    object_events_init();
     fork_handlers_init();
     if (const char *t = std::getenv("GRAFT_SIGNAL_TIMEOUT"); t && *t && !set_signal_timeout(std::atof(t)))
         log_fmt("graft: ignoring GRAFT_SIGNAL_TIMEOUT=%s (seconds from 0 to %.0f)", t, kMaxSignalTimeout);
@@ -76,7 +124,7 @@ __attribute__((constructor)) void agent_init() {
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     sigaction(transition_signal(), &sa, nullptr);
-    if (!control_start(&why)) core_refuse(why);
+    if (!control_start(&why, attached ? attached_init : nullptr)) core_refuse(why);
 }
 
 // Runs when the process exits (or the agent is unloaded): objects closed after this point are

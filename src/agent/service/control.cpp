@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -400,9 +401,27 @@ void serve_clients(std::vector<std::unique_ptr<Client>> &clients, std::vector<po
     std::erase_if(clients, [](const std::unique_ptr<Client> &c) { return c->done; });
 }
 
+// The start-up step the worker owes (control_start), until it ran: core mutex. A fork() child
+// whose parent's worker had not run it yet runs it itself (fork.cpp takes the core mutex around
+// fork, so the child sees it either pending or done).
+bool (*g_first_step)(std::string *why) = nullptr;
+
 void *worker_main(void *) {
     set_worker_tid(static_cast<pid_t>(syscall(SYS_gettid)));
     stack_check_init_worker();
+    {
+        std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+        if (auto step = std::exchange(g_first_step, nullptr)) {
+            std::string why;
+            bool ok = false;
+            try {
+                ok = step(&why);
+            } catch (...) {
+                why = "the agent's start-up failed (out of memory?)";
+            }
+            if (!ok) core_refuse(why);
+        }
+    }
     // In accept order: the front is the oldest. Worker only.
     std::vector<std::unique_ptr<Client>> clients;
     std::vector<pollfd> fds;
@@ -435,7 +454,8 @@ void *worker_main(void *) {
 
 }  // namespace
 
-bool control_start(std::string *why) {
+bool control_start(std::string *why, bool (*first_step)(std::string *why)) {
+    if (first_step) g_first_step = first_step;  // the caller is the only thread of the agent yet
     for (auto &f : g_client_fds) f.store(-1, std::memory_order_relaxed);
     g_self_mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
     if (g_self_mem < 0 || fstat(g_self_mem, &g_self_mem_st) != 0) {

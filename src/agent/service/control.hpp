@@ -6,7 +6,10 @@
 #include <string>
 
 namespace graft {
-bool control_start(std::string *why);
+// `first_step` (may be null) runs on the worker before it serves anyone, with the core mutex
+// held: what start-up needs that can wait while the thread that started the agent goes back to
+// its work (under attach, a borrowed thread). If it fails, the agent refuses every operation.
+bool control_start(std::string *why, bool (*first_step)(std::string *why) = nullptr);
 // In a fork() child: drop the parent's socket and clients, listen under the child's pid, start a
 // worker.
 bool control_restart_in_child(std::string *why);

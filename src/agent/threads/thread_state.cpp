@@ -6,6 +6,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <mutex>
+#include <new>
+#include <unordered_set>
 #include <vector>
 
 #include "arch/arch.hpp"
@@ -121,8 +123,19 @@ size_t adopt_existing_threads(const std::vector<pid_t> &tids) {
     if (!arr) return 0;
     size_t n = 0;
     pid_t me = current_tid();
-    for (pid_t tid : tids)
-        if (tid != me && !adopted_slot(arr, tid) && claim_slot(arr, tid)) n++;
+    // The threads that hold a slot already, read once: slots are spread over the whole array by
+    // tid, so a scan per thread would cost threads x array (20 ms at 1000 threads).
+    try {
+        std::unordered_set<pid_t> have;
+        for (uint32_t i = 0, hw = slots_high_water(); i < hw; i++)
+            if (pid_t t = arr[i].tid.load(std::memory_order_acquire)) have.insert(t);
+        for (pid_t tid : tids)
+            if (tid != me && have.insert(tid).second && claim_slot(arr, tid)) n++;
+    } catch (const std::bad_alloc &) {
+        // Out of memory inside dlopen, on the program's thread: the slow way, which allocates nothing.
+        for (pid_t tid : tids)
+            if (tid != me && !adopted_slot(arr, tid) && claim_slot(arr, tid)) n++;
+    }
     g_adopted.store(true, std::memory_order_relaxed);
     return n;
 }

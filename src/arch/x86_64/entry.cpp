@@ -13,7 +13,10 @@ namespace {
 constexpr uint8_t kNop = 0x90;
 constexpr uint8_t kEndbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa};
 constexpr uint8_t kJmpIndirect[6] = {0xff, 0x25, 0xf2, 0xff, 0xff, 0xff};  // jmp *-14(%rip)
+// Written by init_membarrier before the agent's first barrier, on the thread that issues them
+// (the constructor's, under attach the worker; a fork child's only thread): no other reader.
 bool g_sync_core = false;
+int g_barrier_cmd = 0;  // the registered command membarrier_all() issues
 
 int membarrier(int cmd) {
     return static_cast<int>(syscall(__NR_membarrier, cmd, 0, 0));
@@ -79,13 +82,21 @@ bool init_membarrier(std::string *why) {
         *why = "the kernel lacks membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)";
         return false;
     }
+    // One registration: the sync-core command orders memory as the plain one does and also
+    // serialises every core, so membarrier_all() uses it too. In a process that already has
+    // threads each registration waits for an RCU grace period (about 12 ms here): an attach pays
+    // it once.
+    if ((cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) &&
+        membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE) == 0) {
+        g_sync_core = true;
+        g_barrier_cmd = MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE;
+        return true;
+    }
     if (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0) {
         *why = std::string("membarrier registration failed: ") + std::strerror(errno);
         return false;
     }
-    if ((cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) &&
-        membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE) == 0)
-        g_sync_core = true;
+    g_barrier_cmd = MEMBARRIER_CMD_PRIVATE_EXPEDITED;
     return true;
 }
 
@@ -99,13 +110,13 @@ bool sync_cores() {
     }
     // Without SYNC_CORE: a plain expedited membarrier still interrupts every running thread,
     // and the return from that interrupt (iret) is serialising on x86.
-    return membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0;
+    return g_barrier_cmd && membarrier(g_barrier_cmd) == 0;
 }
 
 void membarrier_all() {
     // Without membarrier (the agent refuses to start then) at least fence this thread; mfence
     // rather than std::atomic_thread_fence, which ThreadSanitizer builds reject.
-    if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) __asm__ volatile("mfence" ::: "memory");
+    if (!g_barrier_cmd || membarrier(g_barrier_cmd) != 0) __asm__ volatile("mfence" ::: "memory");
 }
 
 }  // namespace graft::arch
