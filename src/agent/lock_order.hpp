@@ -9,7 +9,10 @@
 //     first access to a library's thread-local storage. dl_iterate_phdr takes another linker
 //     lock that the loader never holds around these events: it is allowed under any of them.
 //     graft never takes it itself, so fork.cpp does not either: a child forked while another
-//     thread was inside dlopen inherits it as glibc leaves it.
+//     thread was inside dlopen inherits it as glibc leaves it. Without the audit module, a
+//     thread inside dlclose holds the core mutex from the loader's RT_DELETE to its RT_CONSISTENT
+//     (loader_watch.cpp) while ld.so unmaps, frees and takes its list lock: all of that is below
+//     the core mutex for every other holder too.
 //  1. g_core_mutex (core.hpp): patches, objects, the transition, per-object state; recursive.
 //  2. g_shadow_mutex (shadow.hpp): shadow variable writers; graft_shadow_get never takes it.
 //  3. g_grace_period_mutex (thread_state.hpp): one grace period at a time; readers never take it.

@@ -9,10 +9,12 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "agent/livepatch/core.hpp"
 #include "agent/livepatch/object_binding.hpp"
 #include "agent/process/code_writer.hpp"
+#include "agent/process/loader_watch.hpp"
 #include "agent/process/symbols.hpp"
 #include "agent/service/log.hpp"
 #include "agent/unwind/frame_rules.hpp"
@@ -24,6 +26,9 @@ namespace {
 // Live objects by load bias (the kernel's mod->klp_alive): core mutex.
 auto &g_live = *new std::map<uintptr_t, LoadedObject>;  // never destroyed: events come at exit
 bool g_watched = false;                                 // written once, at start-up
+// Objects whose coming a patch refused, by load bias, while they stay mapped: the loader hook
+// must not take them for new at its next look (core mutex).
+auto &g_refused = *new std::set<uintptr_t>;
 std::atomic<bool> g_stopped{false};
 
 // The object coming or going right now, and which (core mutex).
@@ -75,7 +80,10 @@ void on_object_event(int event, struct link_map *map, Lmid_t) {
                 merge_entry_nops(lo);
                 arch::sync_cores();
                 g_live[lo.base] = lo;
-                if (!livepatch_object_coming(lo)) g_live.erase(lo.base);  // refused: not live
+                if (!livepatch_object_coming(lo)) {  // refused: not live
+                    g_live.erase(lo.base);
+                    g_refused.insert(lo.base);
+                }
             }
         } else {
             auto it = g_live.find(map->l_addr);
@@ -121,6 +129,43 @@ void object_events_init() {
         g_live[o.base] = o;
     }
     g_watched = attach_audit_module();
+    if (g_watched) return;
+    // No audit module (a process graft attached to, or run without it): the loader's debugger
+    // hook. Objects of other namespaces loaded before now are live too, not coming.
+    std::string why;
+    if (loader_watch_start(&why)) {
+        g_watched = true;
+    } else {
+        log_line("graft: objects loaded from now on will not be patched as they load: " + why);
+    }
+}
+
+void object_adopt(struct link_map *map) {
+    LoadedObject lo;
+    if (g_live.count(map->l_addr) || !loaded_object_from_file(map->l_addr, map->l_name, &lo)) return;
+    if (!lo.path.empty() && lo.path[0] == '/') g_live[lo.base] = lo;
+}
+
+bool object_is_live(uintptr_t base) {
+    return g_live.count(base) != 0;
+}
+
+void object_coming(struct link_map *map) {
+    if (!g_refused.count(map->l_addr)) on_object_event(0, map, 0);
+}
+
+void objects_present(const std::set<uintptr_t> &bases) {
+    for (auto it = g_refused.begin(); it != g_refused.end();)
+        it = bases.count(*it) ? std::next(it) : g_refused.erase(it);
+    std::vector<uintptr_t> gone;
+    for (auto &[base, o] : g_live)
+        if (!o.is_main && !bases.count(base)) gone.push_back(base);
+    for (uintptr_t base : gone) {
+        // Its code is unmapped already: livepatch_object_going() writes none of it.
+        LoadedObject lo = g_live[base];
+        g_live.erase(base);
+        livepatch_object_going(lo);
+    }
 }
 
 bool objects_watched() {

@@ -18,11 +18,14 @@
 // from their files).
 #pragma once
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "agent/process/symbols.hpp"
 #include "graft/graft.h"
+
+struct link_map;  // <link.h>
 
 namespace graft {
 
@@ -31,8 +34,17 @@ namespace graft {
 // The caller makes the entries' new bytes visible to every core (arch::sync_cores()) once the
 // process is registered for membarrier.
 void object_events_init();
-// True when loads and unloads are reported (the process runs with libgraft-audit.so).
+// True when loads and unloads are reported: by the audit module (libgraft-audit.so, under
+// `graft run`), else by the loader's debugger hook (loader_watch.hpp).
 bool objects_watched();
+// The events as the loader hook reports them, core mutex held: an object in another namespace
+// found at start-up (live, not coming), one coming (mapped, not yet relocated).
+void object_adopt(struct link_map *map);
+bool object_is_live(uintptr_t base);
+void object_coming(struct link_map *map);
+// After a change (RT_CONSISTENT): the load biases of every object the loader lists now; a live
+// object missing from them is GOING (already unmapped).
+void objects_present(const std::set<uintptr_t> &bases);
 // The live object named `name` (nullptr: the executable); core mutex held. Without the audit
 // module, whatever the dynamic linker lists now.
 bool find_live_object(const char *name, LoadedObject *out);

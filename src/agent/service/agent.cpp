@@ -5,7 +5,6 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <link.h>
-#include <pthread.h>
 #include <signal.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -62,39 +61,6 @@ bool memory_and_objects_init(std::string *why) {
     return true;
 }
 
-struct Registration {
-    bool ok = false;
-    std::string why;
-};
-
-void *register_membarrier(void *r) {
-    auto *reg = static_cast<Registration *>(r);
-    reg->ok = arch::init_membarrier(&reg->why);
-    return nullptr;
-}
-
-// The same under attach, on the worker: the registration waits for an RCU grace period in a
-// process with threads, so a helper makes it while the worker reads the objects; pthread_join
-// publishes its result (and the barrier command init_membarrier set) to the worker.
-bool attached_init(std::string *why) {
-    Registration reg;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);  // the helper takes none of the program's signals
-    pthread_t helper;
-    const bool started = pthread_create(&helper, nullptr, register_membarrier, &reg) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    if (!started) register_membarrier(&reg);
-    object_events_init();
-    if (started) pthread_join(helper, nullptr);
-    if (!reg.ok) {
-        *why = reg.why;
-        return false;
-    }
-    arch::sync_cores();
-    return true;
-}
-
 __attribute__((constructor)) void agent_init() {
     std::string why;
     elf_version(EV_CURRENT);
@@ -124,7 +90,7 @@ __attribute__((constructor)) void agent_init() {
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     sigaction(transition_signal(), &sa, nullptr);
-    if (!control_start(&why, attached ? attached_init : nullptr)) core_refuse(why);
+    if (!control_start(&why, attached ? memory_and_objects_init : nullptr)) core_refuse(why);
 }
 
 // Runs when the process exits (or the agent is unloaded): objects closed after this point are

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 namespace graft::arch {
@@ -70,6 +71,25 @@ uint16_t gate_open_word(const EntryLayout &e) {
 
 void prefix_jump_bytes(uint8_t out[6]) {
     std::memcpy(out, kJmpIndirect, 6);
+}
+
+bool is_bare_return(const uint8_t *p) {
+    return p[0] == 0xc3;
+}
+
+bool jump_bytes(uintptr_t from, uintptr_t to, uint8_t out[5]) {
+    const auto rel = static_cast<int64_t>(to) - static_cast<int64_t>(from + kJumpSize);
+    if (rel < INT32_MIN || rel > INT32_MAX) return false;
+    const auto r32 = static_cast<int32_t>(rel);
+    out[0] = 0xe9;
+    std::memcpy(out + 1, &r32, 4);
+    return true;
+}
+
+void far_jump_bytes(uintptr_t to, uint8_t out[14]) {
+    static constexpr uint8_t kJmpRip[6] = {0xff, 0x25, 0, 0, 0, 0};  // jmp *0(%rip): the next 8 bytes
+    std::memcpy(out, kJmpRip, 6);
+    std::memcpy(out + 6, &to, 8);
 }
 
 bool is_single_nop_pair(const uint8_t *p) {

@@ -39,6 +39,14 @@ uint16_t gate_closed_word();                    // 66 90
 uint16_t gate_open_word(const EntryLayout &e);  // eb (f-6 - (gate+2))
 void prefix_jump_bytes(uint8_t out[6]);         // ff 25 f2 ff ff ff
 
+// The loader hook (process/loader_watch.cpp): a function that is one bare `ret`, and the jumps
+// written over it and into the page that reaches the agent.
+bool is_bare_return(const uint8_t *p);                          // c3
+constexpr int kJumpSize = 5;                                    // e9 rel32
+bool jump_bytes(uintptr_t from, uintptr_t to, uint8_t out[5]);  // false: out of rel32's reach
+constexpr int kFarJumpSize = 14;                                // ff 25 00000000, then the address
+void far_jump_bytes(uintptr_t to, uint8_t out[14]);
+
 // True when the interrupted pc is on a gate's second byte (gcc single-byte nops).
 bool is_single_nop_pair(const uint8_t *p);
 

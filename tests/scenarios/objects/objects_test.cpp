@@ -2,6 +2,8 @@
 // klp_module_coming / klp_module_going, DESIGN.md 1 and 3.4). The patch is applied to the object
 // as it loads, before its constructors run, removed as it unloads, after its destructors ran, and
 // applied again when it comes back, as long as the patch is enabled; dlmopen namespaces too.
+// Each test runs twice: under `graft run` (the audit module reports the objects) and on a process
+// started without graft and attached to (the loader's debugger hook reports them).
 // objects_host: a() in the executable, b() in objects_lib.so; objects_fix makes both return 1.
 #include <gtest/gtest.h>
 
@@ -78,9 +80,21 @@ void expect_lib_state(pid_t pid, bool expected, const std::string &when) {
     EXPECT_EQ(m["loaded"], true) << st.dump(2);
 }
 
-void start(Target &t) {
+void start(Target &t, bool attach) {
     ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    if (attach) {
+        Cmd a = graft_cmd({"attach", std::to_string(t.pid())});
+        ASSERT_EQ(a.rc, 0) << a.out << a.err;
+    }
     ASSERT_TRUE(t.wait_agent());
+}
+
+// The agent's log without the line an attach adds first.
+std::vector<std::string> agent_log(pid_t pid) {
+    std::vector<std::string> out;
+    for (auto &l : log_lines(pid))
+        if (l.rfind("graft: attached to a running process", 0) != 0) out.push_back(l);
+    return out;
 }
 
 void load_patch(Target &t) {
@@ -89,49 +103,56 @@ void load_patch(Target &t) {
     EXPECT_NE(load.out.find("graft: 'objects_fix': patching complete"), std::string::npos) << load.out;
 }
 
+class ObjectsComeAndGo : public ::testing::TestWithParam<bool> {};  // true: attached
+
 }  // namespace
+
+INSTANTIATE_TEST_SUITE_P(, ObjectsComeAndGo, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool> &i) {
+                             return i.param ? "Attached" : "GraftRun";
+                         });
 
 // (a) The patch is enabled while its library is not loaded; the library then comes (patched
 // before its constructor runs), goes (unpatched after its destructor ran) and comes back.
-TEST(ObjectsComeAndGo, PatchedBeforeConstructorsUnpatchedAfterDestructors) {
-    Target t(prog_path("objects_host"));
-    start(t);
+TEST_P(ObjectsComeAndGo, PatchedBeforeConstructorsUnpatchedAfterDestructors) {
+    Target t(prog_path("objects_host"), {}, {}, /*under_graft=*/!GetParam());
+    start(t, GetParam());
     EXPECT_EQ(command(t, "call", "a="), v({"a=0 b=none"}));
     load_patch(t);
     expect_lib_state(t.pid(), false, "enabled, library not loaded yet");
     EXPECT_EQ(command(t, "call", "a="), v({"a=1 b=none"}));
-    EXPECT_EQ(log_lines(t.pid()), kEnableLines);
+    EXPECT_EQ(agent_log(t.pid()), kEnableLines);
 
     EXPECT_EQ(command(t, "load", "loaded"), v({"ctor b=1", "loaded"})) << "first load";
     EXPECT_EQ(command(t, "call", "a="), v({"a=1 b=1"}));
     expect_lib_state(t.pid(), true, "after the first load");
-    EXPECT_EQ(log_lines(t.pid()), concat({kEnableLines, {kApply}}));
+    EXPECT_EQ(agent_log(t.pid()), concat({kEnableLines, {kApply}}));
 
     EXPECT_EQ(command(t, "unload", "unloaded"), v({"dtor b=1", "unloaded"})) << "first unload";
     expect_lib_state(t.pid(), false, "after the first unload");
     EXPECT_EQ(command(t, "call", "a="), v({"a=1 b=none"}));
-    EXPECT_EQ(log_lines(t.pid()), concat({kEnableLines, {kApply, kRevert}}));
+    EXPECT_EQ(agent_log(t.pid()), concat({kEnableLines, {kApply, kRevert}}));
 
     EXPECT_EQ(command(t, "load", "loaded"), v({"ctor b=1", "loaded"})) << "reload";
     EXPECT_EQ(command(t, "call", "a="), v({"a=1 b=1"}));
     expect_lib_state(t.pid(), true, "after the reload");
-    EXPECT_EQ(log_lines(t.pid()), concat({kEnableLines, {kApply, kRevert, kApply}}));
+    EXPECT_EQ(agent_log(t.pid()), concat({kEnableLines, {kApply, kRevert, kApply}}));
 
     // Disabled with the library loaded: an ordinary unpatching transition takes b() back too.
     Cmd dis = graft_cmd({"disable", std::to_string(t.pid()), "objects_fix", "--wait", "--timeout", "60"});
     ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
     EXPECT_EQ(command(t, "call", "a="), v({"a=0 b=0"}));
     EXPECT_EQ(command(t, "unload", "unloaded"), v({"dtor b=0", "unloaded"}));
-    EXPECT_EQ(log_lines(t.pid()), concat({kEnableLines, {kApply, kRevert, kApply}, kDisableLines}));
+    EXPECT_EQ(agent_log(t.pid()), concat({kEnableLines, {kApply, kRevert, kApply}, kDisableLines}));
 
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
 
 // (b) A patch disabled while its library is away is not applied when the library comes back.
-TEST(ObjectsComeAndGo, DisabledWhileUnloadedIsNotApplied) {
-    Target t(prog_path("objects_host"));
-    start(t);
+TEST_P(ObjectsComeAndGo, DisabledWhileUnloadedIsNotApplied) {
+    Target t(prog_path("objects_host"), {}, {}, /*under_graft=*/!GetParam());
+    start(t, GetParam());
     load_patch(t);
     EXPECT_EQ(command(t, "load", "loaded"), v({"ctor b=1", "loaded"}));
     EXPECT_EQ(command(t, "unload", "unloaded"), v({"dtor b=1", "unloaded"}));
@@ -146,14 +167,14 @@ TEST(ObjectsComeAndGo, DisabledWhileUnloadedIsNotApplied) {
     EXPECT_EQ(command(t, "load", "loaded"), v({"ctor b=0", "loaded"}));
     EXPECT_EQ(command(t, "call", "a="), v({"a=0 b=0"}));
     EXPECT_EQ(command(t, "unload", "unloaded"), v({"dtor b=0", "unloaded"}));
-    EXPECT_EQ(log_lines(t.pid()), concat({kEnableLines, {kApply, kRevert}, kDisableLines}));
+    EXPECT_EQ(agent_log(t.pid()), concat({kEnableLines, {kApply, kRevert}, kDisableLines}));
 
     // Unloaded, the patch is gone for good: the library loads unpatched again.
     Cmd unl = graft_cmd({"unload", std::to_string(t.pid()), "objects_fix"});
     ASSERT_EQ(unl.rc, 0) << unl.err;
     EXPECT_EQ(command(t, "load", "loaded"), v({"ctor b=0", "loaded"}));
     EXPECT_EQ(command(t, "call", "a="), v({"a=0 b=0"}));
-    EXPECT_EQ(log_lines(t.pid()), concat({kEnableLines, {kApply, kRevert}, kDisableLines}));
+    EXPECT_EQ(agent_log(t.pid()), concat({kEnableLines, {kApply, kRevert}, kDisableLines}));
 
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
@@ -161,15 +182,15 @@ TEST(ObjectsComeAndGo, DisabledWhileUnloadedIsNotApplied) {
 
 // (c) The library is loaded before the patch: the ordinary enable patches it; it then goes and
 // comes back patched.
-TEST(ObjectsComeAndGo, LoadedBeforeThePatch) {
-    Target t(prog_path("objects_host"));
-    start(t);
+TEST_P(ObjectsComeAndGo, LoadedBeforeThePatch) {
+    Target t(prog_path("objects_host"), {}, {}, /*under_graft=*/!GetParam());
+    start(t, GetParam());
     EXPECT_EQ(command(t, "load", "loaded"), v({"ctor b=0", "loaded"}));
     EXPECT_EQ(command(t, "call", "a="), v({"a=0 b=0"}));
     load_patch(t);
     expect_lib_state(t.pid(), true, "enabled with the library loaded");
     EXPECT_EQ(command(t, "call", "a="), v({"a=1 b=1"}));
-    EXPECT_EQ(log_lines(t.pid()), kEnableLines);
+    EXPECT_EQ(agent_log(t.pid()), kEnableLines);
 
     for (int i = 0; i < 3; i++) {
         SCOPED_TRACE("cycle " + std::to_string(i));
@@ -179,23 +200,23 @@ TEST(ObjectsComeAndGo, LoadedBeforeThePatch) {
         EXPECT_EQ(command(t, "call", "a="), v({"a=1 b=1"}));
         expect_lib_state(t.pid(), true, "reloaded");
     }
-    EXPECT_EQ(log_lines(t.pid()),
+    EXPECT_EQ(agent_log(t.pid()),
               concat({kEnableLines, {kRevert, kApply, kRevert, kApply, kRevert, kApply}}));
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
 
 // (d) The library loaded in a new link-map namespace (dlmopen LM_ID_NEWLM) gets the patch too.
-TEST(ObjectsComeAndGo, DlmopenNamespace) {
-    Target t(prog_path("objects_host"));
-    start(t);
+TEST_P(ObjectsComeAndGo, DlmopenNamespace) {
+    Target t(prog_path("objects_host"), {}, {}, /*under_graft=*/!GetParam());
+    start(t, GetParam());
     load_patch(t);
     EXPECT_EQ(command(t, "dlmopen", "loaded"), v({"ctor b=1", "loaded"}));
     EXPECT_EQ(command(t, "call", "a="), v({"a=1 b=1"}));
     expect_lib_state(t.pid(), true, "loaded with dlmopen");
     EXPECT_EQ(command(t, "unload", "unloaded"), v({"dtor b=1", "unloaded"}));
     expect_lib_state(t.pid(), false, "unloaded from its namespace");
-    EXPECT_EQ(log_lines(t.pid()), concat({kEnableLines, {kApply, kRevert}}));
+    EXPECT_EQ(agent_log(t.pid()), concat({kEnableLines, {kApply, kRevert}}));
 
     // Again in a new namespace, then in the main one.
     EXPECT_EQ(command(t, "dlmopen", "loaded"), v({"ctor b=1", "loaded"}));
@@ -203,7 +224,7 @@ TEST(ObjectsComeAndGo, DlmopenNamespace) {
     EXPECT_EQ(command(t, "unload", "unloaded"), v({"dtor b=1", "unloaded"}));
     EXPECT_EQ(command(t, "load", "loaded"), v({"ctor b=1", "loaded"}));
     EXPECT_EQ(command(t, "call", "a="), v({"a=1 b=1"}));
-    EXPECT_EQ(log_lines(t.pid()), concat({kEnableLines, {kApply, kRevert, kApply, kRevert, kApply}}));
+    EXPECT_EQ(agent_log(t.pid()), concat({kEnableLines, {kApply, kRevert, kApply, kRevert, kApply}}));
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
