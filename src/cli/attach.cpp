@@ -34,6 +34,7 @@
 #include "agent/process/elf_file.hpp"
 #include "arch/remote.hpp"
 #include "cli/client.hpp"
+#include "cli/seccomp_check.hpp"
 
 namespace graft::cli {
 namespace {
@@ -54,6 +55,7 @@ struct Target {
     uint64_t dlopen_at = 0, sigreturn_at = 0;
     int64_t errno_tpoff = 0;  // errno's offset from the thread pointer (0: unknown)
     int mem_fd = -1;
+    bool seccomp_filter = false;  // /proc: the process runs under seccomp filters
 };
 
 [[noreturn]] void refuse(pid_t pid, const std::string &why, int err) {
@@ -86,6 +88,22 @@ void check_process(Target &t) {
     std::string tracer = status_field("\n" + st, "TracerPid");
     if (!tracer.empty() && tracer != "0")
         refuse(t.pid, "the process is already traced by process " + tracer, EBUSY);
+    const std::string seccomp = status_field("\n" + st, "Seccomp");
+    if (seccomp == "1")
+        refuse(t.pid, "it runs in seccomp strict mode (only read, write and exit are allowed)", EPERM);
+    t.seccomp_filter = seccomp == "2";
+}
+
+// A filter the borrowed thread runs under must allow every call the agent makes: a call it
+// refuses could kill the process. Checked while the thread is stopped (the only way to read its
+// filters); "" if they allow the agent.
+std::string seccomp_check(const Target &t, pid_t tid) {
+    if (!t.seccomp_filter) return "";
+    std::vector<SeccompFilter> filters;
+    std::string err;
+    if (!read_seccomp_filters(tid, &filters, &err))
+        return err + "; the agent's calls could not be checked against it";
+    return seccomp_refusal(filters);
 }
 
 std::string ptrace_refusal(int err) {
@@ -277,6 +295,10 @@ Borrow borrow(Target &t, pid_t tid, const std::string &agent, AttachReport *rep)
     arch::RemoteThread rt;
     std::string err;
     const Signals sigs = signals_of(t, tid);
+    if (const std::string no = seccomp_check(t, tid); !no.empty()) {
+        ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void *>(static_cast<long>(sig)));
+        refuse(t.pid, no, EPERM);
+    }
     const bool ok = arch::read_remote_thread(tid, &rt, &err) && may_borrow(t, rt, sig, sigs);
     arch::RemoteCall call{t.dlopen_at, agent, RTLD_NOW | RTLD_GLOBAL, t.sigreturn_at, sigs.blocked, nullptr};
     int saved_errno = 0;

@@ -29,6 +29,9 @@ enum class SyscallExit {
 };
 
 bool read_remote_thread(pid_t tid, RemoteThread *t, std::string *err);
+
+// The architecture a seccomp filter sees in seccomp_data.arch for this process's calls.
+constexpr uint32_t kSeccompArch = 0xc000003eu;  // AUDIT_ARCH_X86_64
 SyscallExit syscall_exit_of(const RemoteThread &t);
 uint64_t remote_pc(const RemoteThread &t);
 uint64_t remote_sp(const RemoteThread &t);

@@ -322,3 +322,35 @@ TEST(Attach, KilledAttachLeavesTheProcessServing) {
     std::cout << "kills after the agent got in: " << loaded_before_kill << " of " << rounds
               << " (one attach: " << static_cast<long>(attach_us) << " us)" << std::endl;
 }
+
+// A process that confines itself with a seccomp filter: a filter that refuses a call the agent
+// needs (membarrier) gets a one-line refusal naming the call, and the process is left as it was;
+// a filter that allows the agent's calls does not stand in the way.
+TEST(Attach, SeccompFilterThatForbidsTheAgentIsRefused) {
+    if (geteuid() != 0) GTEST_SKIP() << "reading a seccomp filter needs CAP_SYS_ADMIN";
+    SigpipeBlocked sp;
+    Target deny(prog_path("attach_seccomp"), {"deny-membarrier"}, {}, /*under_graft=*/false);
+    ASSERT_GE(deny.wait_line("ready"), 0) << deny.all_output();
+    const std::string pid = std::to_string(deny.pid());
+    // The filter can be read only from a stopped thread: the refusal follows the attach's first line.
+    Cmd c = graft_cmd({"attach", pid});
+    EXPECT_NE(c.rc, 0);
+    EXPECT_EQ(
+        split_lines(c.err),
+        std::vector<std::string>({"graft: " + pid + ": attaching the agent",
+                                  "graft: attach " + pid +
+                                      ": its seccomp filter forbids membarrier, which the agent needs (the "
+                                      "filter would fail it with Operation not permitted): Operation not "
+                                      "permitted"}))
+        << c.err;
+    EXPECT_FALSE(agent_mapped(deny.pid()));
+    EXPECT_EQ(ask(deny, "tick", "work "), "work 1");
+
+    Target allow(prog_path("attach_seccomp"), {"allow-all"}, {}, /*under_graft=*/false);
+    ASSERT_GE(allow.wait_line("ready"), 0) << allow.all_output();
+    patch_cycles(allow, 2);
+    deny.send("quit\n");
+    allow.send("quit\n");
+    EXPECT_EQ(deny.wait_exit(), 0);
+    EXPECT_EQ(allow.wait_exit(), 0);
+}
