@@ -55,7 +55,7 @@ const char *const kNotTracer =
     "one with CAP_SYS_PTRACE such as root) may control it";
 
 int g_listen = -1;
-// /proc/self/mem, held open for the life of the agent: it pins the inode that every
+// /proc/self/mem, held open (O_PATH) for the life of the agent: it pins the inode that every
 // /proc/<pid>/mem opened through the same procfs resolves to, so that a client's descriptor can
 // be compared with it (fstat) before it is read. `g_self_mem_st` is its fstat.
 int g_self_mem = -1;
@@ -457,7 +457,9 @@ void *worker_main(void *) {
 bool control_start(std::string *why, bool (*first_step)(std::string *why)) {
     if (first_step) g_first_step = first_step;  // the caller is the only thread of the agent yet
     for (auto &f : g_client_fds) f.store(-1, std::memory_order_relaxed);
-    g_self_mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+    // O_PATH: a process that switched users (a daemon started as root) is not dumpable, and may
+    // not read its own /proc files; pinning the inode and fstat need no read permission.
+    g_self_mem = open("/proc/self/mem", O_PATH | O_CLOEXEC);
     if (g_self_mem < 0 || fstat(g_self_mem, &g_self_mem_st) != 0) {
         *why = std::string("cannot open /proc/self/mem to check clients against: ") + std::strerror(errno);
         if (g_self_mem >= 0) close(g_self_mem);

@@ -1,0 +1,170 @@
+// User story: a real server nobody wrote for graft — memcached 1.6.18 from Debian 12's source
+// package, built as Debian builds it but with `graft flags target` (prepare.sh, run by
+// scripts/test.sh) — runs from its normal command line, started without graft, while clients
+// store and read back values without pause. `graft load` attaches and patches it, `graft disable`
+// takes the patch back, `graft unload` removes it, cycle after cycle: the `version` command shows
+// each state, and no client request ever fails or returns a wrong value.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "harness.hpp"
+
+using namespace graft::test;
+
+namespace {
+
+std::string debian_dir() {
+    const char *d = std::getenv("GRAFT_DEBIAN_DIR");
+    return d && *d ? d : "/var/tmp/graft-debian";
+}
+
+int free_port() {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    bind(s, reinterpret_cast<sockaddr *>(&a), sizeof a);
+    getsockname(s, reinterpret_cast<sockaddr *>(&a), &len);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+// One text-protocol connection, every read bounded by a timeout.
+class Conn {
+  public:
+    explicit Conn(int port) {
+        fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        timeval tv{10, 0};
+        setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<uint16_t>(port));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ok_ = connect(fd_, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
+    }
+    ~Conn() { close(fd_); }
+    bool ok() const { return ok_; }
+    bool send_all(const std::string &s) {
+        for (size_t done = 0; done < s.size();) {
+            ssize_t n = send(fd_, s.data() + done, s.size() - done, MSG_NOSIGNAL);
+            if (n <= 0) return false;
+            done += static_cast<size_t>(n);
+        }
+        return true;
+    }
+    // Reads until the buffer ends with `end`; "" on error or timeout.
+    std::string read_until(const std::string &end) {
+        std::string got;
+        char buf[4096];
+        while (got.size() < end.size() || got.compare(got.size() - end.size(), end.size(), end) != 0) {
+            ssize_t n = recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) return "";
+            got.append(buf, static_cast<size_t>(n));
+        }
+        return got;
+    }
+
+  private:
+    int fd_ = -1;
+    bool ok_ = false;
+};
+
+std::string version(int port) {
+    Conn c(port);
+    if (!c.ok() || !c.send_all("version\r\n")) return "<no connection>";
+    std::string l = c.read_until("\r\n");
+    return l.empty() ? "<no answer>" : l.substr(0, l.size() - 2);
+}
+
+// A client that stores and reads back its own keys until told to stop; counts what went wrong.
+struct Client {
+    std::atomic<bool> stop{false};
+    std::atomic<long> ops{0}, errors{0};
+    std::thread th;
+    Client(int port, int id) {
+        th = std::thread([this, port, id] {
+            Conn c(port);
+            if (!c.ok()) {
+                errors++;
+                return;
+            }
+            for (long i = 0; !stop.load(); i++) {
+                const std::string key = "k" + std::to_string(id) + "_" + std::to_string(i % 100);
+                const std::string val =
+                    "v" + std::to_string(i) + std::string(static_cast<size_t>(i % 50), 'x');
+                const std::string len = std::to_string(val.size());
+                if (!c.send_all("set " + key + " 0 0 " + len + "\r\n" + val + "\r\n") ||
+                    c.read_until("\r\n") != "STORED\r\n" || !c.send_all("get " + key + "\r\n") ||
+                    c.read_until("END\r\n") != "VALUE " + key + " 0 " + len + "\r\n" + val + "\r\nEND\r\n") {
+                    errors++;
+                    return;  // the connection's state is unknown after an error
+                }
+                ops++;
+            }
+        });
+    }
+    ~Client() {
+        stop = true;
+        th.join();
+    }
+};
+
+}  // namespace
+
+TEST(DebianMemcached, AttachPatchAndUnpatchUnderLoadWithNoClientError) {
+    const std::string dir = debian_dir();
+    const std::string server = dir + "/memcached-1.6.18/memcached", fix = dir + "/memcached_version_fix.so";
+    struct stat st {};
+    ASSERT_EQ(stat(server.c_str(), &st), 0)
+        << server << " is missing: run tests/scenarios/debian_memcached/prepare.sh "
+        << "(scripts/test.sh does)";
+    ASSERT_EQ(stat(fix.c_str(), &st), 0) << fix << " is missing: run prepare.sh";
+    const int port = free_port();
+    const std::vector<std::string> args = {"-l", "127.0.0.1", "-p", std::to_string(port),
+                                           "-U", "0",         "-t", "4"};
+    // Root runs it as nobody from the start, as its systemd unit does with User=: a daemon that
+    // switches users itself (-u) is not dumpable (docs/limitations.md).
+    std::vector<std::string> argv;
+    if (geteuid() == 0) argv = {"--reuid=65534", "--regid=65534", "--clear-groups", server};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Target t(geteuid() == 0 ? "/usr/bin/setpriv" : server, geteuid() == 0 ? argv : args, {},
+             /*under_graft=*/false);
+    std::string v;
+    for (int i = 0; i < 100 && (v = version(port)).rfind("VERSION", 0) != 0; i++) usleep(50000);
+    ASSERT_EQ(v, "VERSION 1.6.18") << t.all_output();
+
+    const std::string pid = std::to_string(t.pid());
+    {
+        Client a(port, 1), b(port, 2);
+        for (int cycle = 0; cycle < 20; cycle++) {
+            SCOPED_TRACE("cycle " + std::to_string(cycle));
+            Cmd load = graft_cmd({"load", pid, fix, "--timeout", "60"});
+            ASSERT_EQ(load.rc, 0) << load.out << load.err;
+            EXPECT_EQ(load.err.find("attaching the agent") != std::string::npos, cycle == 0) << load.err;
+            EXPECT_EQ(version(port), "VERSION 1.6.18-graft");
+            Cmd dis = graft_cmd({"disable", pid, "memcached_version_fix", "--wait", "--timeout", "60"});
+            ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
+            EXPECT_EQ(version(port), "VERSION 1.6.18");
+            Cmd unl = graft_cmd({"unload", pid, "memcached_version_fix"});
+            ASSERT_EQ(unl.rc, 0) << unl.err;
+        }
+        const long before = a.ops + b.ops;
+        for (int i = 0; i < 100 && a.ops + b.ops < before + 100; i++) usleep(10000);
+        EXPECT_EQ(a.errors + b.errors, 0) << "client requests that failed or returned a wrong value";
+        EXPECT_GT(a.ops + b.ops, before) << "the clients stopped making progress";
+        std::cout << "20 cycles of load, disable and unload; " << a.ops + b.ops << " client set/get pairs, "
+                  << a.errors + b.errors << " errors" << std::endl;
+    }
+    EXPECT_EQ(version(port), "VERSION 1.6.18");
+}
