@@ -1201,10 +1201,11 @@ def attach_section():
         "work runs on its own worker thread, which answers nobody before it is done. That work is dominated by the "
         "`membarrier` registration, which in a process that already has threads waits for an RCU grace period "
         "(12-19 ms here): one registration (the sync-core command, which also orders memory) instead of the two of "
-        "the first version, made by a helper thread while the worker reads the loaded objects. Reading each object's "
-        "soname without its symbol table, and adopting 1000 threads with one pass over the slot array instead of one "
-        "per thread, took the detour at 1000 threads from 21 ms to under 5 ms and the total at 10 threads from 41-44 ms "
-        "to about 30 ms. The total stays above the 20 ms goal: the grace period, `graft`'s own start and its reading of "
+        "the first version. Reading each object's soname without its symbol table (8-17 ms less on the worker), and "
+        "adopting 1000 threads with one pass over the slot array instead of one per thread, took the detour at 1000 "
+        "threads from 21 ms to under 5 ms and the total at 10 threads from 41-44 ms to about 28 ms (same-day runs of "
+        "this script before and after). The total stays above the 20 ms goal: the grace period, `graft`'s own start "
+        "and its reading of "
         "the target's C library (about 7 ms), and at 1000 threads the `/proc` files of every thread. "
         "Blocked threads were never stopped in any row."]
     return "\n".join(out)
