@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$dir"
 cd "$dir"
 if [ ! -d memcached-1.6.18 ]; then
-  if ! apt-cache showsrc memcached 2>/dev/null | grep -q '^Version: 1.6.18'; then
+  if ! apt-cache showsrc memcached 2>/dev/null | grep '^Version: 1.6.18' >/dev/null; then
     src=/etc/apt/sources.list.d/debian.sources
     [ -f "$src" ] || { echo "prepare.sh: no $src to derive a deb-src entry from" >&2; exit 1; }
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
