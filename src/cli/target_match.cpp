@@ -80,7 +80,9 @@ Match TargetMatcher::match(pid_t pid, std::string *why) {
         // The main executable has no name to compare: another program, not another build.
         if (t.object.empty()) return Match::kUnconcerned;
         if (!other)
-            *why = "it runs " + t.object + " with build-id " + *it->second.begin() +
+            *why = "it runs " + t.object +
+                   (it->second.begin()->empty() ? " without a build-id"
+                                                : " with build-id " + *it->second.begin()) +
                    "; the patch is for build-id " + t.build_id;
         other = true;
     }

@@ -273,10 +273,11 @@ bool read_elf(ElfFile &f, const std::string &name, SymbolFile *out, bool want_sy
     return true;
 }
 
-bool read_elf_fd(int fd, const std::string &name, SymbolFile *out, bool want_syms, std::string *err) {
+bool read_elf_fd(int fd, const std::string &name, SymbolFile *out, bool want_syms, std::string *err,
+                 bool want_entries) {
     try {
         ElfFile f;
-        return open_elf(fd, name, false, &f, err) && read_elf(f, name, out, want_syms, err);
+        return open_elf(fd, name, false, &f, err) && read_elf(f, name, out, want_syms, err, want_entries);
     } catch (const std::bad_alloc &) {
         *err = "out of memory while reading " + quoted(name);
         return false;
@@ -309,34 +310,16 @@ bool check_loadable_fd(int fd, const std::string &name, const char *symbol, std:
 }
 
 bool check_loadable(const std::string &path, const char *symbol, std::string *err) {
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        *err = "cannot open '" + path + "': " + std::strerror(errno);
-        return false;
-    }
-    bool ok = check_loadable_fd(fd, path, symbol, err);
-    close(fd);
-    return ok;
+    return with_file(path, err, [&](int fd) { return check_loadable_fd(fd, path, symbol, err); });
 }
 
 bool patchable_entries_of(const std::string &path, std::vector<uintptr_t> *out, std::string *err) {
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        *err = "cannot open '" + path + "': " + std::strerror(errno);
-        return false;
-    }
-    bool ok = false;
-    try {
-        ElfFile f;
+    return with_file(path, err, [&](int fd) {
         SymbolFile sf;
-        ok = open_elf(fd, path, false, &f, err) && read_elf(f, path, &sf, false, err, true);
-        if (ok) *out = std::move(sf.patchable_entries);
-    } catch (const std::bad_alloc &) {
-        *err = "out of memory while reading " + quoted(path);
-        ok = false;
-    }
-    close(fd);
-    return ok;
+        if (!read_elf_fd(fd, path, &sf, false, err, true)) return false;
+        *out = std::move(sf.patchable_entries);
+        return true;
+    });
 }
 
 bool describe_fd(int fd, const std::string &name, SymbolFile *out, std::string *err) {
@@ -344,14 +327,7 @@ bool describe_fd(int fd, const std::string &name, SymbolFile *out, std::string *
 }
 
 bool describe_file(const std::string &path, SymbolFile *out, std::string *err) {
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        *err = "cannot open '" + path + "': " + std::strerror(errno);
-        return false;
-    }
-    bool ok = describe_fd(fd, path, out, err);
-    close(fd);
-    return ok;
+    return with_file(path, err, [&](int fd) { return describe_fd(fd, path, out, err); });
 }
 
 }  // namespace graft

@@ -2,10 +2,14 @@
 // a descriptor, its layout checked before libelf reads any of it. The public readers built on it
 // (symbols_of, describe_fd, check_loadable...) are declared in symbols.hpp.
 #pragma once
+#include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "agent/process/symbols.hpp"
@@ -63,6 +67,21 @@ bool open_elf(int fd, const std::string &name, bool shared_object, ElfFile *f, s
 bool read_elf(ElfFile &f, const std::string &name, SymbolFile *out, bool want_syms, std::string *err,
               bool want_entries = false);
 // open_elf + read_elf, out of memory reported as an error.
-bool read_elf_fd(int fd, const std::string &name, SymbolFile *out, bool want_syms, std::string *err);
+bool read_elf_fd(int fd, const std::string &name, SymbolFile *out, bool want_syms, std::string *err,
+                 bool want_entries = false);
+
+// `read(fd)` on `path` opened read-only (and closed after); false with *err naming the file if
+// it cannot be opened. The path-taking readers are this around their descriptor-taking forms.
+template <class Read>
+bool with_file(const std::string &path, std::string *err, Read read) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *err = "cannot open '" + path + "': " + std::strerror(errno);
+        return false;
+    }
+    const bool ok = read(fd);
+    close(fd);
+    return ok;
+}
 
 }  // namespace graft

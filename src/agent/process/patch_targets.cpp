@@ -153,14 +153,7 @@ bool read_patch_targets_fd(int fd, const std::string &name, std::vector<PatchTar
 }
 
 bool read_patch_targets(const std::string &path, std::vector<PatchTarget> *out, std::string *err) {
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        *err = "cannot open '" + path + "': " + std::strerror(errno);
-        return false;
-    }
-    bool ok = read_patch_targets_fd(fd, path, out, err);
-    close(fd);
-    return ok;
+    return with_file(path, err, [&](int fd) { return read_patch_targets_fd(fd, path, out, err); });
 }
 
 }  // namespace graft
