@@ -22,11 +22,14 @@
 #include <unistd.h>
 
 #include <dirent.h>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -34,6 +37,7 @@
 #include "agent/process/elf_file.hpp"
 #include "arch/remote.hpp"
 #include "cli/client.hpp"
+#include "cli/remote_stack.hpp"
 #include "cli/seccomp_check.hpp"
 
 namespace graft::cli {
@@ -46,12 +50,19 @@ struct Range {
     bool has(uint64_t a) const { return a >= lo && a < hi; }
 };
 
+struct LibcFunction {
+    uint64_t lo = 0, hi = 0;  // in the process
+    std::string name;
+};
+
 struct Target {
     pid_t pid = 0;
     std::string proc;
     std::string libc_path;
     uint64_t libc_base = 0;
-    std::vector<Range> no_stop_code;  // executable code of libc and ld.so
+    std::vector<Range> libc_code, loader_code;  // executable mappings of libc.so.6 and ld.so
+    std::vector<LibcFunction> libc_functions;   // sorted by lo
+    std::unique_ptr<RemoteStack> stack;         // made before any thread is stopped
     uint64_t dlopen_at = 0, sigreturn_at = 0;
     int64_t errno_tpoff = 0;  // errno's offset from the thread pointer (0: unknown)
     int mem_fd = -1;
@@ -150,7 +161,8 @@ void read_maps(Target &t) {
         if (base.find("ld-musl") == 0 || base.find("libc.musl") == 0) musl = true;
         bool libc = base == "libc.so.6", ld = base.find("ld-linux") == 0;
         if (libc && off == 0 && t.libc_path.empty()) t.libc_path = path, t.libc_base = lo;
-        if ((libc || ld) && perms[2] == 'x') t.no_stop_code.push_back({lo, hi});
+        if (libc && perms[2] == 'x') t.libc_code.push_back({lo, hi});
+        if (ld && perms[2] == 'x') t.loader_code.push_back({lo, hi});
     }
     if (musl) refuse(t.pid, "it uses musl libc (graft supports glibc 2.34 or newer)", ENOTSUP);
     if (t.libc_path.empty())
@@ -221,6 +233,11 @@ void resolve_libc(Target &t) {
         long at = arch::find_sigreturn_stub(bytes.data(), bytes.size());
         if (at >= 0 && !t.sigreturn_at) t.sigreturn_at = t.libc_base + vaddr + static_cast<uint64_t>(at);
     }
+    for (const Symbol &s : sf.syms)
+        if (s.func && s.value && s.size)
+            t.libc_functions.push_back({t.libc_base + s.value, t.libc_base + s.value + s.size, s.name});
+    std::sort(t.libc_functions.begin(), t.libc_functions.end(),
+              [](const LibcFunction &a, const LibcFunction &b) { return a.lo < b.lo; });
     if (uint64_t dl = function_symbol(sf, "dlopen")) t.dlopen_at = t.libc_base + dl;
     if (uint64_t el = function_symbol(sf, "__errno_location")) t.errno_tpoff = errno_tpoff(t, el, code);
     if (!t.dlopen_at) refuse(t.pid, "its glibc is older than 2.34 (libc.so.6 has no dlopen)", ENOTSUP);
@@ -264,15 +281,95 @@ Signals signals_of(const Target &t, pid_t tid) {
 
 enum class Borrow { kDone, kUnsuitable, kGone };
 
-// Whether stopped thread `rt` stands where it may be borrowed: not inside the C library or the
-// loader outside a system call (it may hold their locks), and no signal waiting for it (its
-// delivery decides whether an interrupted call restarts or fails with EINTR: left to the kernel).
-bool may_borrow(const Target &t, const arch::RemoteThread &rt, int stop_sig, const Signals &sig) {
+// The C library functions a program may be blocked in, called by its own code, while the library
+// holds none of its own locks: the borrowed thread's dlopen and the agent's constructor take the
+// loader's locks (recursive: a thread that holds one would re-enter the loader half-way through
+// its own dlopen or dlclose, and corrupt it), malloc's (a thread in malloc's mmap would deadlock on
+// itself), the stack cache's (pthread_create). A thread blocked anywhere else (malloc, dlopen,
+// pthread_create, fork, getaddrinfo, output to a FILE...) is not borrowed. Input from a FILE is
+// here: it holds that FILE's lock only, and nothing the agent's constructor runs reads a FILE.
+bool blocks_without_library_locks(const std::string &name) {
+    static const char kNames[] =
+        "read __read pread pread64 __pread64 readv preadv preadv64 preadv2 preadv64v2 write "
+        "__write pwrite pwrite64 __pwrite64 writev pwritev pwritev64 pwritev2 pwritev64v2 "
+        "recv __recv recvfrom recvmsg __recvmsg recvmmsg send __send sendto sendmsg "
+        "__sendmsg sendmmsg accept accept4 connect __connect poll __poll ppoll select "
+        "__select pselect epoll_wait epoll_pwait epoll_pwait2 nanosleep __nanosleep "
+        "clock_nanosleep __clock_nanosleep sleep usleep pause sigsuspend __sigsuspend "
+        "sigwait sigwaitinfo sigtimedwait pthread_cond_wait pthread_cond_timedwait "
+        "pthread_cond_clockwait pthread_mutex_lock __pthread_mutex_lock "
+        "pthread_mutex_timedlock pthread_mutex_clocklock pthread_rwlock_rdlock "
+        "pthread_rwlock_wrlock pthread_rwlock_timedrdlock pthread_rwlock_timedwrlock "
+        "pthread_rwlock_clockrdlock pthread_rwlock_clockwrlock pthread_join "
+        "pthread_timedjoin_np pthread_clockjoin_np pthread_barrier_wait sem_wait "
+        "sem_timedwait sem_clockwait wait waitpid __waitpid wait3 wait4 waitid open open64 "
+        "__open __open64 openat openat64 fsync fdatasync sync syncfs flock lockf lockf64 "
+        "fcntl fcntl64 __fcntl ioctl msgrcv msgsnd mq_receive mq_timedreceive mq_send "
+        "mq_timedsend semop semtimedop syscall splice tee vmsplice sendfile sendfile64 "
+        "copy_file_range getrandom sched_yield fgets fgets_unlocked getline getdelim "
+        "__getdelim fread fread_unlocked getc _IO_getc fgetc getchar getc_unlocked "
+        "getchar_unlocked fgetc_unlocked fgetws getwc fgetwc getwchar scanf fscanf "
+        "__isoc99_scanf __isoc99_fscanf ";
+    static const std::set<std::string> names = [] {
+        std::set<std::string> out;
+        std::istringstream in(kNames);
+        for (std::string n; in >> n;) out.insert(n);
+        return out;
+    }();
+    return names.count(name) != 0;
+}
+
+bool in_any(const std::vector<Range> &rs, uint64_t a) {
+    return std::any_of(rs.begin(), rs.end(), [&](const Range &r) { return r.has(a); });
+}
+
+// The names of the libc functions whose code holds `pc` (aliases share code).
+std::vector<std::string> libc_names_at(const Target &t, uint64_t pc) {
+    std::vector<std::string> out;
+    auto it = std::upper_bound(t.libc_functions.begin(), t.libc_functions.end(), pc,
+                               [](uint64_t a, const LibcFunction &f) { return a < f.lo; });
+    // Functions do not nest, but sizes may overlap a little (aliases, padding): look back a few.
+    for (int n = 0; it != t.libc_functions.begin() && n < 16; n++) {
+        --it;
+        if (pc >= it->lo && pc < it->hi) out.push_back(it->name);
+    }
+    return out;
+}
+
+// Whether stopped thread `rt` stands where it may be borrowed (see blocks_without_library_locks):
+// - no signal waiting for it (its delivery decides whether an interrupted call restarts or fails
+//   with EINTR: left to the kernel), and not inside a signal handler (what it interrupted is
+//   unknown);
+// - running: in the program's own code, not in libc or the loader;
+// - in a system call: the libc function the program called is one of those that block without
+//   a library lock;
+// - either way, no frame of the loader on its stack (a constructor or an IFUNC resolver run by
+//   dlopen, a destructor by dlclose) and no dl_iterate_phdr (its callback runs under the loader's
+//   lock). The stack is walked with the CFI of the process's objects; a thread in a system call
+//   whose walk does not get out of libc is not borrowed.
+bool may_borrow(Target &t, const arch::RemoteThread &rt, int stop_sig, const Signals &sig) {
     if (stop_sig != 0 || sig.pending) return false;
-    if (arch::syscall_exit_of(rt) != arch::SyscallExit::kNone) return true;
-    for (const Range &r : t.no_stop_code)
-        if (r.has(arch::remote_pc(rt))) return false;
-    return true;
+    const uint64_t pc = arch::remote_pc(rt);
+    const bool in_call = arch::syscall_exit_of(rt) != arch::SyscallExit::kNone;
+    if (in_any(t.loader_code, pc) || (!in_call && in_any(t.libc_code, pc))) return false;
+    const std::vector<uint64_t> frames = t.stack->walk(pc, arch::remote_sp(rt), arch::remote_fp(rt), 256);
+    size_t first_own = frames.size();  // the first frame outside libc
+    for (size_t i = 0; i < frames.size(); i++) {
+        const uint64_t at = i == 0 ? frames[i] : frames[i] - 1;
+        if (in_any(t.loader_code, at) || frames[i] == t.sigreturn_at) return false;
+        if (!in_any(t.libc_code, at)) {
+            first_own = std::min(first_own, i);
+            continue;
+        }
+        for (const std::string &n : libc_names_at(t, at))
+            if (n == "dl_iterate_phdr") return false;
+    }
+    if (!in_call || first_own == 0) return true;  // running own code, or a system call made by it
+    if (first_own == frames.size()) return false;
+    const uint64_t called = first_own == 1 ? frames[0] : frames[first_own - 1] - 1;
+    for (const std::string &n : libc_names_at(t, called))
+        if (blocks_without_library_locks(n)) return true;
+    return false;
 }
 
 // Stops `tid`, and if it stands where it may be borrowed, sends it into dlopen(agent) and lets
@@ -385,6 +482,7 @@ AttachReport attach_agent(pid_t pid) {
     t.mem_fd = open((t.proc + "/mem").c_str(), O_RDWR | O_CLOEXEC);
     if (t.mem_fd < 0) refuse(pid, ptrace_refusal(errno), errno);
     resolve_libc(t);
+    t.stack = std::make_unique<RemoteStack>(t.pid, t.mem_fd);
     std::cerr << "graft: " << pid << ": attaching the agent" << std::endl;
     const bool done = borrow_some_thread(t, agent, start, &rep);
     const auto detached = Clock::now();

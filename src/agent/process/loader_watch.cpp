@@ -145,11 +145,6 @@ uintptr_t trampoline_near(uintptr_t near) {
 bool loader_watch_start(std::string *why) {
     uintptr_t fn = 0;
     if (!find_debug_state(&fn, why)) return false;
-    // Objects of other namespaces that are there already are live, not coming.
-    for_each_namespace([](r_debug *r) {
-        for (link_map *m = r->r_map; m; m = m->l_next)
-            if (m->l_name && m->l_name[0] == '/') object_adopt(m);
-    });
     uint8_t jump[arch::kJumpSize];
     const auto handler = reinterpret_cast<uintptr_t>(&graft_loader_event);
     if (!arch::jump_bytes(fn, handler, jump)) {
@@ -170,6 +165,23 @@ bool loader_watch_start(std::string *why) {
     if (!write_code({head}, why)) return false;
     arch::sync_cores();
     return true;
+}
+
+bool loader_quiet() {
+    bool quiet = true;
+    for_each_namespace([&](r_debug *r) {
+        // Written by ld.so before it calls _dl_debug_state (which takes the core mutex, held
+        // here, for RT_DELETE): a plain load, as a debugger reads it.
+        if (__atomic_load_n(&r->r_state, __ATOMIC_RELAXED) != r_debug::RT_CONSISTENT) quiet = false;
+    });
+    return quiet;
+}
+
+void loader_adopt_all() {
+    for_each_namespace([](r_debug *r) {
+        for (link_map *m = r->r_map; m; m = m->l_next)
+            if (m->l_name && m->l_name[0] == '/') object_adopt(m);
+    });
 }
 
 }  // namespace graft

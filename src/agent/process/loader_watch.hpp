@@ -17,7 +17,18 @@
 namespace graft {
 
 // Installs the hook; false (with *why) if ld.so's _dl_debug_state is not the one-byte function
-// this relies on, or was changed by another tool. Called once, from object_events_init().
+// this relies on, or was changed by another tool. Called once, from object_events_init(), without
+// the core mutex (it asks the loader for the function: lock_order.hpp).
 bool loader_watch_start(std::string *why);
+
+// Core mutex held, hook installed: no dlopen or dlclose is between its first event and its last
+// (every namespace's r_state is RT_CONSISTENT). While the core mutex stays held after this was
+// true, no object can be unmapped or its link_map freed (an unload stops at its RT_DELETE for the
+// core mutex), so the loader's lists may be walked and the objects' code read and written. A
+// dlclose that began before the hook still unmaps: it is seen here as RT_DELETE.
+bool loader_quiet();
+
+// With loader_quiet(): every object of every namespace, as live (object_adopt).
+void loader_adopt_all();
 
 }  // namespace graft

@@ -124,20 +124,49 @@ bool attach_audit_module() {
 }  // namespace
 
 void object_events_init() {
-    for (const auto &o : loaded_objects()) {
-        merge_entry_nops(o);
-        g_live[o.base] = o;
+    auto adopt_mapped = [] {
+        for (const auto &o : loaded_objects()) {
+            if (g_live.count(o.base)) continue;  // the loader hook took it for new already
+            merge_entry_nops(o);
+            g_live[o.base] = o;
+        }
+    };
+    if (attach_audit_module()) {
+        // Under `graft run`: the audit module reports an unload before it unmaps, under the core
+        // mutex, so objects listed under it stay mapped.
+        g_watched = true;
+        std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+        adopt_mapped();
+        return;
     }
-    g_watched = attach_audit_module();
-    if (g_watched) return;
     // No audit module (a process graft attached to, or run without it): the loader's debugger
-    // hook. Objects of other namespaces loaded before now are live too, not coming.
+    // hook. It goes in first, so that the objects are read at a moment no thread can unmap one
+    // (attached, the program's threads may dlopen and dlclose all along): the core mutex held
+    // while no load or unload is in flight (loader_quiet).
     std::string why;
     if (loader_watch_start(&why)) {
         g_watched = true;
-    } else {
-        log_line("graft: objects loaded from now on will not be patched as they load: " + why);
+        for (int waited_ms = 0;; waited_ms++) {
+            {
+                std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+                if (loader_quiet()) {
+                    adopt_mapped();
+                    loader_adopt_all();  // other namespaces' objects too: live, not coming
+                    return;
+                }
+            }
+            if (waited_ms == 5000) {
+                log_line(
+                    "graft: the dynamic loader was never idle for 5 s: objects loaded now are "
+                    "taken as they come");
+                return;  // the hook adopts every object at the next RT_CONSISTENT
+            }
+            usleep(1000);
+        }
     }
+    log_line("graft: objects loaded from now on will not be patched as they load: " + why);
+    std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+    adopt_mapped();  // nothing tells when an object goes: as it always was without a watch
 }
 
 void object_adopt(struct link_map *map) {

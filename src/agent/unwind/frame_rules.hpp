@@ -20,28 +20,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "agent/unwind/cfi_rule.hpp"
+
 namespace graft {
-
-struct FrameRule {
-    enum Kind : uint8_t {
-        kOther,      // anything else: signal frames, expressions, no CFI; libgcc decides
-        kRspCfa,     // CFA = rsp + cfa_offset, return address at CFA - 8
-        kRbpCfa,     // CFA = rbp + cfa_offset, return address at CFA - 8
-        kOutermost,  // CFA = rsp + cfa_offset, return address undefined: a thread's root
-    } kind = kOther;
-    enum Rbp : uint8_t {
-        kRbpSame,     // the caller's rbp is this frame's
-        kRbpAtCfa,    // saved at CFA + rbp_offset
-        kRbpUnknown,  // undefined or anything else: a later rbp-based CFA cannot be computed
-    } rbp = kRbpUnknown;
-    int32_t cfa_offset = 0;
-    int32_t rbp_offset = 0;
-};
-
-// Worker only (libdw): the rule at `pc`, and the CFI row as libdw reports it: [pc, *hi) is
-// exactly part of that row; *lo may lie before the row's true start (frame_rules.cpp). kOther
-// with *lo == *hi == 0 when the pc has no CFI in any module.
-FrameRule frame_rule_compute(Dwfl *dwfl, uintptr_t pc, uintptr_t *lo, uintptr_t *hi);
 
 // Worker only, core mutex: queue the row for the next publish.
 void frame_rules_note(uintptr_t lo, uintptr_t hi, FrameRule rule);

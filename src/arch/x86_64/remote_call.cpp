@@ -150,6 +150,10 @@ uint64_t remote_sp(const RemoteThread &t) {
     return t.regs.rsp;
 }
 
+uint64_t remote_fp(const RemoteThread &t) {
+    return t.regs.rbp;
+}
+
 long find_sigreturn_stub(const uint8_t *code, size_t size) {
     // mov $SYS_rt_sigreturn, %rax; syscall — glibc's __restore_rt, the sa_restorer of every
     // handler it installs.

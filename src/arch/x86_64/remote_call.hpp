@@ -35,6 +35,7 @@ constexpr uint32_t kSeccompArch = 0xc000003eu;  // AUDIT_ARCH_X86_64
 SyscallExit syscall_exit_of(const RemoteThread &t);
 uint64_t remote_pc(const RemoteThread &t);
 uint64_t remote_sp(const RemoteThread &t);
+uint64_t remote_fp(const RemoteThread &t);  // the frame-pointer register (rbp)
 
 // The address, relative to the start of `code` (an executable segment's bytes), of the
 // `rt_sigreturn` instruction sequence glibc's restorer is made of; -1 if there is none.
