@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -353,6 +354,16 @@ std::map<std::string, long> ask_counts(Target &t, const std::string &cmd, const 
 bool stress_long() {
     const char *e = std::getenv("GRAFT_STRESS_LONG");
     return e && std::string(e) == "1";
+}
+
+double stress_scale() {
+    const char *e = std::getenv("GRAFT_STRESS_SCALE");
+    const double f = e && *e ? std::atof(e) : 1.0;
+    return f > 0 && f <= 1 ? f : 1.0;
+}
+
+int scaled(int n, int floor) {
+    return std::max(floor, static_cast<int>(n * stress_scale()));
 }
 
 }  // namespace graft::test
