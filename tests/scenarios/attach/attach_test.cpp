@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -209,6 +210,66 @@ TEST(Attach, BorrowsAThreadBlockedInARestartingCallWhenNoneRuns) {
     EXPECT_EQ(ask(t, "counts", "counts "), "counts pipe=0 cond=0 epoll=0 eintr=0");
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0);
+}
+
+// A thread blocked inside dlopen (ld.so reading a FIFO whose writer sends nothing yet) holds the
+// loader's lock, in a read() that restarts after a stop: before graft walked the stacks of the
+// threads it may borrow, it took that thread first (its tid comes before the reader's), and the
+// agent's dlopen ran inside the other. Now the thread blocked in the program's own read() is
+// borrowed; its dlopen waits for the loader's lock, and the attach ends once the first dlopen
+// has failed on what the FIFO finally sends.
+TEST(Attach, NeverBorrowsAThreadInsideTheLoader) {
+    const std::string fifo =
+        (std::filesystem::temp_directory_path() / ("graft-attach-fifo-" + std::to_string(getpid()))).string();
+    unlink(fifo.c_str());
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    Target t(prog_path("attach_loader"), {fifo}, {}, /*under_graft=*/false);
+    // Opened for writing once the program's dlopen has opened it for reading (until then: ENXIO);
+    // ld.so then waits in read().
+    int w = -1;
+    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+         w < 0 && std::chrono::steady_clock::now() < end;
+         std::this_thread::sleep_for(std::chrono::milliseconds(1)))
+        w = open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    ASSERT_GE(w, 0) << "the program never opened " << fifo << t.all_output();
+    const int ready = t.wait_line("ready");
+    ASSERT_GE(ready, 0) << t.all_output();
+    int loader = 0, reader = 0;
+    ASSERT_EQ(std::sscanf(t.lines()[static_cast<size_t>(ready)].c_str(), "ready %*d loader=%d reader=%d",
+                          &loader, &reader),
+              2);
+    const std::string pid = std::to_string(t.pid());
+    auto in_call = [&](int tid, const char *nr) {
+        std::ifstream f("/proc/" + pid + "/task/" + std::to_string(tid) + "/syscall");
+        std::string first;
+        return (f >> first) && first == nr;
+    };
+    auto until = [](const std::function<bool()> &done) {
+        for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+             !done() && std::chrono::steady_clock::now() < end;)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return done();
+    };
+    ASSERT_TRUE(until([&] { return in_call(loader, "0") && in_call(reader, "0") && all_blocked(t.pid()); }));
+    Cmd a;
+    std::thread attach([&] { a = graft_cmd({"attach", pid, "--json"}); });
+    // The borrowed reader waits in dlopen for the loader's lock (a futex); 30 s if it never does.
+    until([&] { return in_call(reader, "202") || in_call(loader, "202"); });
+    const char junk[64] = {};
+    EXPECT_EQ(write(w, junk, sizeof junk), static_cast<ssize_t>(sizeof junk));
+    close(w);
+    attach.join();
+    unlink(fifo.c_str());
+    ASSERT_EQ(a.rc, 0) << a.out << a.err << t.all_output();
+    auto rep = nlohmann::json::parse(a.out);
+    EXPECT_EQ(rep["borrowed_tid"], reader) << a.out << " (the thread inside dlopen is " << loader << ")";
+    EXPECT_EQ(ask(t, "state", "state "), "state dlopen_returned=1 reads=0 eintr=0");
+    EXPECT_EQ(ask(t, "tick", "work "), "work 1");
+    Cmd load = graft_cmd({"load", pid, patch_path("no_disturbance_fix"), "--timeout", "60"});
+    ASSERT_EQ(load.rc, 0) << load.out << load.err;
+    EXPECT_EQ(ask(t, "tick", "work "), "work 2");
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
 
 // The borrowed thread gets back exactly what it had: errno (which dlopen overwrites), the vector
