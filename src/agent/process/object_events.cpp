@@ -149,17 +149,16 @@ void object_events_init() {
         for (int waited_ms = 0;; waited_ms++) {
             {
                 std::lock_guard<std::recursive_mutex> g(g_core_mutex);
-                if (loader_quiet()) {
+                const bool quiet = loader_quiet();
+                if (quiet || waited_ms == 5000) {
+                    if (!quiet)
+                        log_line(
+                            "graft: the dynamic loader was never idle for 5 s: the loaded objects are "
+                            "read while it loads or unloads");
                     adopt_mapped();
                     loader_adopt_all();  // other namespaces' objects too: live, not coming
                     return;
                 }
-            }
-            if (waited_ms == 5000) {
-                log_line(
-                    "graft: the dynamic loader was never idle for 5 s: objects loaded now are "
-                    "taken as they come");
-                return;  // the hook adopts every object at the next RT_CONSISTENT
             }
             usleep(1000);
         }
