@@ -18,6 +18,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -86,6 +87,17 @@ std::string status_field(const std::string &status, const std::string &key) {
     size_t b = status.find_first_not_of(" \t", at + key.size() + 2);
     size_t e = status.find('\n', b);
     return b == std::string::npos ? std::string() : status.substr(b, e - b);
+}
+
+// The kernel gives a non-dumpable process's /proc files (not its directories) to root, or to the
+// owner of its user namespace: a process that does not run as root but whose /proc/PID/syscall
+// is root's is not dumpable, and its agent cannot open its own threads' files.
+bool dumpable(const Target &t) {
+    struct stat st {};
+    const std::string uids = status_field("\n" + read_text(t.proc + "/status"), "Uid");
+    const auto euid =
+        static_cast<uid_t>(std::strtoul(uids.substr(uids.find_first_of(" \t") + 1).c_str(), nullptr, 10));
+    return uids.empty() || stat((t.proc + "/syscall").c_str(), &st) != 0 || euid == 0 || st.st_uid != 0;
 }
 
 void check_process(Target &t) {
@@ -484,6 +496,12 @@ AttachReport attach_agent(pid_t pid) {
     resolve_libc(t);
     t.stack = std::make_unique<RemoteStack>(t.pid, t.mem_fd);
     std::cerr << "graft: " << pid << ": attaching the agent" << std::endl;
+    if (!dumpable(t))
+        std::cerr << "graft: " << pid
+                  << ": warning: the process is not dumpable (it changed its user itself): the agent "
+                     "cannot read its threads' /proc files, so a transition waits for blocked threads "
+                     "to wake up or for its signal (docs/limitations.md)"
+                  << std::endl;
     const bool done = borrow_some_thread(t, agent, start, &rep);
     const auto detached = Clock::now();
     close(t.mem_fd);

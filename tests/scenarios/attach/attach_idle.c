@@ -3,6 +3,9 @@
  * reading stdin. Each counts how its call returned: any return of the first three is a
  * disturbance (EINTR or otherwise).
  *
+ * argv[1] "nobody": switch to user and group 65534 first, as a daemon started by root does (the
+ * kernel then makes the process not dumpable).
+ *
  * stdin commands:  tick   -> "work N" (work(), the function the patch replaces)
  *                  counts -> "counts pipe=N cond=N epoll=N eintr=N"
  *                  quit */
@@ -58,7 +61,8 @@ static void *epoll_waiter(void *arg) {
     return NULL;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "nobody") == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) return 1;
     if (pipe(quiet_pipe) != 0) return 1;
     pthread_t t;
     pthread_create(&t, NULL, pipe_reader, NULL);

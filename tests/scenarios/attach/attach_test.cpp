@@ -194,6 +194,7 @@ TEST(Attach, BorrowsAThreadBlockedInARestartingCallWhenNoneRuns) {
     ASSERT_TRUE(all_blocked(t.pid()));
     Cmd a = graft_cmd({"attach", std::to_string(t.pid()), "--json"});
     ASSERT_EQ(a.rc, 0) << a.err;
+    EXPECT_EQ(a.err.find("not dumpable"), std::string::npos) << a.err;
     auto rep = nlohmann::json::parse(a.out);
     const std::string how = rep["borrowed"];
     EXPECT_TRUE(how == "blocked in system call 0" || how == "blocked in system call 202") << a.out;
@@ -268,6 +269,23 @@ TEST(Attach, NeverBorrowsAThreadInsideTheLoader) {
     Cmd load = graft_cmd({"load", pid, patch_path("no_disturbance_fix"), "--timeout", "60"});
     ASSERT_EQ(load.rc, 0) << load.out << load.err;
     EXPECT_EQ(ask(t, "tick", "work "), "work 2");
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
+
+// A daemon that switched users itself is not dumpable: its /proc files are root's, and the agent
+// cannot read its own threads' (docs/limitations.md). The attach works and says so.
+TEST(Attach, NonDumpableProcessIsAttachedWithAWarning) {
+    Target t(prog_path("attach_idle"), {"nobody"}, {}, /*under_graft=*/false);
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    const std::string pid = std::to_string(t.pid());
+    Cmd a = graft_cmd({"attach", pid});
+    ASSERT_EQ(a.rc, 0) << a.out << a.err;
+    EXPECT_NE(
+        a.err.find("graft: " + pid + ": warning: the process is not dumpable (it changed its user itself)"),
+        std::string::npos)
+        << a.err;
+    EXPECT_EQ(ask(t, "tick", "work "), "work 1");
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
