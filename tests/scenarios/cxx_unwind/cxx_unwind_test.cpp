@@ -140,8 +140,8 @@ TEST(CxxUnwind, ExceptionsAndCancellationAcrossTransitions) {
 }
 
 // Four threads throw through may_throw() and pass_through() all the time while the patch is
-// loaded and disabled 300 times: every exception is caught by its caller, none is lost, and the
-// process survives.
+// loaded and disabled 300 times (GRAFT_STRESS_SCALE scales it: CI's ASan stage runs 150): every
+// exception is caught by its caller, none is lost, and the process survives.
 TEST(CxxUnwind, ExceptionStormOverLoadDisableCycles) {
     SigpipeBlocked no_sigpipe;
     Target t(prog_path("cxx_unwind"), {"4"});
@@ -150,7 +150,8 @@ TEST(CxxUnwind, ExceptionStormOverLoadDisableCycles) {
     const std::string pid = std::to_string(t.pid());
     const std::string patch = patch_path("cxx_unwind_fix");
     auto s0 = parse_stats(ask(t, "stats", "stats "));
-    for (int i = 0; i < 300; i++) {
+    const int cycles = scaled(300, 60);
+    for (int i = 0; i < cycles; i++) {
         SCOPED_TRACE("cycle " + std::to_string(i));
         Cmd l = graft_cmd({"load", pid, patch, "--timeout", "60"});
         ASSERT_EQ(l.rc, 0) << l.out << l.err << target_state(t);
