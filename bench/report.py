@@ -1193,7 +1193,16 @@ def attach_section():
     rt = c.get("ratios", {})
     out += ["", "Ratios in this run: total at 1000 threads over 10 threads %.2fx; held %.2fx." % (
         rt.get("total_1000_over_10", 0), rt.get("held_1000_over_10", 0)), "",
-        "Where the time goes (measured by hand on this machine, 2026-12-04): the hold itself is a dozen system "
+        "This run (12:58) is on another machine than the morning's figures (this session's; `build/`, "
+        "RelWithDebInfo): on it the borrowed thread's detour and `graft`'s reading of the target's C library "
+        "(22-26 ms here against about 7 ms on the morning's machine, the same code) both take about twice as long, so "
+        "the totals are not comparable with those figures. What this version adds, measured by hand in the same "
+        "minutes: the stack walker's set-up before any thread stops (libdw reporting the process's objects and "
+        "reading their CFI: 0.7-1.5 ms at 10 threads, up to 7 ms at 1000) and the walk of the stopped thread "
+        "(70-140 µs of the hold), which decides whether the thread stands where it may be borrowed (design.md "
+        "§4.13). The hold stays under the 1 ms goal.",
+        "",
+        "Where the time goes (measured by hand on the morning's machine, 2026-12-04): the hold itself is a dozen system "
         "calls (registers, vector state, the thread's `/proc` status, four writes of the frame, detach), 50-130 µs; "
         "its maxima of a few ms are `graft` itself preempted while the thread waits stopped (two CPUs, two spinners "
         "and the benchmark's own processes). The borrowed thread's detour is the loading of the agent and its "
