@@ -55,20 +55,15 @@ std::vector<uint64_t> RemoteStack::walk(uint64_t pc, uint64_t sp, uint64_t bp, s
         // function's, so the call's own (pc - 1) is looked up; the innermost pc is exact.
         uintptr_t lo = 0, hi = 0;
         const FrameRule r = frame_rule_compute(dwfl_, pcs.size() == 1 ? pc : pc - 1, &lo, &hi);
-        uint64_t cfa = 0;
-        if (r.kind == FrameRule::kRspCfa)
-            cfa = sp + static_cast<uint64_t>(r.cfa_offset);
-        else if (r.kind == FrameRule::kRbpCfa && bp_known)
-            cfa = bp + static_cast<uint64_t>(r.cfa_offset);
-        else
-            break;  // the root (kOutermost), or a frame the rules cannot climb
+        uintptr_t cfa = 0;
+        if (!frame_cfa(r, sp, bp, bp_known, &cfa)) break;  // the root, or a frame the rules cannot climb
+        // A stack grows up towards the callers: anything else is garbage.
         uint64_t ra = 0, caller_bp = bp;
-        if (!read8(cfa - 8, &ra)) break;
+        if (cfa <= sp || !read8(cfa - 8, &ra)) break;
         if (r.rbp == FrameRule::kRbpAtCfa)
             bp_known = read8(cfa + static_cast<uint64_t>(static_cast<int64_t>(r.rbp_offset)), &caller_bp);
         else if (r.rbp == FrameRule::kRbpUnknown)
             bp_known = false;
-        if (cfa <= sp) break;  // a stack only grows up towards the callers: anything else is garbage
         sp = cfa, bp = caller_bp, pc = ra;
     }
     return pcs;

@@ -339,12 +339,7 @@ void prepare_rows_from(const FrameMiss &m) {
         FrameRule rule;
         rule_for(pc, &rule);
         uintptr_t cfa = 0;
-        if (rule.kind == FrameRule::kRspCfa)
-            cfa = sp + static_cast<uintptr_t>(rule.cfa_offset);
-        else if (rule.kind == FrameRule::kRbpCfa && bp_known)
-            cfa = bp + static_cast<uintptr_t>(rule.cfa_offset);
-        else
-            return;  // the root, or a frame only libgcc can climb
+        if (!frame_cfa(rule, sp, bp, bp_known, &cfa)) return;  // the root, or a frame only libgcc can climb
         uintptr_t ra = 0;
         if (cfa <= sp || !read_own_word(cfa - 8, &ra) || ra == 0) return;
         if (rule.rbp == FrameRule::kRbpAtCfa)

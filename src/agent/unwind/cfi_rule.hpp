@@ -31,4 +31,16 @@ struct FrameRule {
 // (cfi_rule.cpp). kOther with *lo == *hi == 0 when the pc has no CFI in any module.
 FrameRule frame_rule_compute(Dwfl *dwfl, uintptr_t pc, uintptr_t *lo, uintptr_t *hi);
 
+// The frame's CFA under rule `r` with the frame's rsp and rbp; false for a thread's root and for a
+// frame the rule cannot climb (kOther, or an rbp-based CFA while rbp is unknown).
+inline bool frame_cfa(const FrameRule &r, uintptr_t sp, uintptr_t bp, bool bp_known, uintptr_t *cfa) {
+    if (r.kind == FrameRule::kRspCfa)
+        *cfa = sp + static_cast<uintptr_t>(r.cfa_offset);
+    else if (r.kind == FrameRule::kRbpCfa && bp_known)
+        *cfa = bp + static_cast<uintptr_t>(r.cfa_offset);
+    else
+        return false;
+    return true;
+}
+
 }  // namespace graft
