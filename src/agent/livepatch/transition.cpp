@@ -16,8 +16,11 @@
 #include "agent/livepatch/thread_verdict.hpp"
 #include "agent/livepatch/transition_internal.hpp"
 #include "agent/proc/task_files.hpp"
+#include "agent/process/loader_watch.hpp"
+#include "agent/process/object_events.hpp"
 #include "agent/service/hold_stats.hpp"
 #include "agent/service/log.hpp"
+#include "agent/threads/birth_redirect.hpp"
 #include "agent/threads/thread_state.hpp"
 
 namespace graft {
@@ -163,6 +166,10 @@ int transition_signal() {
 
 void init_transition(Patch *p, int state) {
     g_transition_patch = p;
+    // Under attach, objects loaded since the last transition call the C library's pthread_create:
+    // their threads born from now on get graft state at birth too (the hook makes the lists
+    // stable while the core mutex is held; with a load or unload in flight, the next time).
+    if (thread_births_redirected() && objects_watched() && loader_quiet()) redirect_thread_births();
     log_fmt("graft: '%s': initializing %s transition", p->name.c_str(),
             state == kPatched ? "patching" : "unpatching");
     // Every thread, including ones graft never saw, now counts as being in the initial state:

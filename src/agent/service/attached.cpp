@@ -11,6 +11,7 @@
 
 #include "agent/proc/task_files.hpp"
 #include "agent/service/log.hpp"
+#include "agent/threads/birth_redirect.hpp"
 #include "agent/threads/thread_state.hpp"
 #include "common/attach_record.hpp"
 
@@ -66,6 +67,12 @@ void attach_init() {
     size_t n = adopt_existing_threads(list_tids());
     log_fmt("graft: attached to a running process; %zu other thread%s given graft state", n,
             n == 1 ? "" : "s");
+    // Inside dlopen, which holds the loader's lock: no other load or unload is in flight.
+    BirthRedirects b = redirect_thread_births();
+    log_fmt(
+        "graft: %zu pthread_create call slot%s now give%s new threads graft state at birth"
+        " (%zu read-only, %zu already redirected by another tool)",
+        b.redirected, b.redirected == 1 ? "" : "s", b.redirected == 1 ? "s" : "", b.read_only, b.foreign);
     if (attach::Record *r = find_record()) {
         g_borrowed_errno = r->saved_errno;
         // The return address dlopen goes back through: errno first, then the signal frame.

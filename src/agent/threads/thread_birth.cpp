@@ -53,6 +53,12 @@ void thread_birth_init() {
     real_create();
 }
 
+void set_real_thread_create(void *fn) {
+    // Release: pairs with real_create()'s acquire in a thread that reaches the wrapper through a
+    // GOT slot redirected after this store.
+    g_real_create.store(reinterpret_cast<create_fn>(fn), std::memory_order_release);
+}
+
 void claim_for_new_thread(uint64_t creator_word) {
     ThreadSlot *s = self_slot();
     if (!s) return;
@@ -66,9 +72,12 @@ void claim_for_new_thread(uint64_t creator_word) {
 
 }  // namespace graft
 
-extern "C" __attribute__((visibility("default"))) int pthread_create(pthread_t *thread,
-                                                                     const pthread_attr_t *attr,
-                                                                     void *(*start)(void *), void *arg) {
+// The body, under a hidden name that birth_redirect.cpp can take the address of: `pthread_create`
+// itself, named from inside the agent, is whatever the process's lookup finds first.
+extern "C" __attribute__((visibility("hidden"))) int graft_thread_birth_create(pthread_t *thread,
+                                                                               const pthread_attr_t *attr,
+                                                                               void *(*start)(void *),
+                                                                               void *arg) {
     auto real = graft::real_create();
     if (!real) return EAGAIN;
     auto *b = static_cast<graft::Birth *>(std::malloc(sizeof(graft::Birth)));
@@ -93,3 +102,7 @@ extern "C" __attribute__((visibility("default"))) int pthread_create(pthread_t *
     if (rc != 0) std::free(b);
     return rc;
 }
+
+extern "C" __attribute__((visibility("default"))) int pthread_create(pthread_t *, const pthread_attr_t *,
+                                                                     void *(*)(void *), void *)
+    __attribute__((alias("graft_thread_birth_create")));

@@ -150,5 +150,8 @@ void release_self_slot();
 // In a fork() child, from the atfork handler (one thread).
 void thread_state_after_fork_child();
 void thread_birth_init();
+// The pthread_create thread_birth.cpp's calls once it is not found by interposition (attach:
+// birth_redirect.cpp gives the function the program's own lookup finds).
+void set_real_thread_create(void *fn);
 
 }  // namespace graft

@@ -7,6 +7,8 @@
  * kernel then makes the process not dumpable).
  *
  * stdin commands:  tick   -> "work N" (work(), the function the patch replaces)
+ *                  spawn  -> "spawned 3": three more threads like the first three (born after
+ *                            an attach, they block before ever calling work())
  *                  counts -> "counts pipe=N cond=N epoll=N eintr=N"
  *                  quit */
 #define _GNU_SOURCE
@@ -72,6 +74,12 @@ int main(int argc, char **argv) {
     char line[64];
     while (next_command(line, sizeof line)) {
         if (strcmp(line, "tick") == 0) printf("work %d\n", work());
+        if (strcmp(line, "spawn") == 0) {
+            int n = (pthread_create(&t, NULL, pipe_reader, NULL) == 0) +
+                    (pthread_create(&t, NULL, cond_waiter, NULL) == 0) +
+                    (pthread_create(&t, NULL, epoll_waiter, NULL) == 0);
+            printf("spawned %d\n", n);
+        }
         if (strcmp(line, "counts") == 0)
             printf("counts pipe=%ld cond=%ld epoll=%ld eintr=%ld\n", atomic_load(&pipe_returns),
                    atomic_load(&cond_returns), atomic_load(&epoll_returns), atomic_load(&eintr_returns));

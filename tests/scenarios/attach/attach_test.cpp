@@ -213,6 +213,48 @@ TEST(Attach, BorrowsAThreadBlockedInARestartingCallWhenNoneRuns) {
     EXPECT_EQ(t.wait_exit(), 0);
 }
 
+// Threads the program creates after the attach, through its own pthread_create calls, get graft
+// state at birth (the agent points the program's GOT slot at its own pthread_create) and are
+// checked where they block, before they ever call a patched function: the transition completes
+// without the signal, and none of them returns from its wait.
+TEST(Attach, ThreadsBornAfterTheAttachAreCheckedWhereTheyBlock) {
+    Target t(prog_path("attach_idle"), {}, {}, /*under_graft=*/false);
+    ASSERT_GE(t.wait_line("ready"), 0);
+    const std::string pid = std::to_string(t.pid());
+    Cmd a = graft_cmd({"attach", pid});
+    ASSERT_EQ(a.rc, 0) << a.err;
+    auto log = log_lines(t.pid());
+    ASSERT_GE(log.size(), 2u);
+    EXPECT_NE(log[1].find("pthread_create call slot"), std::string::npos) << log[1];
+    EXPECT_EQ(log[1].find("graft: 0 pthread_create"), std::string::npos) << log[1];
+
+    ASSERT_EQ(ask(t, "spawn", "spawned "), "spawned 3");
+    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+         !all_blocked(t.pid()) && std::chrono::steady_clock::now() < end;)
+        std::this_thread::yield();
+    ASSERT_TRUE(all_blocked(t.pid()));
+    auto before = threads(t.pid());
+    EXPECT_EQ(before.size(), 8u) << before.dump();  // main, 3 + 3 waiters, graft's worker
+
+    Cmd load = graft_cmd({"load", pid, patch_path("no_disturbance_fix"), "--timeout", "60"});
+    ASSERT_EQ(load.rc, 0) << load.out << load.err;
+    EXPECT_NE(load.out.find("'no_disturbance_fix': patching complete"), std::string::npos) << load.out;
+    for (auto &l : log_lines(t.pid())) {
+        EXPECT_EQ(l.find("signaling remaining threads"), std::string::npos) << l;
+        EXPECT_EQ(l.find("no graft state yet"), std::string::npos) << l;
+    }
+    for (auto &x : threads(t.pid())) EXPECT_EQ(x["pending"], false) << x.dump();
+    ASSERT_EQ(ask(t, "tick", "work "), "work 2");
+    Cmd dis = graft_cmd({"disable", pid, "no_disturbance_fix", "--wait", "--timeout", "60"});
+    ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
+    ASSERT_EQ(ask(t, "tick", "work "), "work 1");
+    for (auto &l : log_lines(t.pid()))
+        EXPECT_EQ(l.find("signaling remaining threads"), std::string::npos) << l;
+    EXPECT_EQ(ask(t, "counts", "counts "), "counts pipe=0 cond=0 epoll=0 eintr=0");
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0);
+}
+
 // A thread blocked inside dlopen (ld.so reading a FIFO whose writer sends nothing yet) holds the
 // loader's lock, in a read() that restarts after a stop: before graft walked the stacks of the
 // threads it may borrow, it took that thread first (its tid comes before the reader's), and the

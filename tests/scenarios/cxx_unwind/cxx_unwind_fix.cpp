@@ -3,6 +3,8 @@
 #include <graft/graft.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -41,8 +43,11 @@ int pass_through_v2(int x) {
 void blocker_v2(BlockSlot *s) {
     BlockerLocal2 local{s};
     s->version.store(2);
+    int old_state;  // cancellable in read() only (cxx_unwind.cpp's blocker says why)
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_state);
     std::printf("blocking %d version 2\n", s->id);
     std::fflush(stdout);
+    pthread_setcancelstate(old_state, nullptr);
     char c;
     for (;;) {
         ssize_t n = read(s->fd, &c, 1);
