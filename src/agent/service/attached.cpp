@@ -68,11 +68,14 @@ void attach_init() {
     log_fmt("graft: attached to a running process; %zu other thread%s given graft state", n,
             n == 1 ? "" : "s");
     // Inside dlopen, which holds the loader's lock: no other load or unload is in flight.
-    BirthRedirects b = redirect_thread_births();
+    BirthRedirects b = redirect_thread_births(/*loader_locked=*/true);
     log_fmt(
         "graft: %zu pthread_create call slot%s now give%s new threads graft state at birth"
         " (%zu read-only, %zu already redirected by another tool)",
         b.redirected, b.redirected == 1 ? "" : "s", b.redirected == 1 ? "s" : "", b.read_only, b.foreign);
+    if (b.left_writable)
+        log_fmt("graft: warning: %zu RELRO page%s of GOT slots could not be made read-only again",
+                b.left_writable, b.left_writable == 1 ? "" : "s");
     if (attach::Record *r = find_record()) {
         g_borrowed_errno = r->saved_errno;
         // The return address dlopen goes back through: errno first, then the signal frame.

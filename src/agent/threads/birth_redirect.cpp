@@ -3,6 +3,8 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -24,6 +26,8 @@ struct Walk {
     uintptr_t real;       // what the program's own lookup gives: the C library's (or a preloaded tool's)
     uintptr_t libc_base;  // load bias of the object that defines `real`: never rewritten
     uintptr_t self_base;  // the agent's own load bias
+    uintptr_t page;
+    bool relro_too;  // no load can be in flight: slots in RELRO pages may be rewritten too
     BirthRedirects r;
 };
 
@@ -54,18 +58,22 @@ void redirect_in(Walk &w, const dl_phdr_info *info, const Dynamic &d, const ElfW
         const ElfW(Word) name = d.symtab[sym].st_name;
         if (name >= d.strsz || std::strcmp(d.strtab + name, "pthread_create") != 0) continue;
         const uintptr_t slot = base + rel[i].r_offset;
-        // Which segment holds the slot, and whether ld.so made it read-only once bound.
+        // Which segment holds the slot, and whether ld.so made its page read-only once bound
+        // (_dl_protect_relro protects whole pages only: a slot on the segment's last, partial
+        // page stays writable).
         bool writable = false, relro = false, stub_here = false;
         const uintptr_t value = __atomic_load_n(reinterpret_cast<uintptr_t *>(slot), __ATOMIC_RELAXED);
+        const uintptr_t page_mask = ~(w.page - 1);
         for (int k = 0; k < info->dlpi_phnum; k++) {
             const ElfW(Phdr) &ph = info->dlpi_phdr[k];
             const uintptr_t lo = base + ph.p_vaddr, hi = lo + ph.p_memsz;
-            if (ph.p_type == PT_GNU_RELRO && slot >= (lo & ~uintptr_t{4095}) && slot < hi) relro = true;
+            if (ph.p_type == PT_GNU_RELRO && slot >= (lo & page_mask) && slot < (hi & page_mask))
+                relro = true;
             if (ph.p_type != PT_LOAD) continue;
             if (slot >= lo && slot + 8 <= hi && (ph.p_flags & PF_W)) writable = true;
             if ((ph.p_flags & PF_X) && value >= lo && value < hi) stub_here = true;  // lazy: its PLT
         }
-        if (!writable || relro) {
+        if (!writable || (relro && !w.relro_too)) {
             w.r.read_only++;
             continue;
         }
@@ -73,8 +81,17 @@ void redirect_in(Walk &w, const dl_phdr_info *info, const Dynamic &d, const ElfW
             w.r.redirected++;
             continue;
         }
-        if (value != w.real && !stub_here) {
+        if (value != w.real && !(stub_here && !relro)) {
             w.r.foreign++;
+            continue;
+        }
+        // A read-only page is made writable for the one store: only while no load is in flight
+        // (relro_too), since the loader may be writing and then protecting a page of an object it
+        // is relocating. Readers of the slot (callers of pthread_create) never fault: the page
+        // stays readable throughout.
+        void *pg = reinterpret_cast<void *>(slot & page_mask);
+        if (relro && mprotect(pg, w.page, PROT_READ | PROT_WRITE) != 0) {
+            w.r.read_only++;
             continue;
         }
         // A CAS: ld.so's lazy binding may resolve the slot at the same moment; if it wins, the
@@ -83,6 +100,7 @@ void redirect_in(Walk &w, const dl_phdr_info *info, const Dynamic &d, const ElfW
         if (__atomic_compare_exchange_n(reinterpret_cast<uintptr_t *>(slot), &expected, w.wrapper, false,
                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
             w.r.redirected++;
+        if (relro && mprotect(pg, w.page, PROT_READ) != 0) w.r.left_writable++;
     }
 }
 
@@ -141,11 +159,17 @@ uintptr_t load_bias_of(const void *addr) {
 
 }  // namespace
 
-BirthRedirects redirect_thread_births() {
+BirthRedirects redirect_thread_births(bool loader_locked) {
     // Looked up once, by the first call (the agent's constructor, inside dlopen): dlsym and dladdr
     // take the loader's lock, which later calls, under the core mutex, must not (lock_order.hpp).
     static Walk first = [] {
-        Walk w{reinterpret_cast<uintptr_t>(&graft_thread_birth_create), 0, ~uintptr_t{0}, ~uintptr_t{0}, {}};
+        Walk w{reinterpret_cast<uintptr_t>(&graft_thread_birth_create),
+               0,
+               ~uintptr_t{0},
+               ~uintptr_t{0},
+               static_cast<uintptr_t>(sysconf(_SC_PAGESIZE)),
+               false,
+               {}};
         if (void *real = dlsym(RTLD_DEFAULT, "pthread_create")) {
             w.real = reinterpret_cast<uintptr_t>(real);
             w.libc_base = load_bias_of(real);
@@ -158,6 +182,7 @@ BirthRedirects redirect_thread_births() {
     // Before any slot leads to the wrapper, the wrapper must lead where the slots led.
     set_real_thread_create(reinterpret_cast<void *>(first.real));
     Walk w = first;
+    w.relro_too = loader_locked;
     dl_iterate_phdr(each_object, &w);
     g_redirected.store(true, std::memory_order_relaxed);
     return w.r;

@@ -13,17 +13,21 @@
 namespace graft {
 
 struct BirthRedirects {
-    size_t redirected = 0;  // slots now pointing at thread_birth's pthread_create
-    size_t read_only = 0;   // slots left alone: inside their object's RELRO (bound at load time)
-    size_t foreign = 0;     // slots left alone: holding neither the C library's function nor a PLT stub
+    size_t redirected = 0;     // slots now pointing at thread_birth's pthread_create
+    size_t read_only = 0;      // slots left alone: in a read-only page that could not be rewritten now
+    size_t foreign = 0;        // slots left alone: holding neither the C library's function nor a PLT stub
+    size_t left_writable = 0;  // RELRO pages whose protection could not be put back (mprotect failed)
 };
 
-// Points every writable GOT slot of pthread_create in every loaded object (other than the agent
-// and the C library) at thread_birth's pthread_create, and makes that one call what the slots
-// called. Only with the loader's lists stable: from the agent's constructor under attach (the
-// dlopen holds the loader's lock) or with the core mutex held and loader_quiet() true. Never
-// changes a slot in a read-only page, nor one another tool already redirected.
-BirthRedirects redirect_thread_births();
+// Points every GOT slot of pthread_create in every loaded object (other than the agent and the C
+// library) at thread_birth's pthread_create, and makes that one call what the slots called.
+// Only with the loader's lists stable: from the agent's constructor under attach, inside the
+// dlopen that holds the loader's lock (`loader_locked`: no other load is in flight, so slots in
+// RELRO pages, bound at load time by `-z now`, are rewritten too, the page made writable for the
+// store), or with the core mutex held and loader_quiet() true (a dlopen may still be relocating
+// an object: slots in read-only pages are left alone). Never changes a slot another tool already
+// redirected.
+BirthRedirects redirect_thread_births(bool loader_locked);
 
 // Whether redirect_thread_births() ran (the agent was attached): later transitions redirect the
 // slots of objects loaded since.

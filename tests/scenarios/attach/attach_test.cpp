@@ -216,9 +216,10 @@ TEST(Attach, BorrowsAThreadBlockedInARestartingCallWhenNoneRuns) {
 // Threads the program creates after the attach, through its own pthread_create calls, get graft
 // state at birth (the agent points the program's GOT slot at its own pthread_create) and are
 // checked where they block, before they ever call a patched function: the transition completes
-// without the signal, and none of them returns from its wait.
-TEST(Attach, ThreadsBornAfterTheAttachAreCheckedWhereTheyBlock) {
-    Target t(prog_path("attach_idle"), {}, {}, /*under_graft=*/false);
+// without the signal, and none of them returns from its wait. `prog` is attach_idle, linked
+// with lazy binding (a writable slot) or with -z now (a slot in a read-only RELRO page).
+static void threads_born_after_the_attach(const char *prog) {
+    Target t(prog_path(prog), {}, {}, /*under_graft=*/false);
     ASSERT_GE(t.wait_line("ready"), 0);
     const std::string pid = std::to_string(t.pid());
     Cmd a = graft_cmd({"attach", pid});
@@ -227,6 +228,7 @@ TEST(Attach, ThreadsBornAfterTheAttachAreCheckedWhereTheyBlock) {
     ASSERT_GE(log.size(), 2u);
     EXPECT_NE(log[1].find("pthread_create call slot"), std::string::npos) << log[1];
     EXPECT_EQ(log[1].find("graft: 0 pthread_create"), std::string::npos) << log[1];
+    EXPECT_NE(log[1].find("(0 read-only, 0 already redirected by another tool)"), std::string::npos) << log[1];
 
     ASSERT_EQ(ask(t, "spawn", "spawned "), "spawned 3");
     for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -253,6 +255,14 @@ TEST(Attach, ThreadsBornAfterTheAttachAreCheckedWhereTheyBlock) {
     EXPECT_EQ(ask(t, "counts", "counts "), "counts pipe=0 cond=0 epoll=0 eintr=0");
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0);
+}
+
+TEST(Attach, ThreadsBornAfterTheAttachAreCheckedWhereTheyBlock) {
+    threads_born_after_the_attach("attach_idle");
+}
+
+TEST(Attach, ThreadsBornAfterTheAttachOfABindNowProgramAreCheckedWhereTheyBlock) {
+    threads_born_after_the_attach("attach_idle_now");
 }
 
 // A thread blocked inside dlopen (ld.so reading a FIFO whose writer sends nothing yet) holds the
