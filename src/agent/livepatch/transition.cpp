@@ -169,7 +169,8 @@ void init_transition(Patch *p, int state) {
     // Under attach, objects loaded since the last transition call the C library's pthread_create:
     // their threads born from now on get graft state at birth too (the hook makes the lists
     // stable while the core mutex is held; with a load or unload in flight, the next time).
-    if (thread_births_redirected() && objects_watched() && loader_quiet()) redirect_thread_births(/*loader_locked=*/false);
+    if (thread_births_redirected() && objects_watched() && loader_quiet())
+        redirect_thread_births(/*loader_locked=*/false);
     log_fmt("graft: '%s': initializing %s transition", p->name.c_str(),
             state == kPatched ? "patching" : "unpatching");
     // Every thread, including ones graft never saw, now counts as being in the initial state:

@@ -228,7 +228,8 @@ static void threads_born_after_the_attach(const char *prog) {
     ASSERT_GE(log.size(), 2u);
     EXPECT_NE(log[1].find("pthread_create call slot"), std::string::npos) << log[1];
     EXPECT_EQ(log[1].find("graft: 0 pthread_create"), std::string::npos) << log[1];
-    EXPECT_NE(log[1].find("(0 read-only, 0 already redirected by another tool)"), std::string::npos) << log[1];
+    EXPECT_NE(log[1].find("(0 read-only, 0 already redirected by another tool)"), std::string::npos)
+        << log[1];
 
     ASSERT_EQ(ask(t, "spawn", "spawned "), "spawned 3");
     for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
