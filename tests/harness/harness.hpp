@@ -98,8 +98,10 @@ std::string ask(Target &t, const std::string &cmd, const std::string &prefix, do
 std::map<std::string, long> ask_counts(Target &t, const std::string &cmd, const std::string &prefix);
 // GRAFT_STRESS_LONG=1: stress tests run their long version.
 bool stress_long();
-// GRAFT_STRESS_SCALE (default 1): a factor on the default rounds and budgets of the stress tests,
-// for the slow sanitizer builds of the CI matrix (never above 1 without GRAFT_STRESS_LONG).
+// GRAFT_STRESS_SCALE (default 1): a factor on the default rounds and budgets of the stress tests
+// and of the scenarios that loop over transitions (fork, signal handler, consistency, no
+// disturbance, killed attach), for the slow sanitizer builds of the CI matrix (never above 1
+// without GRAFT_STRESS_LONG).
 double stress_scale();
 // `n` scaled, at least `floor`.
 int scaled(int n, int floor);

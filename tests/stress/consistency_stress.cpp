@@ -17,7 +17,7 @@ namespace {
 // Runs the cycles against t and checks that no round mixed versions, and that both versions
 // ran; the caller quits t after its own checks.
 void run_cycles(Target &t) {
-    const int cycles = stress_long() ? 1000 : 50;
+    const int cycles = stress_long() ? 1000 : scaled(50, 15);
     const char *kPatch = "consistency_v2";
     ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
     ASSERT_TRUE(t.wait_agent());

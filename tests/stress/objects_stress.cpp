@@ -214,12 +214,12 @@ void coming_and_going(bool attach, double budget) {
 }  // namespace
 
 TEST(ObjectsStress, ComingAndGoingObjectKeepsTheStackOrder) {
-    coming_and_going(false, stress_long() ? 600 : scaled(45, 10));
+    coming_and_going(false, stress_long() ? 600 : scaled(45, 6));
 }
 
 // The same on an attached process, shorter: the race is the same, only the reporting differs.
 TEST(ObjectsStress, ComingAndGoingObjectKeepsTheStackOrderAttached) {
-    coming_and_going(true, stress_long() ? 600 : scaled(20, 10));
+    coming_and_going(true, stress_long() ? 600 : scaled(20, 6));
 }
 
 // Attaching while a thread loads and unloads a library in a loop: the borrowed thread must not be
@@ -228,7 +228,7 @@ TEST(ObjectsStress, ComingAndGoingObjectKeepsTheStackOrderAttached) {
 // killed one attach in 40 here (one in seven from a shell). Counted over fresh processes; zero allowed.
 TEST(ObjectsStress, AttachWhileObjectsComeAndGoLeavesEveryProcessServing) {
     SigpipeBlocked no_sigpipe;
-    const int attaches = stress_long() ? 400 : scaled(60, 20);
+    const int attaches = stress_long() ? 400 : scaled(60, 10);
     int failures = 0;
     for (int i = 0; i < attaches; i++) {
         SCOPED_TRACE("attach " + std::to_string(i));

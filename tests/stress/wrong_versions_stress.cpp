@@ -28,7 +28,7 @@ std::map<std::string, long> stats(Target &t) {
 }  // namespace
 
 TEST(WrongVersionsStress, NoMixedVersionsOverLoadDisableCycles) {
-    const int cycles = stress_long() ? 5000 : scaled(200, 50);
+    const int cycles = stress_long() ? 5000 : scaled(200, 20);
     const double budget = stress_long() ? 1000 : 1e9;
     const auto start = std::chrono::steady_clock::now();
     SigpipeBlocked no_sigpipe;
@@ -94,7 +94,7 @@ TEST(WrongVersionsStress, NoMixedVersionsOverLoadDisableCycles) {
 // with the forbidden set of the old one (or the reverse): switched that way in the middle of outer(), it
 // would run the other version's inner(). 300 reversals each way (3000 with GRAFT_STRESS_LONG=1).
 TEST(WrongVersionsStress, NoMixedVersionsOverReversals) {
-    const int rounds = stress_long() ? 3000 : scaled(300, 60);
+    const int rounds = stress_long() ? 3000 : scaled(300, 30);
     SigpipeBlocked no_sigpipe;
     Target t(prog_path("wrong_versions"), {"8"});
     ASSERT_GE(t.wait_line("ready"), 0);

@@ -196,7 +196,7 @@ TEST(Consistency, LoadDisableCyclesNeverMixARound) {
     ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
     ASSERT_TRUE(t.wait_agent());
     const std::string pid = std::to_string(t.pid());
-    const int cycles = 100;
+    const int cycles = scaled(100, 20);
     Stats prev = read_stats(t);
     ASSERT_GE(prev.rounds, 0) << t.all_output();
     for (int i = 0; i < cycles; i++) {

@@ -151,7 +151,7 @@ TEST(CxxUnwind, ExceptionStormOverLoadDisableCycles) {
     const std::string pid = std::to_string(t.pid());
     const std::string patch = patch_path("cxx_unwind_fix");
     auto s0 = parse_stats(ask(t, "stats", "stats "));
-    const int cycles = stress_scale() < 1 ? 40 : 300;
+    const int cycles = stress_scale() < 1 ? 20 : 300;
     for (int i = 0; i < cycles; i++) {
         SCOPED_TRACE("cycle " + std::to_string(i));
         Cmd l = graft_cmd({"load", pid, patch, "--timeout", "60"});

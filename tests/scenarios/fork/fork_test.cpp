@@ -156,7 +156,7 @@ const char *way_name(Way w) {
 // thread pending in the forking thread's state (sleeping on function f), and its transition
 // completes as soon as it leaves f().
 TEST(Fork, ForkDuringTransitions) {
-    const int rounds = 21;
+    const int rounds = scaled(21, 6);  // a multiple of 3 at the floor: every way is taken
     Target t(prog_path("fork_host"), {"3"});
     Children children;  // destroyed first: the children hold t's output pipe open
     ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();

@@ -39,7 +39,7 @@ TEST(SignalHandler, HandlerCallingPatchedFunctionDuringTransitions) {
 
     // 30 transitions in CI; GRAFT_STRESS_LONG=1 for 100 (each takes ~0.5-1 s: the sender
     // thread keeps one CPU busy).
-    const int cycles = stress_long() ? 100 : 30;
+    const int cycles = stress_long() ? 100 : scaled(30, 8);
     for (int i = 0; i < cycles; i++) {
         SCOPED_TRACE("cycle " + std::to_string(i));
         Cmd load = graft_cmd({"load", pid, patch, "--timeout", "60"});
