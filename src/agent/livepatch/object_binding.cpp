@@ -75,16 +75,19 @@ bool bind_object(Object *o, const LoadedObject &lo, std::string *why, int *err) 
         for (auto &g2 : o->funcs)
             if (g2.get() != f.get() && g2->old_addr == f->old_addr)
                 return fail_with("function '" + f->old_name + "' is patched twice");
-        f->stack = stack_for(f->old_addr, f->old_name, o->name, &e);
+        // Whether the compiler gave it a patchable entry (the file lists it). Such an entry whose
+        // bytes are not graft's belongs to another tool and is never rewritten over.
+        std::string serr;
+        auto syms = symbols_of(lo.path, &serr);
+        uintptr_t pad = f->old_addr - lo.base - arch::kPrefixSize;
+        bool compiler_entry =
+            syms && std::binary_search(syms->patchable_entries.begin(), syms->patchable_entries.end(), pad);
+        f->stack = stack_for(f->old_addr, f->old_size, compiler_entry, f->old_name, o->name, &e);
         if (!f->stack) {
             // The compiler gave it an entry, and its bytes are not what graft expects: another
             // tool hooks this function (the kernel's ftrace conflict, -EBUSY). The entry stays
             // that tool's.
-            std::string serr;
-            auto syms = symbols_of(lo.path, &serr);
-            uintptr_t pad = f->old_addr - lo.base - arch::kPrefixSize;
-            if (syms && !find_stack(f->old_addr) &&
-                std::binary_search(syms->patchable_entries.begin(), syms->patchable_entries.end(), pad)) {
+            if (compiler_entry && !find_stack(f->old_addr)) {
                 if (err) *err = EBUSY;
                 return fail_with(
                     "function '" + f->old_name +

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "agent/process/code_writer.hpp"
+#include "agent/process/entry_rewrite.hpp"
 #include "agent/service/log.hpp"
 #include "agent/threads/thread_state.hpp"
 
@@ -39,10 +40,14 @@ std::vector<FuncStack *> all_stacks() {
     return v;
 }
 
-FuncStack *stack_for(uintptr_t addr, const std::string &name, const std::string &object, std::string *why) {
+FuncStack *stack_for(uintptr_t addr, size_t size, bool compiler_entry, const std::string &name,
+                     const std::string &object, std::string *why) {
     if (FuncStack *fs = find_stack(addr)) return fs;
     arch::EntryLayout e;
-    if (!arch::decode_entry(addr, &e, why)) return nullptr;
+    if (!arch::decode_entry(addr, &e, why)) {
+        // No patchable entry the compiler made: rewrite the function's own first instructions.
+        if (compiler_entry || !prepare_ordinary_entry(addr, size, &e, why)) return nullptr;
+    }
     if (e.single_byte_nops) {
         *why =
             "its entry still has two single-byte nops (it was loaded after the agent started "
@@ -156,9 +161,31 @@ uintptr_t direct_target(const FuncStack *fs) {
     return reinterpret_cast<uintptr_t>(top->new_func);
 }
 
+namespace {
+
+// The pointers of `changes` back to what graft's records say they hold.
+void undo_pointers(const std::vector<RouteChange> &changes) {
+    std::vector<CodeWrite> undo;
+    for (const auto &c : changes) {
+        if (c.target == c.fs->routed_to) continue;
+        CodeWrite w{c.fs->entry.slot, 8, {}};
+        std::memcpy(w.bytes, &c.fs->routed_to, 8);
+        undo.push_back(w);
+    }
+    std::string undo_why;
+    // Open gates reach these pointers: if they cannot be put back, routing is not what
+    // graft's records say, and nothing more may be patched.
+    if (!write_code(undo, &undo_why))
+        code_writer_mark_broken("routing writes could not be undone after a failed write: " + undo_why);
+    arch::membarrier_all();
+}
+
+}  // namespace
+
 bool apply_routes(const std::vector<RouteChange> &changes, std::string *why) {
     // 1. Everything a gate can reach: the prefix (only while its gate is closed) and pointers.
-    std::vector<CodeWrite> reach, gates;
+    std::vector<CodeWrite> reach, gates, gates_back;
+    std::vector<EntryFlip> flips;
     bool prefix_written = false;
     for (const auto &c : changes) {
         FuncStack *fs = c.fs;
@@ -174,31 +201,34 @@ bool apply_routes(const std::vector<RouteChange> &changes, std::string *why) {
             std::memcpy(w.bytes, &c.target, 8);
             reach.push_back(w);
         }
-        if (c.open != fs->gate_open) {
-            CodeWrite w{e.gate, 2, {}};
-            uint16_t v = c.open ? arch::gate_open_word(e) : arch::gate_closed_word();
-            std::memcpy(w.bytes, &v, 2);
-            gates.push_back(w);
+        if (c.open == fs->gate_open) continue;
+        if (e.ordinary) {
+            flips.push_back({&e, c.open});
+            continue;
         }
+        CodeWrite w{e.gate, 2, {}}, back{e.gate, 2, {}};
+        uint16_t v = c.open ? arch::gate_open_word(e) : arch::gate_closed_word();
+        uint16_t b = c.open ? arch::gate_closed_word() : arch::gate_open_word(e);
+        std::memcpy(w.bytes, &v, 2);
+        std::memcpy(back.bytes, &b, 2);
+        gates.push_back(w);
+        gates_back.push_back(back);
     }
     if (!write_code(reach, why)) return false;
     // 2. No core may run a stale copy of a prefix once its gate opens (SDM cross-modifying code).
     if (prefix_written) arch::sync_cores();
     if (!write_code(gates, why)) {
-        // Undo the pointers; prefixes behind closed gates are unreachable and stay.
-        std::vector<CodeWrite> undo;
-        for (const auto &c : changes) {
-            if (c.target == c.fs->routed_to) continue;
-            CodeWrite w{c.fs->entry.slot, 8, {}};
-            std::memcpy(w.bytes, &c.fs->routed_to, 8);
-            undo.push_back(w);
-        }
-        std::string undo_why;
-        // Open gates reach these pointers: if they cannot be put back, routing is not what
-        // graft's records say, and nothing more may be patched.
-        if (!write_code(undo, &undo_why))
-            code_writer_mark_broken("routing writes could not be undone after a failed write: " + undo_why);
-        arch::membarrier_all();
+        // Prefixes behind closed gates are unreachable and stay.
+        undo_pointers(changes);
+        return false;
+    }
+    // Ordinary entries: their own protocol (entry_rewrite.hpp), which changes nothing on failure.
+    if (!flip_ordinary_entries(flips, why)) {
+        std::string back_why;
+        if (!write_code(gates_back, &back_why))
+            code_writer_mark_broken("gates could not be put back after a failed entry rewrite: " + back_why);
+        arch::sync_cores();
+        undo_pointers(changes);
         return false;
     }
     for (const auto &c : changes) {

@@ -97,7 +97,10 @@ constexpr uint32_t kStubCount = arch::kStubCount;
 // ---- func_stack manipulation (core mutex held) -------------------------------------------
 
 // Finds or creates the stack of the function at `addr`. Validates the entry.
-FuncStack *stack_for(uintptr_t addr, const std::string &name, const std::string &object, std::string *why);
+// `compiler_entry`: the object's file lists a patchable entry for this function; without one the
+// function's own entry is rewritten (entry_rewrite.hpp) if that is safe.
+FuncStack *stack_for(uintptr_t addr, size_t size, bool compiler_entry, const std::string &name,
+                     const std::string &object, std::string *why);
 FuncStack *find_stack(uintptr_t addr);
 // An object is going: its functions' stacks (all entries already popped) are forgotten, and
 // their stubs are reused after a grace period, so that an object mapped later at the same

@@ -65,6 +65,9 @@ ForbiddenTable *build_forbidden(Patch *p, int target) {
                 Func *prev = f->below.load(std::memory_order_relaxed);
                 if (!prev || prev->nop) {
                     v.push_back({f->old_addr, f->old_addr + f->old_size, f->old_name.c_str()});
+                    // A rewritten entry's first instructions run from the relocation block.
+                    const auto &e = f->stack->entry;
+                    if (e.ordinary) v.push_back({e.body, e.copy_end, f->old_name.c_str()});
                 } else {
                     uintptr_t lo = reinterpret_cast<uintptr_t>(prev->new_func);
                     v.push_back({lo, lo + prev->new_size, f->old_name.c_str()});

@@ -18,6 +18,7 @@
 #include "agent/livepatch/core.hpp"
 #include "agent/livepatch/transition.hpp"
 #include "agent/process/code_writer.hpp"
+#include "agent/process/entry_rewrite.hpp"
 #include "agent/process/object_events.hpp"
 #include "agent/process/symbols.hpp"
 #include "agent/service/attached.hpp"
@@ -37,6 +38,7 @@ void on_transition_signal(int, siginfo_t *, void *uc) {
     const uint64_t start = hold_now_ns();
     const arch::SignalRegs r = arch::signal_regs(uc);
     const InterruptedRegs regs{r.pc, r.sp, r.fp};
+    entry_rewrite_on_signal(r.pc, r.sp, r.fp);
     transition_self_check(SelfContext::kSignalHandler, &regs);
     hold_record(HoldKind::kSignal, start);
     errno = saved;

@@ -23,12 +23,20 @@ struct EntryLayout {
     bool single_byte_nops = false;  // gcc's "90 90" gate, not yet turned into one 2-byte nop
     bool prefix_ours = false;       // the prefix already holds graft's jump
     bool gate_open = false;
+    // An ordinary entry (no patchable entry; arch/x86_64/relocate.hpp): `prefix` is the
+    // relocation block's jump, `slot` its pointer, `gate` where the 5-byte jmp goes, `body` the
+    // relocated copy of the displaced instructions. Open: `jump` at the gate; closed: `original`.
+    bool ordinary = false;
+    uint8_t displaced = 0;  // bytes of the instructions the jmp covers
+    uint8_t original[8]{};
+    uint8_t jump[8]{};
+    uintptr_t copy_end = 0;  // the relocated copy is [body, copy_end)
 };
 
 // Where the prefix's `jmp *ptr` (prefix_jump_bytes) goes: the last 6 bytes before the symbol.
 constexpr int kPrefixJumpSize = 6;
 inline uintptr_t prefix_jump_at(const EntryLayout &e) {
-    return e.func - kPrefixJumpSize;
+    return e.ordinary ? e.prefix : e.func - kPrefixJumpSize;
 }
 
 // Decodes the entry of `func`; on failure returns false and says why in *why.

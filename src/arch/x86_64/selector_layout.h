@@ -27,7 +27,7 @@
 /* graft::FuncStack and graft::Func (src/agent/livepatch/patch.hpp): the selector's fields come first */
 #define GRAFT_STACK_TOP 0
 #define GRAFT_STACK_BODY 40
-#define GRAFT_STACK_STUB 56
+#define GRAFT_STACK_STUB 80
 #define GRAFT_FUNC_NEW 0
 #define GRAFT_FUNC_BELOW 8
 #define GRAFT_FUNC_TRANSITION 16

@@ -1,0 +1,44 @@
+// Ordinary entries: functions built without graft's patchable entry get a 5-byte jmp at their
+// entry (after endbr64) to a relocation block (arch/x86_64/relocate.hpp), written while other
+// threads keep running the function (docs/design.md, "Ordinary entries").
+//
+// The write protocol, for a batch of entries to open (original -> jmp) or close (jmp ->
+// original):
+//   1. an int3 over each entry's first byte; every core serialised (sync_cores)
+//   2. every other thread seen once with no frame inside any entry's changing bytes: asleep in
+//      the kernel (/proc/self/task/T/syscall says where, without waking it), at an int3 (the
+//      trap handler records it), or interrupted by the transition signal (only threads the
+//      kernel shows running get it). A thread that was inside moves on as soon as it runs, and
+//      none can enter again: the int3 stands at the only way in
+//   3. bytes 1..4 written; every core serialised
+//   4. the first byte written; every core serialised
+// A thread meeting an int3 is sent by the SIGTRAP handler to the block's jump, which goes where
+// the slot says: the selector, a new function or the relocated original, correct whichever state
+// the entry is in. If step 2 does not finish in time the first bytes are put back: nothing changed.
+// Core mutex.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "arch/arch.hpp"
+
+namespace graft {
+
+// Builds the relocation block of the function [func, func+size) and describes its entry in *out
+// (closed: nothing in the function changed yet). False and the reason when it cannot be done.
+bool prepare_ordinary_entry(uintptr_t func, size_t size, arch::EntryLayout *out, std::string *why);
+
+struct EntryFlip {
+    const arch::EntryLayout *entry;
+    bool open;
+};
+// Runs the write protocol above for every flip; on failure nothing changed.
+bool flip_ordinary_entries(const std::vector<EntryFlip> &flips, std::string *why);
+
+// The transition signal's handler calls this first: while a rewrite waits for threads (step 2),
+// it records the interrupted thread if it stands outside the changing bytes. Async-signal-safe.
+void entry_rewrite_on_signal(uintptr_t pc, uintptr_t sp, uintptr_t fp);
+
+}  // namespace graft

@@ -1,0 +1,106 @@
+/* ordinary: a program built as distributions build (no graft flags), whose functions and whose
+ * libraries' functions have no patchable entry. Worker threads call them in tight loops and
+ * check every result against the two versions that may run; sleeper threads block in system
+ * calls and count EINTR; spinner threads compute without calling anything. Commands on stdin:
+ *   tick   -> "scale S counter C version V abs A wrong W eintr E calls N"
+ * S: scale(7) (3*7+1 = 22 unpatched, 3*7+2 = 23 patched), C: read_counter() (41 / 42),
+ * V: zlibVersion() through libz.so.1, A: libc's abs(INT_MIN) (INT_MIN unpatched, INT_MAX with the
+ * fix), W: wrong results seen by workers, E: EINTR seen. */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "fixture.h"
+
+volatile int counter_base = 41;
+atomic_long wrong, eintr_seen, calls, spins;
+
+/* A prologue of several instructions (it keeps values across a call): the entry graft rewrites
+ * displaces more than one of them. */
+__attribute__((noinline)) int scale(int x) {
+    int r = x * 3;
+    if (x < 0) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%d", x);
+        r += (int)strlen(buf);
+    }
+    return r + 1;
+}
+
+/* Its first instruction reads memory relative to the pc: relocation re-encodes it. */
+__attribute__((noinline)) int read_counter(void) { return counter_base; }
+
+/* libc's own abs(), not the compiler's builtin. */
+int (*volatile abs_p)(int) = abs;
+
+/* Shapes graft must refuse (ordinary_shapes.S). */
+int tiny_ret(void);
+int loop_entry(int);
+int table_entry(int);
+int (*volatile keep[])(int) = {loop_entry, table_entry};
+
+static void *worker(void *arg) {
+    (void)arg;
+    const char *v0 = zlibVersion();
+    unsigned char data[64];
+    memset(data, 'g', sizeof data);
+    const uLong want = adler32(adler32(0, NULL, 0), data, sizeof data);
+    for (;;) {
+        int s = scale(7);
+        int c = read_counter();
+        const char *v = zlibVersion();
+        uLong a = adler32(adler32(0, NULL, 0), data, sizeof data);
+        if ((s != 22 && s != 23) || (c != 41 && c != 42) || a != want || abs_p(-5) != 5 || abs_p(7) != 7 ||
+            (strcmp(v, v0) != 0 && strcmp(v, "graft-patched") != 0))
+            atomic_fetch_add(&wrong, 1);
+        atomic_fetch_add(&calls, 1);
+    }
+    return NULL;
+}
+
+/* Blocked in system calls almost all the time: graft must switch them where they stand, and
+ * never interrupt their calls (poll() is not restarted after a signal handler, even with
+ * SA_RESTART: an interruption shows as EINTR). */
+static void *sleeper(void *arg) {
+    (void)arg;
+    for (;;) {
+        if (poll(NULL, 0, 200) < 0 && errno == EINTR) atomic_fetch_add(&eintr_seen, 1);
+        (void)scale(1);
+    }
+    return NULL;
+}
+
+/* Busy in its own code and never calling a patched function: graft must still see it outside
+ * the rewritten entries (it interrupts it with a signal: it is in no system call). */
+static void *spinner(void *arg) {
+    (void)arg;
+    for (;;) atomic_fetch_add(&spins, 1);
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    int workers = argc > 1 ? atoi(argv[1]) : 4;
+    int sleepers = argc > 2 ? atoi(argv[2]) : 4;
+    int spinners = argc > 3 ? atoi(argv[3]) : 1;
+    pthread_t t;
+    for (int i = 0; i < spinners; i++) pthread_create(&t, NULL, spinner, NULL);
+    for (int i = 0; i < workers; i++) pthread_create(&t, NULL, worker, NULL);
+    for (int i = 0; i < sleepers; i++) pthread_create(&t, NULL, sleeper, NULL);
+    announce_ready();
+    char line[64];
+    while (next_command(line, sizeof line)) {
+        if (strcmp(line, "tick") == 0)
+            say("scale %d counter %d version %s abs %d wrong %ld eintr %ld calls %ld\n", scale(7), read_counter(),
+                zlibVersion(), abs_p(INT_MIN), atomic_load(&wrong), atomic_load(&eintr_seen), atomic_load(&calls));
+        else if (strcmp(line, "tiny") == 0)
+            say("tiny %d\n", tiny_ret());
+    }
+    return 0;
+}

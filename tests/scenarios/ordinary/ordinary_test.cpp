@@ -1,0 +1,102 @@
+// Functions built without graft's patchable entry (issue: unmodified code): graft rewrites their
+// own entry (a 5-byte jmp over relocated instructions, written by the int3 protocol of
+// src/agent/process/entry_rewrite.hpp) while worker threads call them in tight loops and sleeper
+// threads block in system calls. Every result a worker sees must be the old or the new version's
+// (0 wrong), and no system call may be interrupted (0 EINTR).
+#include <gtest/gtest.h>
+
+#include "harness.hpp"
+
+using namespace graft::test;
+
+namespace {
+
+std::string zlib_version_of(Target &t) {
+    std::string line = ask(t, "tick", "scale ");
+    auto p = line.find("version ");
+    if (p == std::string::npos) return "";
+    auto e = line.find(' ', p + 8);
+    return line.substr(p + 8, e - p - 8);
+}
+
+// Loads, checks the new behaviour, disables, checks the old one, unloads: `rounds` times while the
+// workers keep calling, then checks the counters.
+void patch_in_a_loop(const std::string &prog, const std::vector<std::string> &args, int rounds) {
+    Target t(prog_path(prog), args);
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    ASSERT_TRUE(t.wait_agent());
+    const std::string pid = std::to_string(t.pid());
+    const std::string v0 = zlib_version_of(t);
+    ASSERT_FALSE(v0.empty());
+    std::string first = ask(t, "tick", "scale ");
+    EXPECT_EQ(first.rfind("scale 22 counter 41 version " + v0 + " abs -2147483648 wrong 0 eintr 0 calls ", 0),
+              0u)
+        << first;
+    for (int r = 0; r < rounds; r++) {
+        Cmd load = graft_cmd({"load", pid, patch_path("ordinary_fix")});
+        ASSERT_EQ(load.rc, 0) << "round " << r << ": " << load.err << t.all_output();
+        EXPECT_NE(load.out.find("graft: 'ordinary_fix': patching complete"), std::string::npos) << load.out;
+        std::string now = ask(t, "tick", "scale ");
+        EXPECT_EQ(
+            now.rfind("scale 23 counter 42 version graft-patched abs 2147483647 wrong 0 eintr 0 calls ", 0),
+            0u)
+            << "round " << r << ": " << now;
+        Cmd dis = graft_cmd({"disable", pid, "ordinary_fix", "--wait", "--timeout", "60"});
+        ASSERT_EQ(dis.rc, 0) << "round " << r << ": " << dis.err;
+        now = ask(t, "tick", "scale ");
+        EXPECT_EQ(
+            now.rfind("scale 22 counter 41 version " + v0 + " abs -2147483648 wrong 0 eintr 0 calls ", 0), 0u)
+            << "round " << r << ": " << now;
+        Cmd unl = graft_cmd({"unload", pid, "ordinary_fix"});
+        ASSERT_EQ(unl.rc, 0) << unl.err;
+    }
+    auto st = status(t.pid());
+    EXPECT_TRUE(st["patches"].empty()) << st.dump();
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
+
+}  // namespace
+
+// -O2, no frame pointer: what Debian's gcc and clang emit by default.
+TEST(Ordinary, PlainBuildPatchedUnderLoadWithBlockedThreads) {
+    patch_in_a_loop("ordinary_plain", {"4", "4"}, scaled(6, 2));
+}
+
+// -fcf-protection: every entry starts with endbr64; the jump goes after it.
+TEST(Ordinary, CetBuildPatchedUnderLoadWithBlockedThreads) {
+    patch_in_a_loop("ordinary_cet", {"4", "4"}, scaled(6, 2));
+}
+
+// -fno-omit-frame-pointer: the entry's displaced instructions are `push %rbp; mov %rsp,%rbp`.
+// No sleeper threads: a thread blocked under a frame-pointer frame cannot be checked where it
+// stands yet (docs/limitations.md, "Frame-pointer builds").
+TEST(Ordinary, FramePointerBuildPatchedUnderLoad) {
+    patch_in_a_loop("ordinary_fp", {"4", "0"}, scaled(6, 2));
+}
+
+// Each refused shape gets one line naming the function and the reason, and the process is left
+// as it was: the program still runs its own code, no patch is recorded.
+TEST(Ordinary, UnsafeEntriesAreRefusedWithTheirReason) {
+    Target t(prog_path("ordinary_plain"), {"2", "1"});
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    ASSERT_TRUE(t.wait_agent());
+    const std::string pid = std::to_string(t.pid());
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"tiny_ret", "it is shorter than the 5-byte jump graft writes at its entry (3 bytes)"},
+        {"loop_entry", "jumps back to its entry (a loop through its first instruction)"},
+        {"table_entry", "its jump table at 0x"},
+    };
+    for (const auto &[victim, reason] : cases) {
+        Cmd load = graft_cmd({"load", pid, patch_path("ordinary_refused_" + victim)});
+        expect_refusal(load, {"function '" + victim + "' cannot be patched", reason});
+        auto st = status(t.pid());
+        EXPECT_TRUE(st["patches"].empty()) << victim << ": " << st.dump();
+    }
+    EXPECT_EQ(ask(t, "tiny", "tiny "), "tiny 0");
+    std::string now = ask(t, "tick", "scale ");
+    EXPECT_EQ(now.rfind("scale 22 counter 41 version ", 0), 0u) << now;
+    EXPECT_NE(now.find(" wrong 0 eintr 0 "), std::string::npos) << now;
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
