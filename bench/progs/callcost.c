@@ -8,13 +8,15 @@
  *   measure_held NAME PAIRS US the same on the "held" thread, which never leaves hold_frame()
  *   kref_transition 0|1        the reference handler's func->transition flag
  *   quit
- * Each command answers with one JSON line. NAME: direct gate done stack trans kref.
+ * Each command answers with one JSON line. NAME: direct gate done odone stack trans kref.
  *
  * Functions (all `x + 1`, one lea and a ret; a patch's version returns x + 2, x + 10 + k...):
  *   f_direct  built without a patchable entry: the baseline
  *   f_gate    patchable entry, never patched (gate closed: a 2-byte nop)
  *   f_done    patched by p_done (transition completed: gate -> jmp *prefix -> new function)
  *   f_stack   patched by p_stack1..p_stack5 stacked on each other
+ *   f_odone   no patchable entry, patched by p_done too (graft rewrites its own entry: after
+ *             the transition, jmp rel32 -> jmp *slot -> new function)
  *   f_trans   patched by p_trans, which also patches blocker_fn() and hold_frame(): a thread
  *             blocked in blocker_fn() keeps p_trans's transition pending, the held thread runs
  *             its measurements inside the old hold_frame() and so can never switch
@@ -45,6 +47,12 @@ TARGET uint64_t f_gate(uint64_t x) { return x + 1; }
 TARGET uint64_t f_done(uint64_t x) { return x + 1; }
 TARGET uint64_t f_stack(uint64_t x) { return x + 1; }
 TARGET uint64_t f_trans(uint64_t x) { return x + 1; }
+/* No patchable entry: graft rewrites its own entry (docs/design.md §2.6). The 5-byte nop gives
+ * the jump whole instructions to cover before the ret (x + 1 alone is 4 bytes and a ret). */
+NOPATCH uint64_t f_odone(uint64_t x) {
+    __asm__ volatile(".byte 0x0f, 0x1f, 0x44, 0x00, 0x00");
+    return x + 1;
+}
 uint64_t f_kref(uint64_t x); /* kref.S */
 void kref_set_transition(int on);
 uint64_t f_jmp5(uint64_t x); /* entryref.S */
@@ -64,6 +72,7 @@ LOOP(f_gate)
 LOOP(f_done)
 LOOP(f_stack)
 LOOP(f_trans)
+LOOP(f_odone)
 LOOP(f_kref)
 LOOP(f_jmp5)
 LOOP(f_g2)
@@ -76,6 +85,7 @@ static loop_fn loop_by_name(const char *name) {
     if (!strcmp(name, "done")) return loop_f_done;
     if (!strcmp(name, "stack")) return loop_f_stack;
     if (!strcmp(name, "trans")) return loop_f_trans;
+    if (!strcmp(name, "odone")) return loop_f_odone;
     if (!strcmp(name, "kref")) return loop_f_kref;
     if (!strcmp(name, "jmp5")) return loop_f_jmp5;
     if (!strcmp(name, "g2")) return loop_f_g2;

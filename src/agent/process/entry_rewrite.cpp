@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -176,6 +177,49 @@ void pause_briefly() {
     nanosleep(&ts, nullptr);
 }
 
+// The end of each mapping of the process, by start (from /proc/self/maps): a sleeping thread's
+// stack is read from its sp to the end of the mapping that holds it.
+std::vector<std::pair<uintptr_t, uintptr_t>> mapping_ends() {
+    std::vector<std::pair<uintptr_t, uintptr_t>> v;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return v;
+    std::string text;
+    char buf[65536];
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+    close(fd);
+    for (size_t pos = 0; pos < text.size();) {
+        size_t eol = text.find('\n', pos);
+        if (eol == std::string::npos) eol = text.size();
+        unsigned long a = 0, b = 0;
+        if (std::sscanf(text.c_str() + pos, "%lx-%lx", &a, &b) == 2) v.emplace_back(a, b);
+        pos = eol + 1;
+    }
+    return v;
+}
+
+// Whether any aligned word of a sleeping thread's stack, from `sp` up, is an address inside the
+// changing bytes: where a signal frame keeps the pc of the code it interrupted. A conservative
+// test (any word with such a value counts, whatever frame holds it) that needs no unwinding, so
+// it holds for frames no unwinder can climb. Unreadable: counted as holding one.
+bool holds_probe_address(const std::vector<std::pair<uintptr_t, uintptr_t>> &maps, uintptr_t sp) {
+    sp &= ~uintptr_t{7};
+    uintptr_t end = 0;
+    for (const auto &[a, b] : maps)
+        if (sp >= a && sp < b) end = b;
+    if (!end) return true;
+    static uint64_t chunk[8192];  // worker (or the one thread holding the core mutex) only
+    for (uintptr_t at = sp; at < end;) {
+        size_t len = end - at < sizeof chunk ? end - at : sizeof chunk;
+        iovec local{chunk, len};
+        iovec remote{reinterpret_cast<void *>(at), len};
+        if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != static_cast<ssize_t>(len)) return true;
+        for (size_t i = 0; i < len / 8; i++)
+            if (in_probe(static_cast<uintptr_t>(chunk[i]))) return true;
+        at += len;
+    }
+    return false;
+}
+
 // Step 2 of the protocol: every thread but this one seen outside the changing bytes, with no
 // frame of its stack inside them, once after the int3s went in.
 //  - A thread asleep in the kernel: /proc/self/task/T/syscall says where it stopped (never
@@ -183,10 +227,11 @@ void pause_briefly() {
 //  - A thread that meets an int3: the trap handler records it.
 //  - A thread on a CPU (or ready to run: the kernel shows neither's registers): the transition
 //    signal, whose handler looks at where it interrupted the thread (entry_rewrite_on_signal).
-// A stack the walker cannot climb is taken on its current pc alone (docs/limitations.md).
+// A sleeping thread's stack is scanned for such a pc rather than walked (holds_probe_address);
+// an interrupted one must have a walk that reaches its root.
 bool wait_threads_clear(std::string *why) {
     const pid_t self = own_tid();
-    const bool worker = self == worker_tid();
+    const auto stacks = mapping_ends();
     const int sig = transition_signal();
     const uint64_t gen = g_probe_gen.load(std::memory_order_relaxed);
     // A thread the kernel shows running gets the signal only once it has stayed on a CPU for a
@@ -246,8 +291,7 @@ bool wait_threads_clear(std::string *why) {
                 left.push_back(w);  // it leaves at its next instructions once it runs
                 continue;
             }
-            if (worker &&
-                check_blocked_thread(t, fz.sp, fz.pc, g_probe_table).verdict == StackVerdict::kBusy) {
+            if (holds_probe_address(stacks, fz.sp)) {
                 left.push_back(w);  // a signal frame interrupted it inside: wait for its return
                 continue;
             }
@@ -280,7 +324,9 @@ void entry_rewrite_on_signal(uintptr_t pc, uintptr_t sp, uintptr_t fp) {
     if (!(gen & 1) || in_probe(pc)) return;
     const InterruptedRegs regs{pc, sp, fp};
     StackResult r = check_own_stack(SelfContext::kSignalHandler, g_probe_table, &regs, hold_now_ns() + 25000);
-    if (r.verdict == StackVerdict::kBusy) return;
+    // Only a walk that reached the thread's root proves that no signal frame below holds a pc
+    // inside: anything else leaves the thread to another sighting (asleep, or at an int3).
+    if (r.verdict != StackVerdict::kClean) return;
     if (g_probe_gen.load(std::memory_order_acquire) != gen) return;  // the table changed meanwhile
     note_seen(gen, own_tid());
 }

@@ -6,10 +6,10 @@
 // original):
 //   1. an int3 over each entry's first byte; every core serialised (sync_cores)
 //   2. every other thread seen once with no frame inside any entry's changing bytes: asleep in
-//      the kernel (/proc/self/task/T/syscall says where, without waking it), at an int3 (the
-//      trap handler records it), or interrupted by the transition signal (only threads the
-//      kernel shows running get it). A thread that was inside moves on as soon as it runs, and
-//      none can enter again: the int3 stands at the only way in
+//      the kernel (/proc/self/task/T/syscall says where, without waking it; its stack is scanned
+//      for a saved pc inside), at an int3 (the trap handler records it), or interrupted by the
+//      transition signal (only threads the kernel shows busy on a CPU get it). A thread that was inside moves
+//      on as soon as it runs, and none can enter again: the int3 stands at the only way in
 //   3. bytes 1..4 written; every core serialised
 //   4. the first byte written; every core serialised
 // A thread meeting an int3 is sent by the SIGTRAP handler to the block's jump, which goes where

@@ -4,6 +4,10 @@
 // threads block in system calls. Every result a worker sees must be the old or the new version's
 // (0 wrong), and no system call may be interrupted (0 EINTR).
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.hpp"
 
@@ -97,6 +101,46 @@ TEST(Ordinary, UnsafeEntriesAreRefusedWithTheirReason) {
     std::string now = ask(t, "tick", "scale ");
     EXPECT_EQ(now.rfind("scale 22 counter 41 version ", 0), 0u) << now;
     EXPECT_NE(now.find(" wrong 0 eintr 0 "), std::string::npos) << now;
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
+
+// A tracer would receive the int3s graft writes and resume the thread past them: a traced process
+// is refused, untouched; once the tracer is gone the same patch loads.
+TEST(Ordinary, TracedProcessIsRefusedUntilItsTracerLeaves) {
+    Target t(prog_path("ordinary_plain"), {"2", "1", "0"});
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    ASSERT_TRUE(t.wait_agent());
+    const std::string pid = std::to_string(t.pid());
+    int ready[2];
+    ASSERT_EQ(pipe(ready), 0);
+    pid_t tracer = fork();
+    ASSERT_GE(tracer, 0);
+    if (tracer == 0) {
+        // PTRACE_SEIZE does not stop the tracee: the program keeps running, traced.
+        char ok = ptrace(PTRACE_SEIZE, t.pid(), nullptr, nullptr) == 0 ? 'y' : 'n';
+        (void)!write(ready[1], &ok, 1);
+        pause();
+        _exit(0);
+    }
+    char ok = 0;
+    ASSERT_EQ(read(ready[0], &ok, 1), 1);
+    close(ready[0]);
+    close(ready[1]);
+    ASSERT_EQ(ok, 'y') << "cannot trace the target";
+    Cmd load = graft_cmd({"load", pid, patch_path("ordinary_fix")});
+    expect_refusal(load, {"the process is traced by pid " + std::to_string(tracer),
+                          "would take the breakpoints graft writes"});
+    auto st = status(t.pid());
+    EXPECT_TRUE(st["patches"].empty()) << st.dump();
+    std::string now = ask(t, "tick", "scale ");
+    EXPECT_EQ(now.rfind("scale 22 counter 41 version ", 0), 0u) << now;
+    kill(tracer, SIGKILL);
+    waitpid(tracer, nullptr, 0);
+    Cmd again = graft_cmd({"load", pid, patch_path("ordinary_fix")});
+    ASSERT_EQ(again.rc, 0) << again.err;
+    now = ask(t, "tick", "scale ");
+    EXPECT_EQ(now.rfind("scale 23 counter 42 version graft-patched ", 0), 0u) << now;
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
