@@ -6,6 +6,8 @@
  *   unload   dlclose -> "unloaded" (after "dtor b=N")
  *   call     "a=N b=N", b through dlsym, or "a=N b=none" while the library is not loaded
  *   quit
+ * argv[1]: the library's file name next to the executable (default objects_lib.so; the tests
+ * also load objects_plain_lib.so, the same source built without graft's flags).
  * Prints "ready PID" once started. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -24,12 +26,12 @@ __attribute__((noinline)) int a(void) { return a_value; }
 static char lib_path[PATH_MAX];
 static void *handle;
 
-static void find_lib(void) {
-    sibling_path(lib_path, sizeof lib_path, "objects_lib.so");
+static void find_lib(const char *name) {
+    sibling_path(lib_path, sizeof lib_path, name);
 }
 
-int main(void) {
-    find_lib();
+int main(int argc, char **argv) {
+    find_lib(argc > 1 ? argv[1] : "objects_lib.so");
     announce_ready();
     char line[64];
     while (next_command(line, sizeof line)) {

@@ -230,3 +230,29 @@ TEST_P(ObjectsComeAndGo, DlmopenNamespace) {
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
+
+// (e) The library built without graft's flags: b() has no patchable entry, so graft rewrites its
+// own entry when the library comes (inside dlopen, before the constructor runs) and the library
+// takes the rewritten bytes with it when it goes; it comes back patched again.
+TEST(ObjectsPlain, OrdinaryEntryPatchedAsTheLibraryComesAndGoes) {
+    Target t(prog_path("objects_host"), {"objects_plain_lib.so"});
+    start(t, false);
+    load_patch(t);
+    EXPECT_EQ(command(t, "call", "a="), v({"a=1 b=none"}));
+    EXPECT_EQ(command(t, "load", "loaded"), v({"ctor b=1", "loaded"})) << "first load";
+    EXPECT_EQ(command(t, "call", "a="), v({"a=1 b=1"}));
+    expect_lib_state(t.pid(), true, "after the first load");
+    EXPECT_EQ(command(t, "unload", "unloaded"), v({"dtor b=1", "unloaded"})) << "first unload";
+    expect_lib_state(t.pid(), false, "after the first unload");
+    EXPECT_EQ(command(t, "load", "loaded"), v({"ctor b=1", "loaded"})) << "reload";
+    EXPECT_EQ(command(t, "call", "a="), v({"a=1 b=1"}));
+    Cmd dis = graft_cmd({"disable", std::to_string(t.pid()), "objects_fix", "--wait", "--timeout", "60"});
+    ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
+    EXPECT_EQ(command(t, "call", "a="), v({"a=0 b=0"}));
+    EXPECT_EQ(command(t, "unload", "unloaded"), v({"dtor b=0", "unloaded"}));
+    // Loaded again with the patch disabled: its original entry, untouched.
+    EXPECT_EQ(command(t, "load", "loaded"), v({"ctor b=0", "loaded"}));
+    EXPECT_EQ(command(t, "call", "a="), v({"a=0 b=0"}));
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
