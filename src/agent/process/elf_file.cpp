@@ -263,11 +263,23 @@ bool read_elf(ElfFile &f, const std::string &name, SymbolFile *out, bool want_sy
             !read_patchable_entries(f, scn, out, err))
             return false;
         if (sh.sh_type == SHT_NOTE && !read_note_section(f, scn, sh, out, err)) return false;
+        if (sh.sh_type == SHT_PROGBITS && sname && std::strcmp(sname, ".gnu_debuglink") == 0) {
+            // A file name, NUL-terminated, then padding and a CRC: only the name is used (the
+            // debug file is accepted by build-id, not by CRC).
+            Elf_Data *d = elf_getdata(scn, nullptr);
+            if (d && d->d_buf && d->d_size > 1) {
+                const char *name = static_cast<const char *>(d->d_buf);
+                size_t len = strnlen(name, d->d_size);
+                if (len < d->d_size && len < 256 && !std::memchr(name, '/', len))
+                    out->debuglink.assign(name, len);
+            }
+        }
     }
     if (dynamic && !read_soname(f, dynamic, out, err)) return false;
     if (want_syms) {
         Elf_Scn *scn = symtab ? symtab : dynsym;
         if (scn && !read_symbols(f, scn, out, err)) return false;
+        out->full_symtab = symtab != nullptr;
     }
     std::sort(out->patchable_entries.begin(), out->patchable_entries.end());
     return true;

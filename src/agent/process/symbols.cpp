@@ -220,6 +220,45 @@ std::shared_ptr<const SymbolFile> symbols_of_fd(int fd, const std::string &name,
     }
 }
 
+namespace {
+
+// The separate debug file of a stripped object (symbols.hpp), or `sf` itself if none is found
+// with the same build-id. Its .symtab replaces the object's .dynsym; everything else (entries,
+// soname, build-id) stays the object's own.
+std::shared_ptr<SymbolFile> with_debug_file_symbols(std::shared_ptr<SymbolFile> sf) {
+    if (sf->build_id.size() < 4) return sf;
+    const char *env = std::getenv("GRAFT_DEBUG_DIR");
+    const std::string root = env && *env ? env : "/usr/lib/debug";
+    std::vector<std::string> candidates = {root + "/.build-id/" + sf->build_id.substr(0, 2) + "/" +
+                                           sf->build_id.substr(2) + ".debug"};
+    if (!sf->debuglink.empty()) {
+        std::string dir = sf->path.substr(0, sf->path.rfind('/') + 1);
+        candidates.push_back(root + dir + sf->debuglink);
+        candidates.push_back(dir + ".debug/" + sf->debuglink);
+        candidates.push_back(dir + sf->debuglink);
+    }
+    for (const auto &c : candidates) {
+        if (c == sf->path) continue;
+        int fd = open(c.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        std::string why;
+        auto dbg = std::make_shared<SymbolFile>();
+        bool ok = read_elf_fd(fd, c, dbg.get(), true, &why);
+        close(fd);
+        // Only the debug file of this very build: same build-id, a real symbol table.
+        if (!ok || dbg->build_id != sf->build_id || !dbg->full_symtab) continue;
+        sf->syms = std::move(dbg->syms);
+        sf->by_name = std::move(dbg->by_name);
+        sf->funcs_by_addr = std::move(dbg->funcs_by_addr);
+        sf->full_symtab = true;
+        sf->symbols_from = c;
+        return sf;
+    }
+    return sf;
+}
+
+}  // namespace
+
 std::shared_ptr<const SymbolFile> symbols_of(const std::string &path, std::string *err) {
     try {
         int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -244,9 +283,11 @@ std::shared_ptr<const SymbolFile> symbols_of(const std::string &path, std::strin
             close(fd);
             return it->second->syms;
         }
-        auto sf = symbols_of_fd(fd, path, err);
+        auto raw = std::make_shared<SymbolFile>();
+        bool ok = read_elf_fd(fd, path, raw.get(), true, err);
         close(fd);
-        if (!sf) return nullptr;
+        if (!ok) return nullptr;
+        std::shared_ptr<const SymbolFile> sf = raw->full_symtab ? raw : with_debug_file_symbols(raw);
         g_sym_lru.push_front(CacheEntry{key, path, sf});
         try {
             g_sym_index[key] = g_sym_lru.begin();

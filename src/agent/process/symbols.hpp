@@ -23,6 +23,9 @@ struct SymbolFile {
     std::string build_id;      // hex
     bool has_interp = false;   // a program (has PT_INTERP), not a library
     std::vector<Symbol> syms;  // .symtab if present, else .dynsym, in file order
+    bool full_symtab = false;  // syms come from a .symtab (the file's, or its debug file's)
+    std::string debuglink;     // the .gnu_debuglink file name, if any
+    std::string symbols_from;  // the separate debug file syms were read from, if any
     std::multimap<std::string, size_t> by_name;
     std::map<uintptr_t, size_t> funcs_by_addr;  // function symbols by value
     // Link-time addresses of the patchable entries the compiler emitted (the contents of
@@ -56,7 +59,12 @@ bool loaded_object_from_file(uintptr_t base, const char *name, LoadedObject *out
 // The patchable entries of an object file alone (sorted link-time addresses), its symbols not
 // read: the start-up reads every loaded object's, and most have none.
 bool patchable_entries_of(const std::string &path, std::vector<uintptr_t> *out, std::string *err);
-// Reads (and caches by path and the file's identity) the symbol table of an object file.
+// Reads (and caches by path and the file's identity) the symbol table of an object file. A file
+// with only .dynsym (stripped, as distributions ship) takes its .symtab from its separate debug
+// file, found as debuggers find it and accepted only with the same build-id:
+//   <debug dir>/.build-id/xx/yyyy.debug, then by .gnu_debuglink in <debug dir>/<file's dir>/,
+//   <file's dir>/.debug/ and <file's dir>/
+// <debug dir> is /usr/lib/debug (Debian's -dbg and -dbgsym packages), or GRAFT_DEBUG_DIR.
 std::shared_ptr<const SymbolFile> symbols_of(const std::string &path, std::string *err);
 // The same from a descriptor the caller owns (read with pread: its offset is not used), never
 // cached: the caller holds the one file it checked. `name` names the file in errors.

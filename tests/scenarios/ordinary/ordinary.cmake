@@ -9,3 +9,14 @@ graft_test_patch(ordinary_fix ordinary_fix.c)
 foreach(v tiny_ret loop_entry table_entry)
   graft_test_patch(ordinary_refused_${v} ordinary_refused.c DEFINES VICTIM=${v})
 endforeach()
+# Stripped as distributions ship (only .dynsym), with the debug information apart, found by
+# build-id under a debug directory (GRAFT_DEBUG_DIR, as /usr/lib/debug for Debian's -dbgsym
+# packages), or by .gnu_debuglink in the .debug folder next to the program.
+graft_plain_prog(ordinary_stripped SOURCES ${ORDINARY_SOURCES} FLAGS -fomit-frame-pointer LIBS z)
+add_custom_command(TARGET ordinary_stripped POST_BUILD
+  COMMAND bash -c "f=$<TARGET_FILE:ordinary_stripped>; id=$(readelf -n $f | sed -n 's/.*Build ID: //p'); d=${GRAFT_TEST_PROGS}/debug/.build-id/\${id:0:2}; mkdir -p $d && objcopy --only-keep-debug $f $d/\${id:2}.debug && strip --strip-all $f"
+  VERBATIM)
+graft_plain_prog(ordinary_debuglink SOURCES ${ORDINARY_SOURCES} FLAGS -fomit-frame-pointer LIBS z)
+add_custom_command(TARGET ordinary_debuglink POST_BUILD
+  COMMAND bash -c "f=$<TARGET_FILE:ordinary_debuglink>; mkdir -p ${GRAFT_TEST_PROGS}/.debug && objcopy --only-keep-debug $f ${GRAFT_TEST_PROGS}/.debug/ordinary_debuglink.debug && strip --strip-all $f && objcopy --add-gnu-debuglink=${GRAFT_TEST_PROGS}/.debug/ordinary_debuglink.debug $f"
+  VERBATIM)

@@ -144,3 +144,39 @@ TEST(Ordinary, TracedProcessIsRefusedUntilItsTracerLeaves) {
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
+
+// A stripped program (only .dynsym, where scale() is not): its static symbols come from its
+// separate debug file, found by build-id under the debug directory, and only from that one.
+TEST(Ordinary, StrippedProgramTakesItsSymbolsFromItsDebugFileByBuildId) {
+    {
+        Target t(prog_path("ordinary_stripped"), {"2", "1", "0"}, {"GRAFT_DEBUG_DIR=/nonexistent"});
+        ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+        ASSERT_TRUE(t.wait_agent());
+        Cmd load = graft_cmd({"load", std::to_string(t.pid()), patch_path("entry_park_fix")});
+        expect_refusal(load, {"symbol 'scale' not found"});
+        t.send("quit\n");
+        EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+    }
+    Target t(prog_path("ordinary_stripped"), {"2", "1", "0"}, {"GRAFT_DEBUG_DIR=" + prog_path("debug")});
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    ASSERT_TRUE(t.wait_agent());
+    Cmd load = graft_cmd({"load", std::to_string(t.pid()), patch_path("entry_park_fix")});
+    ASSERT_EQ(load.rc, 0) << load.err;
+    std::string now = ask(t, "tick", "scale ");
+    EXPECT_EQ(now.rfind("scale 23 counter 41 ", 0), 0u) << now;
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
+
+// The same found through .gnu_debuglink, in the .debug folder next to the program.
+TEST(Ordinary, StrippedProgramTakesItsSymbolsFromItsDebugLink) {
+    Target t(prog_path("ordinary_debuglink"), {"2", "1", "0"}, {"GRAFT_DEBUG_DIR=/nonexistent"});
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    ASSERT_TRUE(t.wait_agent());
+    Cmd load = graft_cmd({"load", std::to_string(t.pid()), patch_path("entry_park_fix")});
+    ASSERT_EQ(load.rc, 0) << load.err;
+    std::string now = ask(t, "tick", "scale ");
+    EXPECT_EQ(now.rfind("scale 23 counter 41 ", 0), 0u) << now;
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
