@@ -186,6 +186,8 @@ CALL_ROWS = [
     ("aa_direct_vs_direct", "direct vs direct (noise floor)"),
     ("gate_closed", "graft, entry never patched (gate closed)"),
     ("completed", "graft, transition completed"),
+    ("ordinary_entry_unpatched", "graft, ordinary entry (no patchable entry), never patched"),
+    ("ordinary_entry_completed", "graft, ordinary entry rewritten, transition completed"),
     ("stacked_1", "graft, 1 patch on the function"),
     ("stacked_2", "graft, 2 patches stacked"),
     ("stacked_5", "graft, 5 patches stacked"),

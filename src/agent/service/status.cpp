@@ -20,10 +20,15 @@ nlohmann::json patch_json(const Patch &p, int order) {
     for (auto &o : p.objs) {
         nlohmann::json funcs = nlohmann::json::array();
         for (auto &f : o->funcs)
-            funcs.push_back({{"name", f->old_name},
-                             {"sympos", f->old_sympos ? f->old_sympos : 1},
-                             {"patched", f->patched},
-                             {"nop", f->nop}});
+            funcs.push_back(
+                {{"name", f->old_name},
+                 {"sympos", f->old_sympos ? f->old_sympos : 1},
+                 {"patched", f->patched},
+                 {"nop", f->nop},
+                 // How calls reach graft: the compiler's patchable entry, or the
+                 // function's own entry rewritten (design.md §2.6); null while unbound.
+                 {"entry", f->stack ? nlohmann::json(f->stack->entry.ordinary ? "rewritten" : "patchable")
+                                    : nlohmann::json(nullptr)}});
         objs.push_back({{"name", o->name}, {"patched", o->patched}, {"loaded", o->loaded}, {"funcs", funcs}});
     }
     return {{"name", p.name},       {"path", p.path},

@@ -27,6 +27,7 @@ TEST(Basic, LoadDisableUnload) {
     EXPECT_EQ(st["patches"][0]["enabled"], true);
     EXPECT_EQ(st["patches"][0]["transition"], false);
     EXPECT_EQ(st["patches"][0]["objects"][0]["patched"], true);
+    EXPECT_EQ(st["patches"][0]["objects"][0]["funcs"][0]["entry"], "patchable");
     for (auto &th : threads(t.pid())) {
         EXPECT_EQ(th["patch_state"], -1) << th.dump();
         EXPECT_EQ(th["pending"], false);

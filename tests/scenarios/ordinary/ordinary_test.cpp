@@ -40,6 +40,17 @@ void patch_in_a_loop(const std::string &prog, const std::vector<std::string> &ar
         Cmd load = graft_cmd({"load", pid, patch_path("ordinary_fix")});
         ASSERT_EQ(load.rc, 0) << "round " << r << ": " << load.err << t.all_output();
         EXPECT_NE(load.out.find("graft: 'ordinary_fix': patching complete"), std::string::npos) << load.out;
+        if (r == 0) {
+            // Every function of the fix has no patchable entry: each one's own entry was rewritten.
+            auto st = status(t.pid());
+            int rewritten = 0;
+            for (auto &o : st["patches"][0]["objects"])
+                for (auto &f : o["funcs"]) {
+                    EXPECT_EQ(f["entry"], "rewritten") << f.dump();
+                    rewritten++;
+                }
+            EXPECT_EQ(rewritten, 5) << st.dump();
+        }
         std::string now = ask(t, "tick", "scale ");
         EXPECT_EQ(
             now.rfind("scale 23 counter 42 version graft-patched abs 2147483647 wrong 0 eintr 0 calls ", 0),
