@@ -1,5 +1,6 @@
 #include "agent/process/code_blocks.hpp"
 
+#include "agent/proc/mappings.hpp"
 #include "arch/x86_64/relocate.hpp"
 
 #include <fcntl.h>
@@ -30,29 +31,10 @@ bool near_enough(uintptr_t a, uintptr_t b) {
     return (a > b ? a - b : b - a) < kReach;
 }
 
-// The mappings of the process, from /proc/self/maps, sorted (the file is).
-std::vector<std::pair<uintptr_t, uintptr_t>> mappings() {
-    std::vector<std::pair<uintptr_t, uintptr_t>> v;
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return v;
-    std::string text;
-    char buf[65536];
-    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
-    close(fd);
-    for (size_t pos = 0; pos < text.size();) {
-        size_t eol = text.find('\n', pos);
-        if (eol == std::string::npos) eol = text.size();
-        unsigned long a = 0, b = 0;
-        if (std::sscanf(text.c_str() + pos, "%lx-%lx", &a, &b) == 2) v.emplace_back(a, b);
-        pos = eol + 1;
-    }
-    return v;
-}
-
 // A fresh chunk in a gap of the address space near `near`: the gap nearest to it, below the
 // lowest mapping around it or above.
 uintptr_t map_chunk(uintptr_t near, std::string *why) {
-    auto maps = mappings();
+    auto maps = process_mappings();
     if (maps.empty()) {
         *why = "/proc/self/maps cannot be read";
         return 0;

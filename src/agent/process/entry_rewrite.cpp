@@ -15,6 +15,7 @@
 #include <ctime>
 
 #include "agent/livepatch/transition.hpp"
+#include "agent/proc/mappings.hpp"
 #include "agent/proc/task_files.hpp"
 #include "agent/process/code_blocks.hpp"
 #include "agent/process/code_writer.hpp"
@@ -177,26 +178,6 @@ void pause_briefly() {
     nanosleep(&ts, nullptr);
 }
 
-// The end of each mapping of the process, by start (from /proc/self/maps): a sleeping thread's
-// stack is read from its sp to the end of the mapping that holds it.
-std::vector<std::pair<uintptr_t, uintptr_t>> mapping_ends() {
-    std::vector<std::pair<uintptr_t, uintptr_t>> v;
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return v;
-    std::string text;
-    char buf[65536];
-    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
-    close(fd);
-    for (size_t pos = 0; pos < text.size();) {
-        size_t eol = text.find('\n', pos);
-        if (eol == std::string::npos) eol = text.size();
-        unsigned long a = 0, b = 0;
-        if (std::sscanf(text.c_str() + pos, "%lx-%lx", &a, &b) == 2) v.emplace_back(a, b);
-        pos = eol + 1;
-    }
-    return v;
-}
-
 // Whether any aligned word of a sleeping thread's stack, from `sp` up, is an address inside the
 // changing bytes: where a signal frame keeps the pc of the code it interrupted. A conservative
 // test (any word with such a value counts, whatever frame holds it) that needs no unwinding, so
@@ -231,7 +212,7 @@ bool holds_probe_address(const std::vector<std::pair<uintptr_t, uintptr_t>> &map
 // an interrupted one must have a walk that reaches its root.
 bool wait_threads_clear(std::string *why) {
     const pid_t self = own_tid();
-    const auto stacks = mapping_ends();
+    const auto stacks = process_mappings();
     const int sig = transition_signal();
     const uint64_t gen = g_probe_gen.load(std::memory_order_relaxed);
     // A thread the kernel shows running gets the signal only once it has stayed on a CPU for a
@@ -317,6 +298,16 @@ void first_byte_writes(const std::vector<EntryFlip> &flips, bool breakpoint, std
     }
 }
 
+// The first bytes as they were before the batch, over int3s whose tails never changed.
+void remove_breakpoints(const std::vector<EntryFlip> &flips) {
+    std::vector<CodeWrite> undo;
+    first_byte_writes(flips, false, &undo);
+    std::string why;
+    if (!write_code(undo, &why))
+        code_writer_mark_broken("an entry's int3 could not be removed after a failed rewrite: " + why);
+    arch::sync_cores();
+}
+
 }  // namespace
 
 void entry_rewrite_on_signal(uintptr_t pc, uintptr_t sp, uintptr_t fp) {
@@ -400,12 +391,7 @@ bool flip_ordinary_entries(const std::vector<EntryFlip> &flips, std::string *why
     // Release: pairs with the handlers' second acquire load (the probe's end).
     g_probe_gen.store(g_probe_gen.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     if (!clear) {
-        std::vector<CodeWrite> undo;
-        first_byte_writes(flips, false, &undo);
-        std::string uwhy;
-        if (!write_code(undo, &uwhy))
-            code_writer_mark_broken("an entry's int3 could not be removed after a failed rewrite: " + uwhy);
-        arch::sync_cores();
+        remove_breakpoints(flips);
         return false;
     }
     // 3. The rest of each entry's new bytes; no thread can be executing them.
@@ -417,21 +403,8 @@ bool flip_ordinary_entries(const std::vector<EntryFlip> &flips, std::string *why
         tails.push_back(t);
     }
     if (!write_code(tails, why)) {
-        // The tails are unreachable behind the int3s: put the first bytes back over whatever
-        // tail bytes are there now, which then must be the old ones again.
-        std::vector<CodeWrite> back;
-        for (const auto &f : flips) {
-            const uint8_t *src = f.open ? f.entry->original : f.entry->jump;
-            CodeWrite t{f.entry->gate + 1, arch::kEntryJumpSize - 1, {}};
-            std::memcpy(t.bytes, src + 1, arch::kEntryJumpSize - 1);
-            back.push_back(t);
-        }
-        std::vector<CodeWrite> undo;
-        first_byte_writes(flips, false, &undo);
-        std::string uwhy;
-        if (!write_code(back, &uwhy) || (arch::sync_cores(), !write_code(undo, &uwhy)))
-            code_writer_mark_broken("an entry could not be restored after a failed rewrite: " + uwhy);
-        arch::sync_cores();
+        // write_code() refuses before it stores anything: the old tails are still there.
+        remove_breakpoints(flips);
         return false;
     }
     arch::sync_cores();
