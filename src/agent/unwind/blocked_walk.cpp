@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +22,7 @@
 #include "agent/unwind/frame_rules.hpp"
 #include "agent/unwind/stack_check.hpp"
 #include "agent/unwind/walk_common.hpp"
+#include "arch/x86_64/stack_height.hpp"
 
 namespace graft {
 namespace {
@@ -172,6 +174,9 @@ const Dwfl_Callbacks kDwflCallbacks = {
 auto &g_cfi_known = *new std::unordered_set<Dwarf_Addr>;
 
 auto &g_rules = *new std::unordered_map<Dwarf_Addr, FrameRule>;  // worker only; cleared with the session
+// CFA - sp from the code, per pc (code_cfa_offset); INT32_MIN: no certain answer. Worker only;
+// cleared with the session.
+auto &g_heights = *new std::unordered_map<Dwarf_Addr, int32_t>;
 
 bool ensure_dwfl() {
     if (g_dw.dwfl && g_dw.refresh) {
@@ -186,6 +191,7 @@ bool ensure_dwfl() {
             g_dw.dwfl = nullptr;
             g_cfi_known.clear();
             g_rules.clear();
+            g_heights.clear();
         }
     }
     if (g_dw.dwfl) return true;
@@ -208,9 +214,16 @@ bool ensure_dwfl() {
 // Most frames of a blocked thread have the simplest CFI there is: CFA = rsp + k, return address
 // saved at CFA - 8, caller's rsp = CFA. For those, libdw's answer for a pc is remembered as the
 // offset k, and a walk over them costs a hash lookup and a read of the copied stack per frame.
-// The first frame that is anything else (a frame-pointer CFA, a signal frame, a pc without CFI,
-// a return address saved elsewhere) sends the whole check to the libdwfl walk below: the cache
-// only ever repeats what libdw said, and decides nothing libdwfl would not.
+//
+// Frames of code built with frame pointers say "CFA = rbp + 16" instead, and the worker does not
+// know the blocked thread's rbp (/proc/T/syscall gives only sp and pc). rbp becomes known once a
+// frame below saved it (its CFI says where); until then, the frame's CFA comes from the height
+// of its stack at pc, derived from the function's code (arch/x86_64/stack_height.hpp, the
+// kernel's ORC idea), and is accepted only when the code's own distance from CFA to rbp there is
+// the one CFI states. The first frame that is anything else (a signal frame, a pc without CFI, a
+// return address saved elsewhere, code whose height is not certain) sends the whole check to the
+// libdwfl walk below: the cache only ever repeats what libdw said, and decides nothing libdwfl
+// would not.
 bool rule_for(Dwarf_Addr pc, FrameRule *out) {
     auto it = g_rules.find(pc);
     if (it == g_rules.end()) {
@@ -224,29 +237,69 @@ bool rule_for(Dwarf_Addr pc, FrameRule *out) {
         it = g_rules.emplace(pc, rule).first;
     }
     *out = it->second;
-    // Only sp and pc are known here: a frame whose CFA is based on rbp goes to libdwfl.
-    return out->kind == FrameRule::kRspCfa || out->kind == FrameRule::kOutermost;
+    return out->kind != FrameRule::kOther;
+}
+
+// CFA - sp at `pc` (exact, or a return address - 1) from the code of its function, checked
+// against the CFI row `rule` (CFA = rbp + rule.cfa_offset); INT32_MIN when there is no certain
+// answer. Cached per pc for the session (g_heights).
+
+int32_t code_cfa_offset(Dwarf_Addr pc, const FrameRule &rule) {
+    auto it = g_heights.find(pc);
+    if (it != g_heights.end()) return it->second;
+    if (g_heights.size() >= 65536) g_heights.clear();
+    int32_t off = INT32_MIN;
+    uintptr_t lo = 0, hi = 0;
+    FrameRule first;
+    arch::FrameHeight h;
+    // The function must begin as every function does (CFA = rsp + 8): a .cold part continues
+    // its parent's frame, and its height at its first byte is not in its own code.
+    if (fde_range(pc, &lo, &hi) && rule_for(lo, &first) && first.kind == FrameRule::kRspCfa &&
+        first.cfa_offset == 8 && arch::frame_height_at(lo, hi - lo, pc, &h) && h.bp_known &&
+        h.cfa_minus_bp == rule.cfa_offset && h.cfa_minus_sp > 0)
+        off = h.cfa_minus_sp;
+    if (g_debug)
+        std::fprintf(stderr, "graft-unwind: code height at %#lx (function %#lx-%#lx): %d\n",
+                     (unsigned long)pc, (unsigned long)lo, (unsigned long)hi, off);
+    g_heights.emplace(pc, off);
+    return off;
 }
 
 // True and a verdict when every frame from sp/pc to the thread's root has a simple rule.
 bool cached_walk(uintptr_t sp, uintptr_t pc, const ForbiddenTable *table, StackResult *out) {
     StackResult r;
     Dwarf_Addr look = pc;  // the first frame's pc is exact (where the system call returns)
+    uintptr_t bp = 0;
+    bool bp_known = false;  // the thread's rbp is not in /proc
     for (int n = 1;; n++) {
         if (n > kMaxFrames) return false;
         FrameRule rule;
         if (!rule_for(look, &rule)) return false;
         if (n > 1 && in_graft_hot_code(look)) return false;
         if (const char *hit = find_forbidden(look, table); hit && !r.busy_in) r.busy_in = hit;
-        const uintptr_t cfa = sp + static_cast<uintptr_t>(rule.cfa_offset);
         if (rule.kind == FrameRule::kOutermost) {
             if (!is_root(look)) return false;
             r.verdict = r.busy_in ? StackVerdict::kBusy : StackVerdict::kClean;
             *out = r;
             return true;
         }
+        uintptr_t cfa = 0;
+        if (!frame_cfa(rule, sp, bp, bp_known, &cfa)) {
+            const int32_t off = rule.kind == FrameRule::kRbpCfa ? code_cfa_offset(look, rule) : INT32_MIN;
+            if (off == INT32_MIN) return false;
+            cfa = sp + static_cast<uintptr_t>(off);
+        }
         Dwarf_Word ra = 0;
         if (cfa <= sp || !dw_memory_read(nullptr, cfa - 8, &ra, nullptr) || ra == 0) return false;
+        if (rule.rbp == FrameRule::kRbpAtCfa) {
+            Dwarf_Word saved = 0;
+            bp_known =
+                dw_memory_read(nullptr, cfa + static_cast<uintptr_t>(static_cast<intptr_t>(rule.rbp_offset)),
+                               &saved, nullptr);
+            bp = saved;
+        } else if (rule.rbp == FrameRule::kRbpUnknown) {
+            bp_known = false;
+        }
         sp = cfa;
         look = ra - 1;  // a return address: the call lies before it
     }
@@ -368,6 +421,7 @@ void stack_check_after_fork_child() {
 void stack_check_invalidate() {
     g_cfi_known.clear();
     g_rules.clear();
+    g_heights.clear();
     if (g_dw.dwfl) dwfl_end(g_dw.dwfl);
     g_dw.dwfl = nullptr;
     g_dw.refresh = false;

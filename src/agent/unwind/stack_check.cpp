@@ -14,6 +14,7 @@
 #include <unwind.h>
 
 #include <atomic>
+#include <cstring>
 #include <exception>
 
 #include "agent/unwind/walk_common.hpp"
@@ -43,6 +44,28 @@ uintptr_t fde_func(uintptr_t pc) {
     dwarf_eh_bases b{};
     if (!_Unwind_Find_FDE(reinterpret_cast<void *>(pc), &b)) return 0;
     return reinterpret_cast<uintptr_t>(b.func);
+}
+
+bool fde_range(uintptr_t pc, uintptr_t *lo, uintptr_t *hi) {
+    dwarf_eh_bases b{};
+    const auto *fde = static_cast<const unsigned char *>(_Unwind_Find_FDE(reinterpret_cast<void *>(pc), &b));
+    if (!fde) return false;
+    // length (4), CIE pointer (4), pc_begin, pc_range. The encoding is the CIE's; accept only the
+    // one every x86-64 toolchain emits (pc-relative signed 4 bytes), recognised by pc_begin
+    // decoding to the function the unwinder itself found.
+    uint32_t length;
+    int32_t begin;
+    uint32_t range;
+    std::memcpy(&length, fde, 4);
+    if (length == 0xffffffffu || length < 16) return false;
+    std::memcpy(&begin, fde + 8, 4);
+    std::memcpy(&range, fde + 12, 4);
+    const uintptr_t start =
+        reinterpret_cast<uintptr_t>(fde + 8) + static_cast<uintptr_t>(static_cast<int64_t>(begin));
+    if (start != reinterpret_cast<uintptr_t>(b.func) || pc < start || pc - start >= range) return false;
+    *lo = start;
+    *hi = start + range;
+    return true;
 }
 
 bool is_root(uintptr_t pc) {

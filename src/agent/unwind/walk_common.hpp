@@ -26,6 +26,9 @@ extern std::atomic<link_map *> g_unwinder_map, g_loader_map;
 
 // The start of the function whose FDE covers pc (0: none).
 uintptr_t fde_func(uintptr_t pc);
+// The range [lo, hi) of the function whose FDE covers pc; false when the FDE's encoding is not
+// the usual pc-relative one.
+bool fde_range(uintptr_t pc, uintptr_t *lo, uintptr_t *hi);
 // pc lies in a function that ends a thread's stack.
 bool is_root(uintptr_t pc);
 // pc lies in the trampoline or the selector, where no frame is described.

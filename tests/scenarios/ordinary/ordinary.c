@@ -68,12 +68,21 @@ static void *worker(void *arg) {
 /* Blocked in system calls almost all the time: graft must switch them where they stand, and
  * never interrupt their calls (poll() is not restarted after a signal handler, even with
  * SA_RESTART: an interruption shows as EINTR). */
+/* Blocked for a minute at a time and calling no patched function: the only ways to switch it are
+ * a check of its stack where it stands, or the late signal, which its poll would report as EINTR. */
+/* Two frames of this program's code over the system call (with frame pointers: the inner one's
+ * CFA comes from its code's stack height, the outer one's from the rbp the inner one saved). */
+__attribute__((noinline)) static int block_a_minute(int n) {
+    volatile char local[64];
+    local[n & 63] = 1;
+    int rc = poll(NULL, 0, 60000);
+    return rc + local[n & 63] - 1;
+}
+
 static void *sleeper(void *arg) {
     (void)arg;
-    for (;;) {
-        if (poll(NULL, 0, 200) < 0 && errno == EINTR) atomic_fetch_add(&eintr_seen, 1);
-        (void)scale(1);
-    }
+    for (int n = 0;; n++)
+        if (block_a_minute(n) < 0 && errno == EINTR) atomic_fetch_add(&eintr_seen, 1);
     return NULL;
 }
 
