@@ -1,5 +1,5 @@
-// graft load PID PATCH.so [--no-wait] [--timeout SECONDS]   (insmod)
-// graft load --all PATCH.so [--jobs N] [--json] [--no-wait] [--timeout SECONDS]
+// graft load PID PATCH.so [--symbols FILE]... [--no-wait] [--timeout SECONDS]   (insmod)
+// graft load --all PATCH.so [--symbols FILE]... [--jobs N] [--json] [--no-wait] [--timeout SECONDS]
 #include <unistd.h>
 
 #include <chrono>
@@ -71,6 +71,7 @@ namespace {
 // The options of `graft load` (CLI11 writes into them).
 struct LoadOptions {
     std::string pid_s, path;
+    std::vector<std::string> symbols;  // absolute paths
     bool no_wait = false, all = false, json = false;
     double timeout = 0;
     int jobs = 16;
@@ -81,7 +82,9 @@ struct LoadOptions {
 void load_one(pid_t pid, const std::string &abs, const LoadOptions &o, bool quiet) {
     attach_if_needed(pid);
     bool connected = false;
-    auto reply = request_raw(pid, {{"op", "load"}, {"path", abs}}, "load", &connected);
+    nlohmann::json req = {{"op", "load"}, {"path", abs}};
+    if (!o.symbols.empty()) req["symbols"] = o.symbols;
+    auto reply = request_raw(pid, req, "load", &connected);
     if (!reply.value("ok", false)) {
         const std::string e = reply.value("error", std::string("failed"));
         // --all: a process that has the patch already is skipped, not failed (runs can repeat).
@@ -91,6 +94,9 @@ void load_one(pid_t pid, const std::string &abs, const LoadOptions &o, bool quie
         }
         die("load", e + ": " + errno_text(reply.value("errno", EIO)));
     }
+    if (!quiet && reply.contains("notes") && reply["notes"].is_array())
+        for (const auto &n : reply["notes"])
+            if (n.is_string()) std::cout << "graft: " << n.get<std::string>() << std::endl;
     // The agent names the patch it loaded. An older agent did not: then it is the newest
     // entry of the list (asking costs a round trip that waits for the first try).
     std::string name = reply.value("patch", "");
@@ -145,6 +151,10 @@ void add_load(CLI::App &app) {
     static LoadOptions o;
     sub->add_option("pid", o.pid_s, "the process (with --all: omitted)");
     sub->add_option("patch", o.path, "the patch .so");
+    sub->add_option("--symbols", o.symbols,
+                    "an unstripped build of a stripped object the patch targets (repeatable); used only "
+                    "if it has the object's build-id or identical code and data")
+        ->check(CLI::ExistingFile);
     sub->add_flag("--no-wait", o.no_wait, "return once the transition started");
     sub->add_option("--timeout", o.timeout, "give up waiting after SECONDS (the transition keeps running)");
     sub->add_flag("--all", o.all,
@@ -160,6 +170,11 @@ void add_load(CLI::App &app) {
             die("load", "name a process and a patch (or --all and a patch): " + errno_text(EINVAL), 2);
         char abs[PATH_MAX];
         if (!realpath(o.path.c_str(), abs)) die("load", "'" + o.path + "': " + errno_text(errno));
+        for (auto &f : o.symbols) {
+            char sym[PATH_MAX];
+            if (!realpath(f.c_str(), sym)) die("load", "symbols file '" + f + "': " + errno_text(errno));
+            f = sym;
+        }
         if (o.all) std::exit(load_all(abs, o));
         load_one(parse_pid(o.pid_s), abs, o, false);
         std::exit(0);

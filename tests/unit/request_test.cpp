@@ -26,6 +26,11 @@ TEST(UnitRequest, WellFormedRequestsAreTyped) {
     ASSERT_TRUE(load.ok) << load.err;
     EXPECT_EQ(load.req.op, Op::kLoad);
     EXPECT_EQ(load.req.path, "/srv/fix.so");
+    EXPECT_TRUE(load.req.symbols.empty());
+    auto with_symbols =
+        parse(R"({"op":"load","path":"/srv/fix.so","symbols":["/a/memcached","/b/libz.so"]})");
+    ASSERT_TRUE(with_symbols.ok) << with_symbols.err;
+    EXPECT_EQ(with_symbols.req.symbols, (std::vector<std::string>{"/a/memcached", "/b/libz.so"}));
 
     auto force = parse(R"({"op":"force","name":"fix"})");
     ASSERT_TRUE(force.ok) << force.err;
@@ -62,6 +67,13 @@ TEST(UnitRequest, MalformedLinesAreRefusedWithTheReason) {
         {"{\"op\":\"load\",\"path\":5}", "missing string field 'path'"},
         {"{\"op\":\"load\",\"path\":\"/a\\u0000b\"}", "field 'path' contains a NUL byte"},
         {"{\"op\":\"disable\",\"name\":\"\"}", "field 'name' is empty"},
+        {"{\"op\":\"load\",\"path\":\"/f\",\"symbols\":\"/s\"}", "'symbols' must be an array of at most 16"},
+        {"{\"op\":\"load\",\"path\":\"/f\",\"symbols\":[5]}", "missing string field 'symbols'"},
+        {"{\"op\":\"load\",\"path\":\"/f\",\"symbols\":[\"rel/x\"]}",
+         "symbol file 'rel/x' is not an absolute path"},
+        {"{\"op\":\"load\",\"path\":\"/f\",\"symbols\":[\"/1\",\"/2\",\"/3\",\"/4\",\"/5\",\"/6\",\"/7\",\"/"
+         "8\",\"/9\",\"/10\",\"/11\",\"/12\",\"/13\",\"/14\",\"/15\",\"/16\",\"/17\"]}",
+         "'symbols' must be an array of at most 16"},
         {"{\"op\":\"log\",\"since\":-1}", "'since' must be a non-negative integer"},
         {"{\"op\":\"log\",\"since\":1.5}", "'since' must be a non-negative integer"},
         {"{\"op\":\"set\"}", "nothing to set"},

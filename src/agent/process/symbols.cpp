@@ -18,6 +18,7 @@
 #include <new>
 
 #include "agent/process/elf_file.hpp"
+#include "agent/process/user_symbols.hpp"
 
 namespace graft {
 namespace {
@@ -254,6 +255,7 @@ std::shared_ptr<SymbolFile> with_debug_file_symbols(std::shared_ptr<SymbolFile> 
         sf->symbols_from = c;
         return sf;
     }
+    user_symbols_apply(sf.get());  // files named with `graft load --symbols`
     return sf;
 }
 
@@ -318,6 +320,18 @@ void symbol_cache_forget(const std::string &path) noexcept {
     }
 }
 
+void symbol_cache_forget_stripped() noexcept {
+    std::lock_guard<std::mutex> g(g_sym_cache_mutex);
+    for (auto it = g_sym_lru.begin(); it != g_sym_lru.end();) {
+        if (!it->syms->full_symtab) {
+            g_sym_index.erase(it->key);
+            it = g_sym_lru.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
 size_t symbol_cache_size() {
     std::lock_guard<std::mutex> g(g_sym_cache_mutex);
     return g_sym_lru.size();
@@ -348,6 +362,7 @@ bool resolve_symbol(const LoadedObject &obj, const std::string &name, unsigned l
     }
     if (count == 0) {
         *err = "symbol '" + name + "' not found in symbol table";
+        if (!sf->symbols_refused.empty()) *err += " (symbol files not used: " + sf->symbols_refused + ")";
         return false;
     }
     if (sympos == 0 && count > 1) {

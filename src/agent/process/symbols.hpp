@@ -20,12 +20,13 @@ struct Symbol {
 struct SymbolFile {
     std::string path;
     std::string soname;
-    std::string build_id;      // hex
-    bool has_interp = false;   // a program (has PT_INTERP), not a library
-    std::vector<Symbol> syms;  // .symtab if present, else .dynsym, in file order
-    bool full_symtab = false;  // syms come from a .symtab (the file's, or its debug file's)
-    std::string debuglink;     // the .gnu_debuglink file name, if any
-    std::string symbols_from;  // the separate debug file syms were read from, if any
+    std::string build_id;         // hex
+    bool has_interp = false;      // a program (has PT_INTERP), not a library
+    std::vector<Symbol> syms;     // .symtab if present, else .dynsym, in file order
+    bool full_symtab = false;     // syms come from a .symtab (the file's, or its debug file's)
+    std::string debuglink;        // the .gnu_debuglink file name, if any
+    std::string symbols_from;     // the separate debug file syms were read from, if any
+    std::string symbols_refused;  // named symbol files that are not this object's build, and why
     std::multimap<std::string, size_t> by_name;
     std::map<uintptr_t, size_t> funcs_by_addr;  // function symbols by value
     // Link-time addresses of the patchable entries the compiler emitted (the contents of
@@ -85,6 +86,9 @@ constexpr size_t kSymbolCacheMax = 256;
 // mutex may be held: core before symbol cache). Never allocates or throws.
 void symbol_cache_forget(const std::string &path) noexcept;
 size_t symbol_cache_size();  // for tests
+// Drops every cached entry without a full symbol table (user_symbols_add: a stripped object may
+// now find its symbols). Takes g_sym_cache_mutex.
+void symbol_cache_forget_stripped() noexcept;
 
 // The hex build-id in a run of ELF notes (a PT_NOTE segment or SHT_NOTE section's bytes) whose
 // entries are padded to `align` (4, or 8 for 8-aligned note segments); empty if none. Any bytes:

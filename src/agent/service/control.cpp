@@ -28,6 +28,7 @@
 
 #include "agent/livepatch/core.hpp"
 #include "agent/livepatch/transition.hpp"
+#include "agent/process/user_symbols.hpp"
 #include "agent/service/log.hpp"
 #include "agent/service/request.hpp"
 #include "agent/service/status.hpp"
@@ -105,8 +106,16 @@ nlohmann::json execute(const Request &r) {
     switch (r.op) {
         case Op::kPing:
             return {{"ok", true}, {"pid", getpid()}};
-        case Op::kLoad:
-            return result_json(core_load(r.path));
+        case Op::kLoad: {
+            std::string err;
+            if (!r.symbols.empty() && !user_symbols_add(r.symbols, &err)) return error_json(EINVAL, err);
+            auto answer = result_json(core_load(r.path));
+            // How symbols of stripped objects were found for this load: said to the user and logged.
+            auto notes = user_symbols_take_notes();
+            for (const auto &n : notes) log_line("graft: " + n);
+            if (!notes.empty()) answer["notes"] = notes;
+            return answer;
+        }
         case Op::kDisable:
             return result_json(core_disable(r.name));
         case Op::kEnable:

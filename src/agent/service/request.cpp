@@ -52,6 +52,28 @@ bool parse_since(const nlohmann::json &req, Request *out, std::string *err) {
     return true;
 }
 
+// "symbols" of a load request: optional, an array of at most kMaxSymbolFiles absolute paths.
+bool parse_symbols(const nlohmann::json &req, Request *out, std::string *err) {
+    auto it = req.find("symbols");
+    if (it == req.end()) return true;
+    if (!it->is_array() || it->size() > kMaxSymbolFiles) {
+        *err = "malformed request: 'symbols' must be an array of at most " + std::to_string(kMaxSymbolFiles) +
+               " paths";
+        return false;
+    }
+    for (const auto &v : *it) {
+        nlohmann::json one = {{"symbols", v}};
+        std::string s;
+        if (!string_field(one, "symbols", &s, err)) return false;
+        if (s[0] != '/') {
+            *err = "malformed request: symbol file " + (quoted)(s) + " is not an absolute path";
+            return false;
+        }
+        out->symbols.push_back(s);
+    }
+    return true;
+}
+
 // "signal_timeout" of a set request: a finite number of seconds in [0, kMaxSignalTimeout].
 bool parse_signal_timeout(const nlohmann::json &req, Request *out, std::string *err) {
     auto it = req.find("signal_timeout");
@@ -95,6 +117,7 @@ bool parse_json(const nlohmann::json &req, Request *out, std::string *err) {
     } else if (op == "load") {
         out->op = Op::kLoad;
         if (!string_field(req, "path", &out->path, err)) return false;
+        if (!parse_symbols(req, out, err)) return false;
     } else if (op == "disable" || op == "enable" || op == "force" || op == "unload") {
         out->op = op == "disable"  ? Op::kDisable
                   : op == "enable" ? Op::kEnable

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace graft {
 
@@ -13,12 +14,16 @@ enum class Op { kPing, kLoad, kDisable, kEnable, kForce, kUnload, kStatus, kThre
 
 struct Request {
     Op op = Op::kPing;
-    std::string path;    // load: an absolute path, no NUL byte
-    std::string name;    // disable, enable, force, unload: a patch name, no NUL byte
-    uint64_t since = 0;  // log: the first sequence number wanted
+    std::string path;                  // load: an absolute path, no NUL byte
+    std::vector<std::string> symbols;  // load: symbol files named by the user (at most kMaxSymbolFiles)
+    std::string name;                  // disable, enable, force, unload: a patch name, no NUL byte
+    uint64_t since = 0;                // log: the first sequence number wanted
     // set: seconds, finite, 0 <= v <= kMaxSignalTimeout (one day, transition.hpp).
     std::optional<double> signal_timeout;
 };
+
+// A load names at most this many symbol files.
+constexpr size_t kMaxSymbolFiles = 16;
 
 // A request line is at most this long (the agent stops reading a client past it).
 constexpr size_t kMaxRequestBytes = 1 << 20;

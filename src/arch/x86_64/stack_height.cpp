@@ -42,6 +42,14 @@ Height meet(const Height &a, const Height &b) {
     return m;
 }
 
+// A height `base - k` (k from the code: any 64-bit value), or unknown past what a stack could be.
+constexpr int64_t kMaxHeight = int64_t{1} << 24;
+void set_height(bool *known, int32_t *out, bool base_known, int32_t base, int64_t k) {
+    const int64_t v = static_cast<int64_t>(base) - (k > kMaxHeight || k < -kMaxHeight ? kMaxHeight * 4 : k);
+    *known = base_known && v >= -kMaxHeight && v <= kMaxHeight;
+    *out = *known ? static_cast<int32_t>(v) : 0;
+}
+
 ZydisRegister full(ZydisRegister r) {
     return ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
 }
@@ -62,22 +70,21 @@ Height step(const ZydisDecodedInstruction &in, const ZydisDecodedOperand *ops, H
         case ZYDIS_MNEMONIC_PUSH:
         case ZYDIS_MNEMONIC_PUSHF:
         case ZYDIS_MNEMONIC_PUSHFQ:
-            h.sp += width;
+            set_height(&h.sp_known, &h.sp, h.sp_known, h.sp, -width);
             return h;
         case ZYDIS_MNEMONIC_POP:
             if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && full(ops[0].reg.value) == ZYDIS_REGISTER_RSP)
                 h.sp_known = false;
             if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && full(ops[0].reg.value) == ZYDIS_REGISTER_RBP)
                 h.bp_known = false;
-            h.sp -= width;
+            set_height(&h.sp_known, &h.sp, h.sp_known, h.sp, width);
             return h;
         case ZYDIS_MNEMONIC_POPF:
         case ZYDIS_MNEMONIC_POPFQ:
-            h.sp -= width;
+            set_height(&h.sp_known, &h.sp, h.sp_known, h.sp, width);
             return h;
         case ZYDIS_MNEMONIC_LEAVE:  // mov %rbp, %rsp; pop %rbp
-            h.sp_known = h.bp_known;
-            h.sp = h.bp - 8;
+            set_height(&h.sp_known, &h.sp, h.bp_known, h.bp, 8);
             h.bp_known = false;
             return h;
         case ZYDIS_MNEMONIC_ENTER:
@@ -104,7 +111,7 @@ Height step(const ZydisDecodedInstruction &in, const ZydisDecodedOperand *ops, H
             if ((in.mnemonic == ZYDIS_MNEMONIC_SUB || in.mnemonic == ZYDIS_MNEMONIC_ADD) &&
                 src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
                 const int64_t k = src->imm.value.s;
-                h.sp += static_cast<int32_t>(in.mnemonic == ZYDIS_MNEMONIC_SUB ? k : -k);
+                set_height(&h.sp_known, &h.sp, h.sp_known, h.sp, in.mnemonic == ZYDIS_MNEMONIC_SUB ? -k : k);
                 done = true;
             } else if (in.mnemonic == ZYDIS_MNEMONIC_MOV && src->type == ZYDIS_OPERAND_TYPE_REGISTER &&
                        src->reg.value == ZYDIS_REGISTER_RBP) {
@@ -114,8 +121,8 @@ Height step(const ZydisDecodedInstruction &in, const ZydisDecodedOperand *ops, H
             } else if (in.mnemonic == ZYDIS_MNEMONIC_LEA && base_disp(*src, &base, &disp) &&
                        (base == ZYDIS_REGISTER_RSP || base == ZYDIS_REGISTER_RBP)) {
                 const bool from_sp = base == ZYDIS_REGISTER_RSP;
-                h.sp_known = from_sp ? h.sp_known : h.bp_known;
-                h.sp = (from_sp ? h.sp : h.bp) - static_cast<int32_t>(disp);
+                set_height(&h.sp_known, &h.sp, from_sp ? h.sp_known : h.bp_known, from_sp ? h.sp : h.bp,
+                           disp);
                 done = true;
             }
             if (!done) h.sp_known = false;
@@ -127,8 +134,7 @@ Height step(const ZydisDecodedInstruction &in, const ZydisDecodedOperand *ops, H
             h.bp = h.sp;
         } else if (whole && src && in.mnemonic == ZYDIS_MNEMONIC_LEA && base_disp(*src, &base, &disp) &&
                    base == ZYDIS_REGISTER_RSP) {
-            h.bp_known = h.sp_known;
-            h.bp = h.sp - static_cast<int32_t>(disp);
+            set_height(&h.bp_known, &h.bp, h.sp_known, h.sp, disp);
         } else {
             h.bp_known = false;  // rbp used as a general register: nothing is known of it
         }

@@ -20,3 +20,15 @@ graft_plain_prog(ordinary_debuglink SOURCES ${ORDINARY_SOURCES} FLAGS -fomit-fra
 add_custom_command(TARGET ordinary_debuglink POST_BUILD
   COMMAND bash -c "f=$<TARGET_FILE:ordinary_debuglink>; mkdir -p ${GRAFT_TEST_PROGS}/.debug && objcopy --only-keep-debug $f ${GRAFT_TEST_PROGS}/.debug/ordinary_debuglink.debug && strip --strip-all $f && objcopy --add-gnu-debuglink=${GRAFT_TEST_PROGS}/.debug/ordinary_debuglink.debug $f"
   VERBATIM)
+# Stripped, no debug file anywhere: symbols come only from a file the user names (graft load
+# --symbols). symbols/ordinary_nosyms.rebuild is the same build with another build-id (as a rebuild
+# from the same source whose debug information differs), symbols/ordinary_nosyms.other a build with
+# other flags (other code): the first is accepted after comparing code and data, the second refused.
+graft_plain_prog(ordinary_nosyms SOURCES ${ORDINARY_SOURCES} FLAGS -fomit-frame-pointer LIBS z)
+add_custom_command(TARGET ordinary_nosyms POST_BUILD
+  COMMAND bash -c "f=$<TARGET_FILE:ordinary_nosyms>; d=${GRAFT_TEST_PROGS}/symbols; mkdir -p $d && printf '\\x04\\x00\\x00\\x00\\x14\\x00\\x00\\x00\\x03\\x00\\x00\\x00GNU\\x00\\xab\\xab\\xab\\xab\\xab\\xab\\xab\\xab\\xab\\xab\\xab\\xab\\xab\\xab\\xab\\xab\\xab\\xab\\xab\\xab' > $d/note.bin && objcopy --update-section .note.gnu.build-id=$d/note.bin $f $d/ordinary_nosyms.rebuild && strip --strip-all $f"
+  VERBATIM)
+graft_plain_prog(ordinary_nosyms_other SOURCES ${ORDINARY_SOURCES} FLAGS -fomit-frame-pointer -O1 LIBS z)
+add_custom_command(TARGET ordinary_nosyms_other POST_BUILD
+  COMMAND bash -c "mkdir -p ${GRAFT_TEST_PROGS}/symbols && cp $<TARGET_FILE:ordinary_nosyms_other> ${GRAFT_TEST_PROGS}/symbols/ordinary_nosyms.other"
+  VERBATIM)

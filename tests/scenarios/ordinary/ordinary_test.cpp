@@ -192,3 +192,43 @@ TEST(Ordinary, StrippedProgramTakesItsSymbolsFromItsDebugLink) {
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
+
+// A stripped program with no debug file: its symbols come from a file the user names. Another
+// build (other flags, other code) is refused, naming the first difference, and leaves the process
+// as it was; a build with another build-id but identical code and data is accepted, and graft says
+// how it proved it.
+TEST(Ordinary, StrippedProgramTakesItsSymbolsFromANamedFileWithIdenticalCode) {
+    Target t(prog_path("ordinary_nosyms"), {"2", "1", "0"}, {"GRAFT_DEBUG_DIR=/nonexistent"});
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    ASSERT_TRUE(t.wait_agent());
+    const std::string pid = std::to_string(t.pid());
+    Cmd bare = graft_cmd({"load", pid, patch_path("entry_park_fix")});
+    expect_refusal(bare, {"symbol 'scale' not found"});
+
+    Cmd other = graft_cmd({"load", pid, patch_path("entry_park_fix"), "--symbols",
+                           prog_path("symbols/ordinary_nosyms.other")});
+    expect_refusal(other, {"symbol 'scale' not found", "ordinary_nosyms.other' is another build (section '"});
+    EXPECT_TRUE(status(t.pid())["patches"].empty());
+    std::string now = ask(t, "tick", "scale ");
+    EXPECT_EQ(now.rfind("scale 22 counter 41 ", 0), 0u) << now;
+
+    Cmd stripped_too = graft_cmd({"load", pid, patch_path("entry_park_fix"), "--symbols", prog_path("ordinary_nosyms")});
+    expect_refusal(stripped_too, {"has no symbol table (.symtab): it is stripped too"});
+
+    Cmd load = graft_cmd({"load", pid, patch_path("entry_park_fix"), "--symbols",
+                          prog_path("symbols/ordinary_nosyms.other"), "--symbols",
+                          prog_path("symbols/ordinary_nosyms.rebuild")});
+    ASSERT_EQ(load.rc, 0) << load.err;
+    EXPECT_NE(load.out.find("graft: symbols of '" + prog_path("ordinary_nosyms") + "' from '" +
+                            prog_path("symbols/ordinary_nosyms.rebuild") +
+                            "' (build-id abababababababababababababababababababab, not the running "),
+              std::string::npos)
+        << load.out;
+    EXPECT_NE(load.out.find(" bytes of code and data, identical)"), std::string::npos) << load.out;
+    now = ask(t, "tick", "scale ");
+    EXPECT_EQ(now.rfind("scale 23 counter 41 ", 0), 0u) << now;
+    Cmd log = graft_cmd({"log", pid});
+    EXPECT_NE(log.out.find("graft: symbols of '"), std::string::npos) << log.out;
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
