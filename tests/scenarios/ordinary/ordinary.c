@@ -6,6 +6,7 @@
  * S: scale(7) (3*7+1 = 22 unpatched, 3*7+2 = 23 patched), C: read_counter() (41 / 42),
  * V: zlibVersion() through libz.so.1, A: libc's abs(INT_MIN) (INT_MIN unpatched, INT_MAX with the
  * fix), W: wrong results seen by workers, E: EINTR seen. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -40,6 +41,12 @@ __attribute__((noinline)) int read_counter(void) { return counter_base; }
 /* libc's own abs(), not the compiler's builtin. */
 int (*volatile abs_p)(int) = abs;
 
+/* Debian's libcrypto.so.3 (libssl3), opened at start without its headers: OpenSSL_version_num (a
+ * 5-byte mov then ret: the jump displaces exactly one instruction) and CRYPTO_memcmp (hand-written
+ * assembly with endbr64). */
+static unsigned long (*ossl_version)(void);
+static int (*ossl_memcmp)(const void *, const void *, size_t);
+
 /* Shapes graft must refuse (ordinary_shapes.S). */
 int tiny_ret(void);
 int loop_entry(int);
@@ -49,6 +56,7 @@ int (*volatile keep[])(int) = {loop_entry, table_entry};
 static void *worker(void *arg) {
     (void)arg;
     const char *v0 = zlibVersion();
+    const unsigned long ossl0 = ossl_version();
     unsigned char data[64];
     memset(data, 'g', sizeof data);
     const uLong want = adler32(adler32(0, NULL, 0), data, sizeof data);
@@ -57,8 +65,14 @@ static void *worker(void *arg) {
         int c = read_counter();
         const char *v = zlibVersion();
         uLong a = adler32(adler32(0, NULL, 0), data, sizeof data);
+        unsigned long ov = ossl_version();
+        data[5] = 'h';
+        int differ = ossl_memcmp(data, data + 32, 16);
+        data[5] = 'g';
+        int same = ossl_memcmp(data, data + 32, 16);
         if ((s != 22 && s != 23) || (c != 41 && c != 42) || a != want || abs_p(-5) != 5 || abs_p(7) != 7 ||
-            (strcmp(v, v0) != 0 && strcmp(v, "graft-patched") != 0))
+            (strcmp(v, v0) != 0 && strcmp(v, "graft-patched") != 0) || (ov != ossl0 && ov != 0x30000ff0ul) ||
+            differ == 0 || same != 0)
             atomic_fetch_add(&wrong, 1);
         atomic_fetch_add(&calls, 1);
     }
@@ -98,6 +112,13 @@ int main(int argc, char **argv) {
     int workers = argc > 1 ? atoi(argv[1]) : 4;
     int sleepers = argc > 2 ? atoi(argv[2]) : 4;
     int spinners = argc > 3 ? atoi(argv[3]) : 1;
+    void *crypto = dlopen("libcrypto.so.3", RTLD_NOW);
+    ossl_version = crypto ? (unsigned long (*)(void))dlsym(crypto, "OpenSSL_version_num") : NULL;
+    ossl_memcmp = crypto ? (int (*)(const void *, const void *, size_t))dlsym(crypto, "CRYPTO_memcmp") : NULL;
+    if (!ossl_version || !ossl_memcmp) {
+        fprintf(stderr, "ordinary: libcrypto.so.3 (Debian's libssl3) is needed: %s\n", dlerror());
+        return 1;
+    }
     pthread_t t;
     for (int i = 0; i < spinners; i++) pthread_create(&t, NULL, spinner, NULL);
     for (int i = 0; i < workers; i++) pthread_create(&t, NULL, worker, NULL);
@@ -106,8 +127,9 @@ int main(int argc, char **argv) {
     char line[64];
     while (next_command(line, sizeof line)) {
         if (strcmp(line, "tick") == 0)
-            say("scale %d counter %d version %s abs %d wrong %ld eintr %ld calls %ld\n", scale(7), read_counter(),
-                zlibVersion(), abs_p(INT_MIN), atomic_load(&wrong), atomic_load(&eintr_seen), atomic_load(&calls));
+            say("scale %d counter %d version %s abs %d wrong %ld eintr %ld calls %ld openssl %lx\n", scale(7),
+                read_counter(), zlibVersion(), abs_p(INT_MIN), atomic_load(&wrong), atomic_load(&eintr_seen),
+                atomic_load(&calls), ossl_version());
         else if (strcmp(line, "tiny") == 0)
             say("tiny %d\n", tiny_ret());
     }

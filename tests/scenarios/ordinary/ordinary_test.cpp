@@ -49,19 +49,21 @@ void patch_in_a_loop(const std::string &prog, const std::vector<std::string> &ar
                     EXPECT_EQ(f["entry"], "rewritten") << f.dump();
                     rewritten++;
                 }
-            EXPECT_EQ(rewritten, 5) << st.dump();
+            EXPECT_EQ(rewritten, 7) << st.dump();
         }
         std::string now = ask(t, "tick", "scale ");
         EXPECT_EQ(
             now.rfind("scale 23 counter 42 version graft-patched abs 2147483647 wrong 0 eintr 0 calls ", 0),
             0u)
             << "round " << r << ": " << now;
+        EXPECT_NE(now.find(" openssl 30000ff0"), std::string::npos) << now;
         Cmd dis = graft_cmd({"disable", pid, "ordinary_fix", "--wait", "--timeout", "60"});
         ASSERT_EQ(dis.rc, 0) << "round " << r << ": " << dis.err;
         now = ask(t, "tick", "scale ");
         EXPECT_EQ(
             now.rfind("scale 22 counter 41 version " + v0 + " abs -2147483648 wrong 0 eintr 0 calls ", 0), 0u)
             << "round " << r << ": " << now;
+        EXPECT_EQ(now.find(" openssl 30000ff0"), std::string::npos) << now;
         Cmd unl = graft_cmd({"unload", pid, "ordinary_fix"});
         ASSERT_EQ(unl.rc, 0) << unl.err;
     }
@@ -205,14 +207,15 @@ TEST(Ordinary, StrippedProgramTakesItsSymbolsFromANamedFileWithIdenticalCode) {
     Cmd bare = graft_cmd({"load", pid, patch_path("entry_park_fix")});
     expect_refusal(bare, {"symbol 'scale' not found"});
 
-    Cmd other = graft_cmd({"load", pid, patch_path("entry_park_fix"), "--symbols",
-                           prog_path("symbols/ordinary_nosyms.other")});
+    Cmd other = graft_cmd(
+        {"load", pid, patch_path("entry_park_fix"), "--symbols", prog_path("symbols/ordinary_nosyms.other")});
     expect_refusal(other, {"symbol 'scale' not found", "ordinary_nosyms.other' is another build (section '"});
     EXPECT_TRUE(status(t.pid())["patches"].empty());
     std::string now = ask(t, "tick", "scale ");
     EXPECT_EQ(now.rfind("scale 22 counter 41 ", 0), 0u) << now;
 
-    Cmd stripped_too = graft_cmd({"load", pid, patch_path("entry_park_fix"), "--symbols", prog_path("ordinary_nosyms")});
+    Cmd stripped_too =
+        graft_cmd({"load", pid, patch_path("entry_park_fix"), "--symbols", prog_path("ordinary_nosyms")});
     expect_refusal(stripped_too, {"has no symbol table (.symtab): it is stripped too"});
 
     Cmd load = graft_cmd({"load", pid, patch_path("entry_park_fix"), "--symbols",
