@@ -429,8 +429,52 @@ def read_ahead_ab(g, art, cfg):
             p.close()
 
 
+def frame_pointer_ab(g, art, cfg):
+    """Blocked threads in code built with and without frame pointers, side by side: two processes
+    of the same program (bench/progs/threads.c, 1000 threads blocked 10 frames deep), the second
+    built with -fno-omit-frame-pointer, patched and unpatched in alternation (which goes first
+    alternates too), straight on the control socket; the time from the load request's answer to the
+    end of the transition, and how many times a thread was held by the transition signal."""
+    n = cfg["read_ahead_threads"]
+    procs = {}
+    try:
+        for mode, prog in (("omit", "threads"), ("fp", "threads_fp")):
+            procs[mode] = Proc([art["bin"] + "/" + prog, "--blocked=%d" % n, "--depth=10"], g.exe, prog)
+        ms = {"omit": [], "fp": []}
+        signals = {"omit": 0, "fp": 0}
+        for i in range(cfg["read_ahead_reps"]):
+            for mode in (("omit", "fp") if i % 2 == 0 else ("fp", "omit")):
+                pid = procs[mode].pid
+                name = "p_threads" if mode == "omit" else "p_threads_fp"
+                before = g.req(pid, {"op": "status"})["holds"]["signal"]["count"]
+                g.req(pid, {"op": "load", "path": art["patches"] + "/" + name + ".so"})
+                t1 = time.monotonic()
+                t2, _, _ = g.wait_transition(pid, cfg["transition_timeout"])
+                ms[mode].append((t2 - t1) * 1e3)
+                signals[mode] += g.req(pid, {"op": "status"})["holds"]["signal"]["count"] - before
+                g.req(pid, {"op": "disable", "name": name})
+                g.wait_transition(pid, cfg["transition_timeout"])
+                g.req(pid, {"op": "unload", "name": name})
+        out = {"threads": n, "depth": 10, "reps": cfg["read_ahead_reps"],
+               "omit_ms": summary(ms["omit"]), "fp_ms": summary(ms["fp"]),
+               "ratio_fp_omit": round(quantile(ms["fp"], 0.5) / quantile(ms["omit"], 0.5), 3),
+               "signals_omit": signals["omit"], "signals_fp": signals["fp"]}
+        log("  frame pointers at %d blocked threads: %.1f ms, without %.1f ms (ratio %.2f); signals %d / %d" % (
+            n, out["fp_ms"]["median"], out["omit_ms"]["median"], out["ratio_fp_omit"], signals["fp"],
+            signals["omit"]))
+        return out
+    finally:
+        for p in procs.values():
+            p.close()
+
+
 def s_transition(g, art, cfg):
     out = {"spinners": cfg["spinners"], "configs": []}
+    try:
+        out["frame_pointer"] = frame_pointer_ab(g, art, cfg)
+    except Exception as e:
+        log("  frame-pointer comparison failed: %s" % e)
+        out["frame_pointer"] = {"error": str(e)}
     try:
         out["read_ahead"] = read_ahead_ab(g, art, cfg)
     except Exception as e:

@@ -745,6 +745,16 @@ def transition_text(r):
                        ra["reps"], ra["threads"], f(ra["on_ms"]["median"]), f(ra["on_ms"]["min"]),
                        f(ra["on_ms"]["max"]), f(ra["off_ms"]["median"]), f(ra["off_ms"]["min"]),
                        f(ra["off_ms"]["max"]), ra["ratio_on_off"], ra.get("helper_passes"), ra.get("helper_threads")))
+    fp = tr.get("frame_pointer")
+    if fp and "fp_ms" in fp:
+        out.append("Built with frame pointers (`-fno-omit-frame-pointer`: every frame's CFI finds its CFA through "
+                   "`rbp`, which `/proc` does not give), the same program's %d blocked threads take %s ms [%s–%s] from "
+                   "\"started\" to complete against %s ms [%s–%s] without frame pointers, side by side in this run "
+                   "(%d alternating transitions each): %.2f× the time, with %s and %s signal holds. Their innermost "
+                   "frame-pointer frame is placed from its code's stack height (docs/design.md §6.2)." % (
+                       fp["threads"], f(fp["fp_ms"]["median"]), f(fp["fp_ms"]["min"]), f(fp["fp_ms"]["max"]),
+                       f(fp["omit_ms"]["median"]), f(fp["omit_ms"]["min"]), f(fp["omit_ms"]["max"]), fp["reps"],
+                       fp["ratio_fp_omit"], fp["signals_fp"], fp["signals_omit"]))
     su, sp, b = find_cfg(tr, "spin_unpatched", 10, 1000), find_cfg(tr, "spin_patched", 10, 1000), c
     su10 = find_cfg(tr, "spin_unpatched", 10, 10)
     if su and b:
