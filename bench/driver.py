@@ -273,6 +273,7 @@ def s_callcost(g, art, cfg):
     M("aa_direct_vs_direct", "direct", 1)
     M("gate_closed", "gate", 1)
     M("ordinary_entry_unpatched", "odone", 1)
+    M("ordinary_entry_lib_unpatched", "lodone", 1)
     M("ref_jmp_rel32", "jmp5", 2)
     M("ref_graft_entry_by_hand", "g2", 2)
     M("kernel_ref", "kref", 2)
@@ -283,6 +284,7 @@ def s_callcost(g, art, cfg):
     _, t = g.cli("load", pid, art["patches"] + "/p_done.so")
     M("completed", "done", 2)
     M("ordinary_entry_completed", "odone", 2)
+    M("ordinary_entry_lib_completed", "lodone", 2)
     for k in range(1, 6):
         g.cli("load", pid, art["patches"] + "/p_stack%d.so" % k)
         if k in (1, 2, 5):

@@ -77,6 +77,7 @@ FuncStack *stack_for(uintptr_t addr, size_t size, bool compiler_entry, const std
     fs->object = object;
     fs->gate_open = e.gate_open;
     fs->routed_to = e.prefix_ours ? *reinterpret_cast<const uintptr_t *>(e.slot) : 0;
+    fs->entry_jumps_to = 0;  // an ordinary entry is prepared closed (entry_rewrite.hpp)
     // Published before any prefix names this stub (apply_routes writes after, with release).
     __atomic_store_n(&graft_stub_table[fs->stub], fs.get(), __ATOMIC_RELEASE);
     FuncStack *raw = fs.get();
@@ -201,11 +202,14 @@ bool apply_routes(const std::vector<RouteChange> &changes, std::string *why) {
             std::memcpy(w.bytes, &c.target, 8);
             reach.push_back(w);
         }
-        if (c.open == fs->gate_open) continue;
         if (e.ordinary) {
-            flips.push_back({&e, c.open});
+            // Straight to the destination when a rel32 reaches it (one jump); the block otherwise.
+            const uintptr_t to = c.open ? ordinary_jump_destination(e, c.target) : 0;
+            if (c.open != fs->gate_open || (c.open && to != fs->entry_jumps_to))
+                flips.push_back({&e, c.open, fs->gate_open, fs->entry_jumps_to, to});
             continue;
         }
+        if (c.open == fs->gate_open) continue;
         CodeWrite w{e.gate, 2, {}}, back{e.gate, 2, {}};
         uint16_t v = c.open ? arch::gate_open_word(e) : arch::gate_closed_word();
         uint16_t b = c.open ? arch::gate_closed_word() : arch::gate_open_word(e);
@@ -235,6 +239,8 @@ bool apply_routes(const std::vector<RouteChange> &changes, std::string *why) {
         if (!c.fs->gate_open && !c.fs->entry.prefix_ours) c.fs->entry.prefix_ours = true;
         c.fs->routed_to = c.target;
         c.fs->gate_open = c.open;
+        if (c.fs->entry.ordinary)
+            c.fs->entry_jumps_to = c.open ? ordinary_jump_destination(c.fs->entry, c.target) : 0;
     }
     // 3. Every thread fetches the new gates from here on (and sees the new pointers: data).
     arch::sync_cores();

@@ -87,6 +87,9 @@ struct FuncStack {
     std::string object;
     bool gate_open = false;
     uintptr_t routed_to = 0;  // what the prefix pointer currently holds
+    // Ordinary entries: where the open entry's jmp leads straight to (routed_to, when a rel32
+    // reaches it), or 0 when it leads to the block (entry_rewrite.hpp, EntryFlip).
+    uintptr_t entry_jumps_to = 0;
 };
 
 // Table read by the trampoline's selector: stub index -> FuncStack. Entries are written before

@@ -293,7 +293,7 @@ void first_byte_writes(const std::vector<EntryFlip> &flips, bool breakpoint, std
     for (const auto &f : flips) {
         const arch::EntryLayout &e = *f.entry;
         // Restoring: what the first byte was before this batch.
-        uint8_t b = breakpoint ? arch::kBreakpoint : (f.open ? e.original[0] : e.jump[0]);
+        uint8_t b = breakpoint ? arch::kBreakpoint : (f.was_open ? e.jump[0] : e.original[0]);
         out->push_back({e.gate, 1, {b}});
     }
 }
@@ -361,6 +361,11 @@ bool prepare_ordinary_entry(uintptr_t func, size_t size, arch::EntryLayout *out,
     return true;
 }
 
+uintptr_t ordinary_jump_destination(const arch::EntryLayout &e, uintptr_t target) {
+    uint8_t bytes[arch::kEntryJumpSize];
+    return target && arch::jump_rel32_bytes(e.gate, target, bytes) ? target : 0;
+}
+
 bool flip_ordinary_entries(const std::vector<EntryFlip> &flips, std::string *why) {
     if (flips.empty()) return true;
     pid_t tracer = 0;
@@ -375,31 +380,41 @@ bool flip_ordinary_entries(const std::vector<EntryFlip> &flips, std::string *why
     first_byte_writes(flips, true, &w);
     if (!write_code(w, why)) return false;
     arch::sync_cores();
-    // 2. No thread inside the bytes that change.
-    size_t nr = 0;
-    for (const auto &f : flips)
+    // 2. No thread inside the bytes that change: only where original instructions are replaced
+    // or come back (a jmp's destination alone changes under threads that can only be before it).
+    size_t nr = 0, changing = 0;
+    for (const auto &f : flips) {
+        if (f.open == f.was_open) continue;
+        changing++;
         if (nr < kProbeRanges)
             g_probe_table->ranges[nr++] = {f.entry->gate + 1, f.entry->gate + f.entry->displaced,
                                            "an entry being rewritten"};
-    g_probe_table->count = nr;
-    for (auto &slot : g_seen) slot.store(0, std::memory_order_relaxed);
-    // Release: the table and the cleared slots before any handler sees the probe running
-    // (pairs with the acquire loads in on_trap() and entry_rewrite_on_signal()).
-    g_probe_gen.store(g_probe_gen.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-    bool clear = flips.size() <= kProbeRanges ? wait_threads_clear(why) : false;
-    if (flips.size() > kProbeRanges) *why = "too many entries to rewrite at once";
-    // Release: pairs with the handlers' second acquire load (the probe's end).
-    g_probe_gen.store(g_probe_gen.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-    if (!clear) {
-        remove_breakpoints(flips);
-        return false;
+    }
+    if (changing) {
+        g_probe_table->count = nr;
+        for (auto &slot : g_seen) slot.store(0, std::memory_order_relaxed);
+        // Release: the table and the cleared slots before any handler sees the probe running
+        // (pairs with the acquire loads in on_trap() and entry_rewrite_on_signal()).
+        g_probe_gen.store(g_probe_gen.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+        bool clear = changing <= kProbeRanges ? wait_threads_clear(why) : false;
+        if (changing > kProbeRanges) *why = "too many entries to rewrite at once";
+        // Release: pairs with the handlers' second acquire load (the probe's end).
+        g_probe_gen.store(g_probe_gen.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+        if (!clear) {
+            remove_breakpoints(flips);
+            return false;
+        }
     }
     // 3. The rest of each entry's new bytes; no thread can be executing them.
     std::vector<CodeWrite> tails;
     for (const auto &f : flips) {
-        const uint8_t *src = f.open ? f.entry->jump : f.entry->original;
+        uint8_t bytes[arch::kEntryJumpSize];
+        if (!f.open)
+            std::memcpy(bytes, f.entry->original, sizeof bytes);
+        else if (!f.jump_to || !arch::jump_rel32_bytes(f.entry->gate, f.jump_to, bytes))
+            std::memcpy(bytes, f.entry->jump, sizeof bytes);
         CodeWrite t{f.entry->gate + 1, arch::kEntryJumpSize - 1, {}};
-        std::memcpy(t.bytes, src + 1, arch::kEntryJumpSize - 1);
+        std::memcpy(t.bytes, bytes + 1, arch::kEntryJumpSize - 1);
         tails.push_back(t);
     }
     if (!write_code(tails, why)) {

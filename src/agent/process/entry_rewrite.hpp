@@ -30,10 +30,22 @@ namespace graft {
 // (closed: nothing in the function changed yet). False and the reason when it cannot be done.
 bool prepare_ordinary_entry(uintptr_t func, size_t size, arch::EntryLayout *out, std::string *why);
 
+// One entry's change. An open entry's jmp leads to its block (jump_to == 0), or straight to the
+// block's own destination when that is within a rel32's reach (the selector's stub while the
+// function is in a transition, the new function once it settled): one jump instead of two. A
+// change of destination alone (was_open && open) needs no wait: no thread can stand inside the
+// bytes of a jmp, only before it, and the int3 sends one that meets it through the block, whose
+// slot already holds the new destination.
 struct EntryFlip {
     const arch::EntryLayout *entry;
     bool open;
+    bool was_open = false;
+    uintptr_t jump_was = 0;  // where the entry's jmp led, if was_open (0: the block)
+    uintptr_t jump_to = 0;   // where it leads, if open (0: the block)
 };
+// Where an entry's jmp can lead for a block destination `target`: the target itself if a rel32
+// reaches it, else 0 (the block).
+uintptr_t ordinary_jump_destination(const arch::EntryLayout &e, uintptr_t target);
 // Runs the write protocol above for every flip; on failure nothing changed.
 bool flip_ordinary_entries(const std::vector<EntryFlip> &flips, std::string *why);
 

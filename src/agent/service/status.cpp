@@ -28,7 +28,10 @@ nlohmann::json patch_json(const Patch &p, int order) {
                  // How calls reach graft: the compiler's patchable entry, or the
                  // function's own entry rewritten (design.md §2.6); null while unbound.
                  {"entry", f->stack ? nlohmann::json(f->stack->entry.ordinary ? "rewritten" : "patchable")
-                                    : nlohmann::json(nullptr)}});
+                                    : nlohmann::json(nullptr)},
+                 // A rewritten entry whose jmp leads straight to where the function is routed
+                 // (one jump), rather than through its block.
+                 {"direct", f->stack && f->stack->entry.ordinary && f->stack->entry_jumps_to != 0}});
         objs.push_back({{"name", o->name}, {"patched", o->patched}, {"loaded", o->loaded}, {"funcs", funcs}});
     }
     return {{"name", p.name},       {"path", p.path},

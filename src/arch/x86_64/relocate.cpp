@@ -333,6 +333,14 @@ void entry_jump_bytes(const EntryRewrite &r, uintptr_t block, uint8_t out[5]) {
     put32(out + 1, static_cast<int64_t>(block - (r.at + kEntryJumpSize)));
 }
 
+bool jump_rel32_bytes(uintptr_t at, uintptr_t target, uint8_t out[5]) {
+    const int64_t rel = static_cast<int64_t>(target - (at + kEntryJumpSize));
+    if (!fits_rel32(rel)) return false;
+    out[0] = 0xe9;
+    put32(out + 1, rel);
+    return true;
+}
+
 uintptr_t trap_pc(const void *ucontext) {
     return static_cast<uintptr_t>(static_cast<const ucontext_t *>(ucontext)->uc_mcontext.gregs[REG_RIP]);
 }

@@ -42,6 +42,8 @@ bool plan_entry_rewrite(uintptr_t func, size_t size, uintptr_t block, EntryRewri
 
 // The entry's jmp to the block: 5 bytes written over original[0..5).
 void entry_jump_bytes(const EntryRewrite &r, uintptr_t block, uint8_t out[5]);
+// A `jmp rel32` at `at` to `target`; false when the target is out of its reach.
+bool jump_rel32_bytes(uintptr_t at, uintptr_t target, uint8_t out[5]);
 
 // The breakpoint written first and removed last when an entry's bytes change.
 constexpr uint8_t kBreakpoint = 0xcc;
