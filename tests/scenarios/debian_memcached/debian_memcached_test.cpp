@@ -168,3 +168,75 @@ TEST(DebianMemcached, AttachPatchAndUnpatchUnderLoadWithNoClientError) {
     }
     EXPECT_EQ(version(port), "VERSION 1.6.18");
 }
+
+// User story (code nobody built for graft): Debian's own memcached binary, stripped as the package
+// ships it, started normally with no graft anywhere, serving clients. Its out_string() has no
+// patchable entry and no symbol in the binary. The patch names it all the same: its symbols come
+// from an unstripped rebuild of Debian's source package (dpkg-buildpackage, as the maintainers
+// build it), whose build-id differs but whose code and data graft finds identical to the running
+// binary's; graft rewrites the function's own entry while the clients keep going. Without the
+// rebuild, or with another build (graft's flags), the load is refused with the reason and the
+// server keeps serving.
+TEST(DebianMemcached, StrippedPackagedServerPatchedWithSymbolsFromItsRebuild) {
+    const std::string dir = debian_dir();
+    const std::string server = dir + "/pkg/usr/bin/memcached", rebuild = dir + "/memcached-deb/memcached",
+                      other = dir + "/memcached-1.6.18/memcached", fix = dir + "/memcached_pkg_fix.so";
+    struct stat st {};
+    for (const auto &f : {server, rebuild, other, fix})
+        ASSERT_EQ(stat(f.c_str(), &st), 0)
+            << f << " is missing: run tests/scenarios/debian_memcached/prepare.sh "
+            << "(scripts/test.sh does)";
+    const int port = free_port();
+    const std::vector<std::string> args = {"-l", "127.0.0.1", "-p", std::to_string(port),
+                                           "-U", "0",         "-t", "4"};
+    std::vector<std::string> argv;
+    if (geteuid() == 0) argv = {"--reuid=65534", "--regid=65534", "--clear-groups", server};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Target t(geteuid() == 0 ? "/usr/bin/setpriv" : server, geteuid() == 0 ? argv : args, {},
+             /*under_graft=*/false);
+    std::string v;
+    for (int i = 0; i < 100 && (v = version(port)).rfind("VERSION", 0) != 0; i++) usleep(50000);
+    ASSERT_EQ(v, "VERSION 1.6.18") << t.all_output();
+
+    const std::string pid = std::to_string(t.pid());
+    {
+        Client a(port, 1), b(port, 2);
+        Cmd attach = graft_cmd({"attach", pid});
+        ASSERT_EQ(attach.rc, 0) << attach.out << attach.err;
+        // Stripped: out_string is not in .dynsym, and there is no debug file.
+        Cmd bare = graft_cmd({"load", pid, fix});
+        expect_refusal(bare, {"symbol 'out_string' not found in symbol table"});
+        // graft's own build of the same source is another build: its code differs.
+        Cmd wrong = graft_cmd({"load", pid, fix, "--symbols", other});
+        expect_refusal(wrong, {"symbol 'out_string' not found in symbol table", "' is another build ("});
+        EXPECT_EQ(version(port), "VERSION 1.6.18");
+        for (int cycle = 0; cycle < 8; cycle++) {
+            SCOPED_TRACE("cycle " + std::to_string(cycle));
+            Cmd load = graft_cmd({"load", pid, fix, "--symbols", rebuild, "--timeout", "60"});
+            ASSERT_EQ(load.rc, 0) << load.out << load.err;
+            if (cycle == 0) {
+                EXPECT_NE(
+                    load.out.find("graft: symbols of '" + server + "' from '" + rebuild + "' (build-id "),
+                    std::string::npos)
+                    << load.out;
+                EXPECT_NE(load.out.find(" bytes of code and data, identical)"), std::string::npos)
+                    << load.out;
+                auto s = status(t.pid());
+                EXPECT_EQ(s["patches"][0]["objects"][0]["funcs"][0]["entry"], "rewritten") << s.dump();
+            }
+            EXPECT_EQ(version(port), "VERSION 1.6.18-graft");
+            Cmd dis = graft_cmd({"disable", pid, "memcached_version_fix", "--wait", "--timeout", "60"});
+            ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
+            EXPECT_EQ(version(port), "VERSION 1.6.18");
+            Cmd unl = graft_cmd({"unload", pid, "memcached_version_fix"});
+            ASSERT_EQ(unl.rc, 0) << unl.err;
+        }
+        const long before = a.ops + b.ops;
+        for (int i = 0; i < 100 && a.ops + b.ops < before + 100; i++) usleep(10000);
+        EXPECT_EQ(a.errors + b.errors, 0) << "client requests that failed or returned a wrong value";
+        EXPECT_GT(a.ops + b.ops, before) << "the clients stopped making progress";
+        std::cout << "Debian's stripped memcached: 8 cycles of load, disable and unload; " << a.ops + b.ops
+                  << " client set/get pairs, " << a.errors + b.errors << " errors" << std::endl;
+    }
+    EXPECT_EQ(version(port), "VERSION 1.6.18");
+}

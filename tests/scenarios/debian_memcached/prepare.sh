@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Builds the real programs the Debian scenario tests patch, as their maintainers ship them but
 # with `graft flags target`: memcached 1.6.18 from Debian 12's source package, and its patch.
+# Also, for the test of code nobody built for graft: Debian's own binary package of the same
+# version, unpacked (stripped, as shipped), and an unstripped rebuild of its source package made
+# exactly as the maintainers build it (dpkg-buildpackage, with `apt-get build-dep` first), whose
+# code and data are identical to the shipped binary's though its build-id differs; and the same
+# patch compiled against that build's configuration (--enable-sasl --enable-tls).
 #   tests/scenarios/debian_memcached/prepare.sh GRAFT_BIN [DIR]   (DIR: /var/tmp/graft-debian)
 # Needs a deb-src entry (added from the Debian .sources file when there is none), dpkg-dev and
 # libevent-dev (scripts/deps.sh installs them); scripts/test.sh runs it before the tests.
@@ -31,3 +36,25 @@ fi
 # The patch: out_string() answers the version command with a marked version string.
 "$graft" build -o "$dir/memcached_version_fix.so" --target memcached "$here/memcached_version_fix.c" -- -I"$dir/memcached-1.6.18"
 echo "prepare.sh: $dir/memcached-1.6.18/memcached and $dir/memcached_version_fix.so ready"
+
+# ---- Debian's binary package and a rebuild of its source package -------------------------------
+cd "$dir"
+ver=$(ls memcached_*.dsc | sed -n 's/^memcached_\(.*\)\.dsc$/\1/p' | head -1)
+if [ ! -x pkg/usr/bin/memcached ]; then
+  rm -rf pkg && mkdir -p pkg
+  (cd pkg && apt-get download -qq "memcached=$ver" >/dev/null 2>&1) ||
+    { echo "prepare.sh: apt-get download memcached=$ver failed" >&2; exit 1; }
+  dpkg-deb -x pkg/memcached_*.deb pkg
+fi
+if [ ! -x memcached-deb/memcached ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get build-dep -y -qq memcached >/dev/null
+  rm -rf memcached-deb
+  dpkg-source -x -q "memcached_$ver.dsc" memcached-deb >dpkg-source.log 2>&1 || { cat dpkg-source.log >&2; exit 1; }
+  (cd memcached-deb && DEB_BUILD_OPTIONS="nocheck nostrip parallel=2" dpkg-buildpackage -b -uc -us >build.log 2>&1) ||
+    { tail -30 memcached-deb/build.log >&2; echo "prepare.sh: dpkg-buildpackage of memcached failed" >&2; exit 1; }
+fi
+"$graft" build -o "$dir/memcached_pkg_fix.so" --target pkg/usr/bin/memcached "$here/memcached_version_fix.c" \
+  -- -I"$dir/memcached-deb"
+echo "prepare.sh: $dir/pkg/usr/bin/memcached (Debian's), $dir/memcached-deb/memcached (rebuilt) and" \
+  "$dir/memcached_pkg_fix.so ready"
