@@ -5,7 +5,7 @@
 #   scripts/deps.sh --package also what tests/packaging/run.sh uses to build, check and use the .deb
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
-      libelf-dev libdw-dev libzydis-dev zlib1g-dev libssl3 nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+      libelf-dev libdw-dev libzydis-dev zlib1g-dev libssl3 libc6-dbg nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
       python3 python3-matplotlib util-linux procps libevent-dev dpkg-dev xz-utils)
 [ "${1:-}" = --bench ] && pkgs+=(linux-perf)
 [ "${1:-}" = --package ] && pkgs+=(debhelper dpkg-dev fakeroot lintian bash-completion man-db)

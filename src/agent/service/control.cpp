@@ -492,9 +492,13 @@ bool control_start(std::string *why, bool (*first_step)(std::string *why)) {
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_t t;
-    // Signals go to the program's threads, not to graft's worker.
+    // Signals go to the program's threads, not to graft's worker (nor to the helper it starts,
+    // which inherits its mask) — except SIGTRAP: while graft rewrites an ordinary entry its first
+    // byte is an int3, and a worker that calls that function meanwhile (libc's strlen, say) must be
+    // sent on by graft's handler like any thread; with SIGTRAP blocked the kernel kills the process.
     sigset_t all, old;
     sigfillset(&all);
+    sigdelset(&all, SIGTRAP);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = pthread_create(&t, &attr, worker_main, nullptr);
     pthread_sigmask(SIG_SETMASK, &old, nullptr);

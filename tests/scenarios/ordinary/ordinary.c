@@ -40,6 +40,9 @@ __attribute__((noinline)) int read_counter(void) { return counter_base; }
 
 /* libc's own abs(), not the compiler's builtin. */
 int (*volatile abs_p)(int) = abs;
+/* libc's strlen as the loader resolved its IFUNC: one of __strlen_sse2/avx2/evex..., local
+ * symbols found only in libc's debug file (Debian's libc6-dbg). */
+size_t (*volatile strlen_p)(const char *) = strlen;
 
 /* Debian's libcrypto.so.3 (libssl3), opened at start without its headers: OpenSSL_version_num (a
  * 5-byte mov then ret: the jump displaces exactly one instruction) and CRYPTO_memcmp (hand-written
@@ -70,9 +73,11 @@ static void *worker(void *arg) {
         int differ = ossl_memcmp(data, data + 32, 16);
         data[5] = 'g';
         int same = ossl_memcmp(data, data + 32, 16);
+        char text[24] = "the quick brown fox";
+        size_t tl = strlen_p(text);
         if ((s != 22 && s != 23) || (c != 41 && c != 42) || a != want || abs_p(-5) != 5 || abs_p(7) != 7 ||
             (strcmp(v, v0) != 0 && strcmp(v, "graft-patched") != 0) || (ov != ossl0 && ov != 0x30000ff0ul) ||
-            differ == 0 || same != 0)
+            differ == 0 || same != 0 || tl != 19)
             atomic_fetch_add(&wrong, 1);
         atomic_fetch_add(&calls, 1);
     }
@@ -127,9 +132,9 @@ int main(int argc, char **argv) {
     char line[64];
     while (next_command(line, sizeof line)) {
         if (strcmp(line, "tick") == 0)
-            say("scale %d counter %d version %s abs %d wrong %ld eintr %ld calls %ld openssl %lx\n", scale(7),
-                read_counter(), zlibVersion(), abs_p(INT_MIN), atomic_load(&wrong), atomic_load(&eintr_seen),
-                atomic_load(&calls), ossl_version());
+            say("scale %d counter %d version %s abs %d wrong %ld eintr %ld calls %ld openssl %lx probe %zu\n",
+                scale(7), read_counter(), zlibVersion(), abs_p(INT_MIN), atomic_load(&wrong),
+                atomic_load(&eintr_seen), atomic_load(&calls), ossl_version(), strlen_p("graft-probe"));
         else if (strcmp(line, "tiny") == 0)
             say("tiny %d\n", tiny_ret());
     }

@@ -6,6 +6,7 @@ graft_plain_prog(ordinary_plain SOURCES ${ORDINARY_SOURCES} FLAGS -fomit-frame-p
 graft_plain_prog(ordinary_fp SOURCES ${ORDINARY_SOURCES} FLAGS -fno-omit-frame-pointer LIBS z)
 graft_plain_prog(ordinary_cet SOURCES ${ORDINARY_SOURCES} FLAGS -fcf-protection=full LIBS z)
 graft_test_patch(ordinary_fix ordinary_fix.c)
+graft_test_patch(ordinary_libc_fix ordinary_libc_fix.c)
 foreach(v tiny_ret loop_entry table_entry)
   graft_test_patch(ordinary_refused_${v} ordinary_refused.c DEFINES VICTIM=${v})
 endforeach()

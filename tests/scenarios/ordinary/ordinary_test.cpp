@@ -242,3 +242,32 @@ TEST(Ordinary, StrippedProgramTakesItsSymbolsFromANamedFileWithIdenticalCode) {
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
+
+// Debian's libc6-dbg: libc's own strlen variants (__strlen_avx2, __strlen_evex...: local symbols,
+// in no .dynsym) named by a patch, found in libc's debug file under /usr/lib/debug by build-id,
+// their entries rewritten while every thread of the process — graft's own worker included —
+// keeps calling strlen. Workers check every length (0 wrong); the probe shows which version ran.
+TEST(Ordinary, LibcInternalFunctionsNamedThroughLibc6Dbg) {
+    Target t(prog_path("ordinary_plain"), {"4", "2"});
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    ASSERT_TRUE(t.wait_agent());
+    const std::string pid = std::to_string(t.pid());
+    std::string now = ask(t, "tick", "scale ");
+    EXPECT_NE(now.find(" probe 11"), std::string::npos) << now;
+    for (int r = 0; r < scaled(4, 2); r++) {
+        Cmd load = graft_cmd({"load", pid, patch_path("ordinary_libc_fix")});
+        ASSERT_EQ(load.rc, 0) << "round " << r << ": " << load.err;
+        now = ask(t, "tick", "scale ");
+        EXPECT_NE(now.find(" wrong 0 eintr 0 "), std::string::npos) << now;
+        EXPECT_NE(now.find(" probe 4242"), std::string::npos) << now;
+        Cmd dis = graft_cmd({"disable", pid, "ordinary_libc_fix", "--wait", "--timeout", "60"});
+        ASSERT_EQ(dis.rc, 0) << dis.err;
+        now = ask(t, "tick", "scale ");
+        EXPECT_NE(now.find(" probe 11"), std::string::npos) << now;
+        EXPECT_NE(now.find(" wrong 0 eintr 0 "), std::string::npos) << now;
+        Cmd unl = graft_cmd({"unload", pid, "ordinary_libc_fix"});
+        ASSERT_EQ(unl.rc, 0) << unl.err;
+    }
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
