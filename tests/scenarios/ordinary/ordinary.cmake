@@ -7,6 +7,8 @@ graft_plain_prog(ordinary_fp SOURCES ${ORDINARY_SOURCES} FLAGS -fno-omit-frame-p
 graft_plain_prog(ordinary_cet SOURCES ${ORDINARY_SOURCES} FLAGS -fcf-protection=full LIBS z)
 graft_test_patch(ordinary_fix ordinary_fix.c)
 graft_test_patch(ordinary_libc_fix ordinary_libc_fix.c)
+graft_test_patch(ordinary_stack_b ordinary_stack_b.c)
+graft_test_patch(ordinary_replace_c ordinary_replace_c.c)
 foreach(v tiny_ret loop_entry table_entry)
   graft_test_patch(ordinary_refused_${v} ordinary_refused.c DEFINES VICTIM=${v})
 endforeach()

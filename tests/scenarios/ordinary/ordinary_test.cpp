@@ -271,3 +271,47 @@ TEST(Ordinary, LibcInternalFunctionsNamedThroughLibc6Dbg) {
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
+
+// The rest of the model on rewritten entries: a second patch stacked on the same functions (its
+// versions win, the first patch's come back when it is disabled, and go again when it is loaded
+// anew), then a cumulative patch that
+// replaces both: what it does not name runs the original code again (nops), and the replaced
+// patches can be unloaded. Workers check every result meanwhile (0 wrong).
+TEST(Ordinary, StackingAndCumulativeReplaceOnRewrittenEntries) {
+    Target t(prog_path("ordinary_plain"), {"4", "2"});
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    ASSERT_TRUE(t.wait_agent());
+    const std::string pid = std::to_string(t.pid());
+    const std::string v0 = zlib_version_of(t);
+    auto tick_starts = [&](const std::string &want) {
+        std::string now = ask(t, "tick", "scale ");
+        EXPECT_EQ(now.rfind(want, 0), 0u) << now;
+        EXPECT_NE(now.find(" wrong 0 eintr 0 "), std::string::npos) << now;
+    };
+    ASSERT_EQ(graft_cmd({"load", pid, patch_path("ordinary_fix")}).rc, 0);
+    tick_starts("scale 23 counter 42 version graft-patched ");
+    ASSERT_EQ(graft_cmd({"load", pid, patch_path("ordinary_stack_b")}).rc, 0);
+    tick_starts("scale 24 counter 42 version graft-b ");
+    ASSERT_EQ(graft_cmd({"disable", pid, "ordinary_stack_b", "--wait", "--timeout", "60"}).rc, 0);
+    tick_starts("scale 23 counter 42 version graft-patched ");
+    // As in the kernel, a disabled patch is not enabled again: it is unloaded and loaded anew.
+    ASSERT_EQ(graft_cmd({"unload", pid, "ordinary_stack_b"}).rc, 0);
+    ASSERT_EQ(graft_cmd({"load", pid, patch_path("ordinary_stack_b")}).rc, 0);
+    tick_starts("scale 24 counter 42 version graft-b ");
+
+    Cmd c = graft_cmd({"load", pid, patch_path("ordinary_replace_c")});
+    ASSERT_EQ(c.rc, 0) << c.err;
+    tick_starts("scale 22 counter 43 version " + v0 + " abs -2147483648 ");
+    auto st = status(t.pid());
+    for (auto &p : st["patches"])
+        EXPECT_EQ(p["enabled"].get<bool>(), p["name"] == "ordinary_replace_c") << st.dump();
+    for (const char *replaced : {"ordinary_stack_b", "ordinary_fix"}) {
+        Cmd unl = graft_cmd({"unload", pid, replaced});
+        EXPECT_EQ(unl.rc, 0) << replaced << ": " << unl.err;
+    }
+    ASSERT_EQ(graft_cmd({"disable", pid, "ordinary_replace_c", "--wait", "--timeout", "60"}).rc, 0);
+    tick_starts("scale 22 counter 41 version " + v0 + " abs -2147483648 ");
+    ASSERT_EQ(graft_cmd({"unload", pid, "ordinary_replace_c"}).rc, 0);
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
