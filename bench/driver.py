@@ -301,6 +301,8 @@ def s_callcost(g, art, cfg):
         checks.append("p_trans's transition was not pending as intended: %s" % tr)
     M("transition_switched", "trans", 2)
     M("transition_not_switched", "trans", 1, held=True)
+    M("transition_lib_switched", "ltrans", 2)
+    M("transition_lib_not_switched", "ltrans", 1, held=True)
     M("completed_while_other_in_transition", "done", 2)
     thr, _ = g.cli("threads", pid, "--json")
     states = {t["tid"]: t["patch_state"] for t in json.loads(thr)}

@@ -196,6 +196,8 @@ CALL_ROWS = [
     ("completed_while_other_in_transition", "graft, completed, other patch in transition"),
     ("transition_switched", "graft, in transition, thread switched"),
     ("transition_not_switched", "graft, in transition, thread not switched"),
+    ("transition_lib_switched", "graft, ordinary entry in a shared object, in transition, thread switched"),
+    ("transition_lib_not_switched", "graft, ordinary entry in a shared object, in transition, thread not switched"),
     ("after_unpatch", "graft, after disable + unload"),
     ("ref_jmp_rel32", "reference: entry = one jmp rel32"),
     ("ref_graft_entry_by_hand", "reference: graft's gate+prefix by hand"),

@@ -8,7 +8,7 @@
  *   measure_held NAME PAIRS US the same on the "held" thread, which never leaves hold_frame()
  *   kref_transition 0|1        the reference handler's func->transition flag
  *   quit
- * Each command answers with one JSON line. NAME: direct gate done odone lodone stack trans kref.
+ * Each command answers with one JSON line. NAME: direct gate done odone lodone stack trans ltrans kref.
  *
  * Functions (all `x + 1`, one lea and a ret; a patch's version returns x + 2, x + 10 + k...):
  *   f_direct  built without a patchable entry: the baseline
@@ -19,6 +19,7 @@
  *             the transition, jmp rel32 -> jmp *slot -> new function)
  *   f_lodone  the same in libccord.so (bench/progs/ccord.c), measured against f_ldirect there:
  *             the library and the patch share a region, so the settled entry is one jmp rel32
+ *   f_ltrans  in libccord.so too, patched by p_trans (a rewritten entry in a transition)
  *   f_trans   patched by p_trans, which also patches blocker_fn() and hold_frame(): a thread
  *             blocked in blocker_fn() keeps p_trans's transition pending, the held thread runs
  *             its measurements inside the old hold_frame() and so can never switch
@@ -82,6 +83,7 @@ LOOP(f_g2)
 typedef uint64_t (*loop_fn)(uint64_t);
 uint64_t loop_f_ldirect(uint64_t n); /* libccord.so */
 uint64_t loop_f_lodone(uint64_t n);
+uint64_t loop_f_ltrans(uint64_t n);
 
 static loop_fn loop_by_name(const char *name) {
     if (!strcmp(name, "direct")) return loop_f_direct;
@@ -91,6 +93,7 @@ static loop_fn loop_by_name(const char *name) {
     if (!strcmp(name, "trans")) return loop_f_trans;
     if (!strcmp(name, "odone")) return loop_f_odone;
     if (!strcmp(name, "lodone")) return loop_f_lodone;
+    if (!strcmp(name, "ltrans")) return loop_f_ltrans;
     if (!strcmp(name, "kref")) return loop_f_kref;
     if (!strcmp(name, "jmp5")) return loop_f_jmp5;
     if (!strcmp(name, "g2")) return loop_f_g2;
@@ -164,7 +167,7 @@ static void measure(const char *name, int reps, double loop_us, char *out, size_
         return;
     }
     /* A library's function against the library's own direct call. */
-    loop_fn loop_f_base = !strcmp(name, "lodone") ? loop_f_ldirect : loop_f_direct;
+    loop_fn loop_f_base = !strcmp(name, "lodone") || !strcmp(name, "ltrans") ? loop_f_ldirect : loop_f_direct;
     static __thread double base[MAX_REPS], vr[MAX_REPS], diff[MAX_REPS], ratio[MAX_REPS];
     uint64_t cb = 0, cv = 0;
     /* Warm up: trains predictors, and lets a thread that can switch itself do so (graft's

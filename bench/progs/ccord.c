@@ -4,7 +4,8 @@
  * region, within a rel32's reach: once settled, graft's rewritten entry of f_lodone is one
  * `jmp rel32` straight to the new function (docs/design.md §2.6).
  *   f_ldirect  the baseline
- *   f_lodone   patched by p_done (a 5-byte nop, then x + 1: the jump covers the nop) */
+ *   f_lodone   patched by p_done (a 5-byte nop, then x + 1: the jump covers the nop)
+ *   f_ltrans   the same, patched by p_trans, whose transition the driver keeps pending */
 #include <stdint.h>
 
 #define LOCAL __attribute__((noipa, visibility("hidden")))
@@ -18,6 +19,11 @@ LOCAL uint64_t f_lodone(uint64_t x) {
     return x + 1;
 }
 
+LOCAL uint64_t f_ltrans(uint64_t x) {
+    __asm__ volatile(".byte 0x0f, 0x1f, 0x44, 0x00, 0x00");
+    return x + 1;
+}
+
 #define LOOP(fn)                                                          \
     __attribute__((noipa, aligned(64))) uint64_t loop_##fn(uint64_t n) { \
         uint64_t s = 0;                                                   \
@@ -26,3 +32,4 @@ LOCAL uint64_t f_lodone(uint64_t x) {
     }
 LOOP(f_ldirect)
 LOOP(f_lodone)
+LOOP(f_ltrans)

@@ -1,8 +1,10 @@
 // User story: threads asleep under different kinds of frames are checked where they stand, each
-// with the right verdict: a stack of ordinary frames, and one with a frame whose CFA is %rbp-based
-// (the cached walk carries %rbp from where a callee saved it, or places the frame from its code's
-// stack height), by the worker's cached walk; a stack with a signal frame by libdwfl's walk, which
-// the cached walk hands it to (docs/design.md §4.5, §6.2). Such a thread is never approved.
+// with the right verdict: a stack of ordinary frames by the worker's cached walk; a stack with a
+// signal frame by libdwfl's walk, which the cached walk hands it to; and one under a frame whose
+// CFA is %rbp-based and whose stack was grown by alloca (docs/design.md §4.5, §6.2). The cached
+// walk climbs that frame when a callee saved %rbp (gcc's build of this program); when none did
+// (clang's), its height cannot come from the code (alloca), libdwfl gets it and answers
+// "unreliable" — either way such a thread is never approved.
 // Released, each thread leaves its function and the transition completes.
 #include <gtest/gtest.h>
 
@@ -13,7 +15,7 @@ using namespace graft::test;
 namespace {
 
 bool fp_verdict_ok(const std::string &r) {
-    return r == "sleeping on function busy_fp";
+    return r == "sleeping on function busy_fp" || r.rfind("unreliable stack (", 0) == 0;
 }
 
 const char *kPatch = "unwind_forms_fix";
@@ -56,14 +58,13 @@ TEST(UnwindForms, EachKindOfFrameGetsItsVerdict) {
                       << "\nfp: " << reason_of(last, fp) << "\n"
                       << last.dump(2);
     // Which walk answered (GRAFT_DEBUG_UNWIND prints one line per frame libdwfl walks): libdwfl
-    // for the signal stack, the cached walk alone for the plain and frame-pointer ones.
+    // for the signal stack, the cached walk alone for the plain one.
     auto walked_by_libdwfl = [&](long tid) {
         for (auto &l : t.lines())
             if (l.rfind("graft-unwind: tid " + std::to_string(tid) + " frame ", 0) == 0) return true;
         return false;
     };
     EXPECT_TRUE(walked_by_libdwfl(sig)) << t.all_output();
-    EXPECT_FALSE(walked_by_libdwfl(fp)) << t.all_output();
     EXPECT_FALSE(walked_by_libdwfl(plain)) << t.all_output();
     // Several more passes keep the same verdicts (nothing was approved by mistake meanwhile).
     for (int i = 0; i < 3; i++) {
