@@ -11,6 +11,7 @@
 #include "agent/process/symbols.hpp"
 #include "agent/service/log.hpp"
 #include "agent/unwind/frame_rules.hpp"
+#include "arch/x86_64/relocate.hpp"
 
 namespace graft {
 
@@ -82,7 +83,18 @@ bool bind_object(Object *o, const LoadedObject &lo, std::string *why, int *err) 
         uintptr_t pad = f->old_addr - lo.base - arch::kPrefixSize;
         bool compiler_entry =
             syms && std::binary_search(syms->patchable_entries.begin(), syms->patchable_entries.end(), pad);
-        f->stack = stack_for(f->old_addr, f->old_size, compiler_entry, f->old_name, o->name, &e);
+        // Its .cold parts (gcc's split-off code, which jumps back into it): a rewrite of its entry
+        // must see their branches too. Every symbol of that name: which one is this function's
+        // cannot be told, and one that is not only costs a scan.
+        std::vector<arch::CodeRange> cold;
+        if (syms && !compiler_entry) {
+            auto range = syms->by_name.equal_range(f->old_name + ".cold");
+            for (auto it = range.first; it != range.second; ++it) {
+                const Symbol &c = syms->syms[it->second];
+                if (c.func && c.size) cold.push_back({c.value + lo.base, c.size});
+            }
+        }
+        f->stack = stack_for(f->old_addr, f->old_size, compiler_entry, f->old_name, o->name, &e, cold);
         if (!f->stack) {
             // The compiler gave it an entry, and its bytes are not what graft expects: another
             // tool hooks this function (the kernel's ftrace conflict, -EBUSY). The entry stays

@@ -41,12 +41,12 @@ std::vector<FuncStack *> all_stacks() {
 }
 
 FuncStack *stack_for(uintptr_t addr, size_t size, bool compiler_entry, const std::string &name,
-                     const std::string &object, std::string *why) {
+                     const std::string &object, std::string *why, const std::vector<arch::CodeRange> &cold) {
     if (FuncStack *fs = find_stack(addr)) return fs;
     arch::EntryLayout e;
     if (!arch::decode_entry(addr, &e, why)) {
         // No patchable entry the compiler made: rewrite the function's own first instructions.
-        if (compiler_entry || !prepare_ordinary_entry(addr, size, &e, why)) return nullptr;
+        if (compiler_entry || !prepare_ordinary_entry(addr, size, &e, why, cold)) return nullptr;
     }
     if (e.single_byte_nops) {
         *why =

@@ -10,6 +10,7 @@
 
 #include "agent/process/symbols.hpp"
 #include "arch/arch.hpp"
+#include "arch/x86_64/relocate.hpp"
 #include "graft/graft.h"
 
 namespace graft {
@@ -101,9 +102,11 @@ constexpr uint32_t kStubCount = arch::kStubCount;
 
 // Finds or creates the stack of the function at `addr`. Validates the entry.
 // `compiler_entry`: the object's file lists a patchable entry for this function; without one the
-// function's own entry is rewritten (entry_rewrite.hpp) if that is safe.
+// function's own entry is rewritten (entry_rewrite.hpp) if that is safe, after `cold` (its
+// .cold parts) too was scanned for branches into it.
 FuncStack *stack_for(uintptr_t addr, size_t size, bool compiler_entry, const std::string &name,
-                     const std::string &object, std::string *why);
+                     const std::string &object, std::string *why,
+                     const std::vector<arch::CodeRange> &cold = {});
 FuncStack *find_stack(uintptr_t addr);
 // An object is going: its functions' stacks (all entries already popped) are forgotten, and
 // their stubs are reused after a grace period, so that an object mapped later at the same

@@ -322,7 +322,8 @@ void entry_rewrite_on_signal(uintptr_t pc, uintptr_t sp, uintptr_t fp) {
     note_seen(gen, own_tid());
 }
 
-bool prepare_ordinary_entry(uintptr_t func, size_t size, arch::EntryLayout *out, std::string *why) {
+bool prepare_ordinary_entry(uintptr_t func, size_t size, arch::EntryLayout *out, std::string *why,
+                            const std::vector<arch::CodeRange> &cold) {
     if (g_entry_count.load(std::memory_order_relaxed) >= kMaxEntries) {
         *why = "graft's table of rewritten entries is full";
         return false;
@@ -330,7 +331,7 @@ bool prepare_ordinary_entry(uintptr_t func, size_t size, arch::EntryLayout *out,
     uintptr_t block = alloc_code_block(func, arch::kBlockSize, why);
     if (!block) return false;
     arch::EntryRewrite r;
-    if (!arch::plan_entry_rewrite(func, size, block, &r, why)) return false;
+    if (!arch::plan_entry_rewrite(func, size, block, &r, why, cold.data(), cold.size())) return false;
     std::vector<CodeWrite> writes;
     for (size_t off = 0; off < r.block_len; off += 16) {
         CodeWrite w{block + off, 16, {}};

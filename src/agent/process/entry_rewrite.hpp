@@ -23,12 +23,14 @@
 #include <vector>
 
 #include "arch/arch.hpp"
+#include "arch/x86_64/relocate.hpp"
 
 namespace graft {
 
 // Builds the relocation block of the function [func, func+size) and describes its entry in *out
 // (closed: nothing in the function changed yet). False and the reason when it cannot be done.
-bool prepare_ordinary_entry(uintptr_t func, size_t size, arch::EntryLayout *out, std::string *why);
+bool prepare_ordinary_entry(uintptr_t func, size_t size, arch::EntryLayout *out, std::string *why,
+                            const std::vector<arch::CodeRange> &cold = {});
 
 // One entry's change. An open entry's jmp leads to its block (jump_to == 0), or straight to the
 // block's own destination when that is within a rel32's reach (the selector's stub while the

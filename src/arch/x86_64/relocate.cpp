@@ -123,40 +123,50 @@ bool table_hits(uintptr_t table, int width, uintptr_t flo, uintptr_t fhi, uintpt
 
 // Every way the function's own code can reach [lo, hi) (the entry and the bytes the jump
 // covers) other than through its first instruction: direct branches and jump tables.
+// `part` names the code scanned in messages ("" for the function itself, "in its .cold part "
+// for another range of it: [lo, lo + len) instead of [func, func + size)).
 bool scan_branches(const ZydisDecoder &dec, uintptr_t func, size_t size, uintptr_t at, uintptr_t end,
-                   std::string *why) {
-    std::vector<uint8_t> code(size);
-    if (size > kMaxScanned || !read_mem(func, code.data(), size)) {
-        *why = "graft cannot read all of its code (" + std::to_string(size) + " bytes)";
+                   std::string *why, uintptr_t lo = 0, size_t len = 0, const char *part = "") {
+    if (!lo) {
+        lo = func;
+        len = size;
+    }
+    std::vector<uint8_t> code(len);
+    if (len > kMaxScanned || !read_mem(lo, code.data(), len)) {
+        *why =
+            std::string("graft cannot read all of its code ") + part + "(" + std::to_string(len) + " bytes)";
         return false;
     }
-    for (size_t off = 0; off < size;) {
+    for (size_t off = 0; off < len;) {
         Decoded d;
-        uintptr_t pc = func + off;
-        if (!decode(dec, code.data() + off, size - off, &d)) {
+        uintptr_t pc = lo + off;
+        if (!decode(dec, code.data() + off, len - off, &d)) {
             // Alignment padding after the last instruction may be anything the linker put there;
             // code cannot follow a byte the decoder rejects, so what remains is unreachable data
             // only if nothing jumps to it. Be strict: an undecodable byte means unknown control flow.
-            *why = "graft cannot decode its code at +" + std::to_string(off) +
+            *why = std::string("graft cannot decode its code ") + part + "at +" + std::to_string(off) +
                    ", so it cannot prove that no branch lands in its first bytes";
             return false;
         }
         bool inside = pc >= at && pc < end;
         uintptr_t t;
         if (!inside && branch_target(d, pc, &t)) {
+            // (in a .cold part, a branch back to the entry is as bad as one from the body)
             bool is_call = d.insn.meta.category == ZYDIS_CATEGORY_CALL;
             // A call to the symbol (recursion) is a new call: it is meant to reach graft.
             if (is_call ? (t > at && t < end) : (t >= func && t < end)) {
-                *why = t <= at ? "a branch at +" + std::to_string(off) +
+                *why = t <= at ? std::string("a branch ") + part + "at +" + std::to_string(off) +
                                      " jumps back to its entry (a loop through its first instruction)"
-                               : "a branch at +" + std::to_string(off) + " lands inside the " +
-                                     std::to_string(end - at) + " bytes the jump at its entry would cover";
+                               : std::string("a branch ") + part + "at +" + std::to_string(off) +
+                                     " lands inside the " + std::to_string(end - at) +
+                                     " bytes the jump at its entry would cover";
                 return false;
             }
         }
         uintptr_t table;
         size_t idx = 0;
-        if (!inside && rip_operand(d, pc, &table) && (table < func || table >= func + size)) {
+        if (!inside && rip_operand(d, pc, &table) && (table < func || table >= func + size) &&
+            (table < lo || table >= lo + len)) {
             if (table_hits(table, 4, func, func + size, func, end, &idx)) {
                 *why = "its jump table at " + hex(table) + " (entry " + std::to_string(idx) + ", used at +" +
                        std::to_string(off) + ") lands inside the first " + std::to_string(end - at) +
@@ -182,7 +192,8 @@ bool is_endbr64(const uint8_t *p) {
     return std::memcmp(p, kEndbrBytes, 4) == 0;
 }
 
-bool plan_entry_rewrite(uintptr_t func, size_t size, uintptr_t block, EntryRewrite *out, std::string *why) {
+bool plan_entry_rewrite(uintptr_t func, size_t size, uintptr_t block, EntryRewrite *out, std::string *why,
+                        const CodeRange *cold, size_t n_cold) {
     EntryRewrite r;
     uint8_t head[64] = {};
     size_t head_len = size < sizeof head ? size : sizeof head;
@@ -324,6 +335,10 @@ bool plan_entry_rewrite(uintptr_t func, size_t size, uintptr_t block, EntryRewri
     std::memcpy(r.original, head + skip, n);
     r.block_len = w;
     if (!scan_branches(dec, func, size, r.at, r.at + n, why)) return false;
+    for (size_t i = 0; i < n_cold; i++)
+        if (!scan_branches(dec, func, size, r.at, r.at + n, why, cold[i].lo, cold[i].len,
+                           "in its .cold part "))
+            return false;
     *out = r;
     return true;
 }

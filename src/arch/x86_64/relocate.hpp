@@ -38,7 +38,14 @@ struct EntryRewrite {
 // that lands inside the displaced bytes or back on the entry, or an entry another tool already
 // rewrote. Reads the function's code in place (it is mapped, from the object's symbol table)
 // and jump tables through process_vm_readv (they may be anywhere).
-bool plan_entry_rewrite(uintptr_t func, size_t size, uintptr_t block, EntryRewrite *out, std::string *why);
+// `cold` lists the function's other parts (gcc's `name.cold`: code split off the function that
+// jumps back into it), scanned the same way for branches and tables into the entry.
+struct CodeRange {
+    uintptr_t lo = 0;
+    size_t len = 0;
+};
+bool plan_entry_rewrite(uintptr_t func, size_t size, uintptr_t block, EntryRewrite *out, std::string *why,
+                        const CodeRange *cold = nullptr, size_t n_cold = 0);
 
 // The entry's jmp to the block: 5 bytes written over original[0..5).
 void entry_jump_bytes(const EntryRewrite &r, uintptr_t block, uint8_t out[5]);

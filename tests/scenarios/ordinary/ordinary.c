@@ -53,8 +53,9 @@ static int (*ossl_memcmp)(const void *, const void *, size_t);
 /* Shapes graft must refuse (ordinary_shapes.S). */
 int tiny_ret(void);
 int loop_entry(int);
+int cold_entry(int);
 int table_entry(int);
-int (*volatile keep[])(int) = {loop_entry, table_entry};
+int (*volatile keep[])(int) = {loop_entry, table_entry, cold_entry};
 
 static void *worker(void *arg) {
     (void)arg;

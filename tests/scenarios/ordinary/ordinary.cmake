@@ -9,7 +9,7 @@ graft_test_patch(ordinary_fix ordinary_fix.c)
 graft_test_patch(ordinary_libc_fix ordinary_libc_fix.c)
 graft_test_patch(ordinary_stack_b ordinary_stack_b.c)
 graft_test_patch(ordinary_replace_c ordinary_replace_c.c)
-foreach(v tiny_ret loop_entry table_entry)
+foreach(v tiny_ret loop_entry table_entry cold_entry)
   graft_test_patch(ordinary_refused_${v} ordinary_refused.c DEFINES VICTIM=${v})
 endforeach()
 # Stripped as distributions ship (only .dynsym), with the debug information apart, found by

@@ -51,4 +51,27 @@ table_entry:
         .text
         .size   table_entry, .-table_entry
 
+/* A function whose split-off .cold part (as gcc names it) jumps back into the bytes the jump
+ * would cover: only a scan of the .cold part sees it. */
+        .p2align 4
+        .globl  cold_entry
+        .type   cold_entry, @function
+cold_entry:
+        pushq   %rbx
+        movl    %edi, %ebx
+.Lcold_back:
+        testl   %edi, %edi
+        js      cold_entry.cold
+        leal    1(%rbx), %eax
+        popq    %rbx
+        ret
+        .size   cold_entry, .-cold_entry
+
+        .type   cold_entry.cold, @function
+cold_entry.cold:
+        xorl    %edi, %edi
+        xorl    %ebx, %ebx
+        jmp     .Lcold_back
+        .size   cold_entry.cold, .-cold_entry.cold
+
         .section .note.GNU-stack,"",@progbits

@@ -111,6 +111,7 @@ TEST(Ordinary, UnsafeEntriesAreRefusedWithTheirReason) {
         {"tiny_ret", "it is shorter than the 5-byte jump graft writes at its entry (3 bytes)"},
         {"loop_entry", "jumps back to its entry (a loop through its first instruction)"},
         {"table_entry", "its jump table at 0x"},
+        {"cold_entry", "a branch in its .cold part at +4 lands inside the 5 bytes"},
     };
     for (const auto &[victim, reason] : cases) {
         Cmd load = graft_cmd({"load", pid, patch_path("ordinary_refused_" + victim)});
