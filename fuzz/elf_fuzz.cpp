@@ -1,7 +1,9 @@
 // The ELF reader of the agent (src/agent/process/elf_file.cpp) on hostile bytes: every input is a patch
 // file the agent checks and reads (describe_fd, check_loadable_fd, symbols_of_fd, in the order
 // the agent uses them, and read_patch_targets_fd, as `graft load --all` reads a patch), and an object whose
-// CFI libdw reads for the transition's stack checks (frame_rule_compute, src/agent/unwind/frame_rules.cpp).
+// CFI libdw reads for the transition's stack checks (frame_rule_compute, src/agent/unwind/frame_rules.cpp),
+// and a symbols file named with `graft load --symbols` compared with an object (same_code_and_data,
+// src/agent/process/user_symbols.cpp: here the input against itself and against its first half).
 // None may fault, hang, or allocate without bound; the input is held in a memfd, as the agent holds a patch
 // file.
 #include <elfutils/libdwfl.h>
@@ -15,6 +17,7 @@
 
 #include "agent/process/patch_targets.hpp"
 #include "agent/process/symbols.hpp"
+#include "agent/process/user_symbols.hpp"
 #include "agent/unwind/frame_rules.hpp"
 
 // frame_rules.cpp publishes rows for the agent's threads; nothing is published here.
@@ -98,6 +101,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     std::vector<graft::PatchTarget> targets;
     if (!graft::read_patch_targets_fd(fd, name, &targets, &err) && err.find("'fuzz.so'") == std::string::npos)
         abort();
+    // `graft load --symbols`: the file against itself and against its own first half (another
+    // "build"); whatever the verdict, it comes with a phrase.
+    std::string detail;
+    (void)graft::same_code_and_data(fd, name, fd, name, &detail);
+    if (detail.empty()) abort();
+    int half = memfd_with(data, size / 2);
+    detail.clear();
+    (void)graft::same_code_and_data(fd, name, half, "half.so", &detail);
+    if (detail.empty()) abort();
+    close(half);
     feed_cfi(fd);
     close(fd);
     return 0;

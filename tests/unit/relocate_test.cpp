@@ -8,28 +8,13 @@
 #include <vector>
 
 #include "arch/x86_64/relocate.hpp"
+#include "code_bytes.hpp"
 
 namespace {
 
 using graft::arch::EntryRewrite;
 using graft::arch::kBlockCopyOffset;
 using graft::arch::plan_entry_rewrite;
-
-struct CodeBytes {
-    alignas(64) unsigned char b[256];
-    size_t size;
-    uintptr_t at() const { return reinterpret_cast<uintptr_t>(b); }
-    // A block 1 MiB away: well within a rel32's reach, never touched.
-    uintptr_t block() const { return at() + (1u << 20); }
-};
-
-CodeBytes code_of(const std::vector<unsigned char> &code) {
-    CodeBytes f;
-    std::memset(f.b, 0xcc, sizeof f.b);
-    std::memcpy(f.b, code.data(), code.size());
-    f.size = code.size();
-    return f;
-}
 
 int32_t reloc_rel32_at(const unsigned char *p) {
     int32_t v;

@@ -8,25 +8,12 @@
 #include <vector>
 
 #include "arch/x86_64/stack_height.hpp"
+#include "code_bytes.hpp"
 
 namespace {
 
 using graft::arch::frame_height_at;
 using graft::arch::FrameHeight;
-
-struct HeightCode {
-    alignas(64) unsigned char b[256];
-    size_t size;
-    uintptr_t at(size_t off) const { return reinterpret_cast<uintptr_t>(b) + off; }
-};
-
-HeightCode height_code(const std::vector<unsigned char> &bytes) {
-    HeightCode c;
-    std::memset(c.b, 0xcc, sizeof c.b);
-    std::memcpy(c.b, bytes.data(), bytes.size());
-    c.size = bytes.size();
-    return c;
-}
 
 // push %rbp; mov %rsp,%rbp; push %rbx; sub $0x28,%rsp; call .+0; mov -8(%rbp),%rbx; leave; ret
 const std::vector<unsigned char> kFramePointer = {
@@ -43,7 +30,7 @@ const std::vector<unsigned char> kFramePointer = {
 }  // namespace
 
 TEST(UnitStackHeight, FramePointerPrologueAndBody) {
-    HeightCode c = height_code(kFramePointer);
+    CodeBytes c = code_of(kFramePointer);
     FrameHeight h;
     ASSERT_TRUE(frame_height_at(c.at(0), c.size, c.at(0), &h));
     EXPECT_EQ(h.cfa_minus_sp, 8);
@@ -63,7 +50,7 @@ TEST(UnitStackHeight, FramePointerPrologueAndBody) {
 
 // A stack realigned with `and $-16,%rsp` has no height until rsp is restored from rbp.
 TEST(UnitStackHeight, RealignedStackHasNoHeightUntilRestoredFromRbp) {
-    HeightCode c = height_code({
+    CodeBytes c = code_of({
         0x55,                          // +0  push %rbp
         0x48, 0x89, 0xe5,              // +1  mov %rsp,%rbp
         0x48, 0x83, 0xe4, 0xf0,        // +4  and $-16,%rsp
@@ -82,7 +69,7 @@ TEST(UnitStackHeight, RealignedStackHasNoHeightUntilRestoredFromRbp) {
 
 // Two paths reaching one instruction with different heights: no answer there, an answer before.
 TEST(UnitStackHeight, PathsThatDisagreeGiveNoAnswer) {
-    HeightCode c = height_code({
+    CodeBytes c = code_of({
         0x85, 0xff,        // +0 test %edi,%edi
         0x74, 0x01,        // +2 je +5
         0x50,              // +4 push %rax
@@ -97,7 +84,7 @@ TEST(UnitStackHeight, PathsThatDisagreeGiveNoAnswer) {
 
 // Code the walk from the entry never reaches has no height, nor has a pc outside the function.
 TEST(UnitStackHeight, UnreachedCodeAndForeignPcsGiveNoAnswer) {
-    HeightCode c = height_code({
+    CodeBytes c = code_of({
         0xc3,        // +0 ret
         0x55,        // +1 push %rbp (never reached)
         0x5d, 0xc3,  // +2 pop %rbp; ret

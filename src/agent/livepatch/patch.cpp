@@ -77,7 +77,6 @@ FuncStack *stack_for(uintptr_t addr, size_t size, bool compiler_entry, const std
     fs->object = object;
     fs->gate_open = e.gate_open;
     fs->routed_to = e.prefix_ours ? *reinterpret_cast<const uintptr_t *>(e.slot) : 0;
-    fs->entry_jumps_to = 0;  // an ordinary entry is prepared closed (entry_rewrite.hpp)
     // Published before any prefix names this stub (apply_routes writes after, with release).
     __atomic_store_n(&graft_stub_table[fs->stub], fs.get(), __ATOMIC_RELEASE);
     FuncStack *raw = fs.get();
@@ -156,6 +155,10 @@ void route_settled_functions() {
     }
 }
 
+uintptr_t entry_jump(const FuncStack &fs) {
+    return fs.entry.ordinary && fs.gate_open ? ordinary_jump_destination(fs.entry, fs.routed_to) : 0;
+}
+
 uintptr_t direct_target(const FuncStack *fs) {
     Func *top = fs->top.load(std::memory_order_relaxed);
     if (!top || top->nop) return fs->entry.body;
@@ -205,8 +208,8 @@ bool apply_routes(const std::vector<RouteChange> &changes, std::string *why) {
         if (e.ordinary) {
             // Straight to the destination when a rel32 reaches it (one jump); the block otherwise.
             const uintptr_t to = c.open ? ordinary_jump_destination(e, c.target) : 0;
-            if (c.open != fs->gate_open || (c.open && to != fs->entry_jumps_to))
-                flips.push_back({&e, c.open, fs->gate_open, fs->entry_jumps_to, to});
+            if (c.open != fs->gate_open || (c.open && to != entry_jump(*fs)))
+                flips.push_back({&e, c.open, fs->gate_open, to});
             continue;
         }
         if (c.open == fs->gate_open) continue;
@@ -239,8 +242,6 @@ bool apply_routes(const std::vector<RouteChange> &changes, std::string *why) {
         if (!c.fs->gate_open && !c.fs->entry.prefix_ours) c.fs->entry.prefix_ours = true;
         c.fs->routed_to = c.target;
         c.fs->gate_open = c.open;
-        if (c.fs->entry.ordinary)
-            c.fs->entry_jumps_to = c.open ? ordinary_jump_destination(c.fs->entry, c.target) : 0;
     }
     // 3. Every thread fetches the new gates from here on (and sees the new pointers: data).
     arch::sync_cores();

@@ -88,9 +88,6 @@ struct FuncStack {
     std::string object;
     bool gate_open = false;
     uintptr_t routed_to = 0;  // what the prefix pointer currently holds
-    // Ordinary entries: where the open entry's jmp leads straight to (routed_to, when a rel32
-    // reaches it), or 0 when it leads to the block (entry_rewrite.hpp, EntryFlip).
-    uintptr_t entry_jumps_to = 0;
 };
 
 // Table read by the trampoline's selector: stub index -> FuncStack. Entries are written before
@@ -129,6 +126,10 @@ struct RouteChange {
     bool open;         // gate state wanted
     uintptr_t target;  // prefix pointer wanted
 };
+// Where an open ordinary entry's jmp leads straight to (routed_to, when a rel32 reaches it), or
+// 0: it leads to its block, or the entry is closed, or it is graft's own entry. apply_routes()
+// writes the entry's bytes by this rule, so it is what they hold.
+uintptr_t entry_jump(const FuncStack &fs);
 bool apply_routes(const std::vector<RouteChange> &changes, std::string *why);
 // Routes every function of `o` through its stub, so that the selector chooses per thread (before
 // a transition may switch any thread on them).

@@ -8,14 +8,19 @@
 
 namespace graft {
 
-std::vector<std::pair<uintptr_t, uintptr_t>> process_mappings() {
-    std::vector<std::pair<uintptr_t, uintptr_t>> v;
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return v;
+std::string read_self_maps() {
     std::string text;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return text;
     char buf[65536];
     for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
     close(fd);
+    return text;
+}
+
+std::vector<std::pair<uintptr_t, uintptr_t>> process_mappings() {
+    std::vector<std::pair<uintptr_t, uintptr_t>> v;
+    const std::string text = read_self_maps();
     for (size_t pos = 0; pos < text.size();) {
         size_t eol = text.find('\n', pos);
         if (eol == std::string::npos) eol = text.size();

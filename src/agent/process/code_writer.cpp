@@ -9,6 +9,8 @@
 #include <cstring>
 #include <map>
 
+#include "agent/proc/mappings.hpp"
+
 namespace graft {
 namespace {
 
@@ -42,12 +44,8 @@ bool page_prots(const std::vector<CodeWrite> &writes, std::map<uintptr_t, int> *
     std::map<uintptr_t, int> wanted;  // page -> -1 until found
     for (const auto &w : writes)
         for (uintptr_t p = w.addr & ~(pg - 1); p < w.addr + w.len; p += pg) wanted[p] = -1;
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    std::string text;
-    char buf[65536];
-    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
-    close(fd);
+    const std::string text = read_self_maps();
+    if (text.empty()) return false;
     for (size_t pos = 0; pos < text.size();) {
         size_t eol = text.find('\n', pos);
         if (eol == std::string::npos) eol = text.size();

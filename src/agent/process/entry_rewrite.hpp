@@ -42,8 +42,7 @@ struct EntryFlip {
     const arch::EntryLayout *entry;
     bool open;
     bool was_open = false;
-    uintptr_t jump_was = 0;  // where the entry's jmp led, if was_open (0: the block)
-    uintptr_t jump_to = 0;   // where it leads, if open (0: the block)
+    uintptr_t jump_to = 0;  // where it leads, if open (0: the block)
 };
 // Where an entry's jmp can lead for a block destination `target`: the target itself if a rel32
 // reaches it, else 0 (the block).

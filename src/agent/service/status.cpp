@@ -31,7 +31,7 @@ nlohmann::json patch_json(const Patch &p, int order) {
                                     : nlohmann::json(nullptr)},
                  // A rewritten entry whose jmp leads straight to where the function is routed
                  // (one jump), rather than through its block.
-                 {"direct", f->stack && f->stack->entry.ordinary && f->stack->entry_jumps_to != 0}});
+                 {"direct", f->stack && entry_jump(*f->stack) != 0}});
         objs.push_back({{"name", o->name}, {"patched", o->patched}, {"loaded", o->loaded}, {"funcs", funcs}});
     }
     return {{"name", p.name},       {"path", p.path},

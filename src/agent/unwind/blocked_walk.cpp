@@ -243,7 +243,6 @@ bool rule_for(Dwarf_Addr pc, FrameRule *out) {
 // CFA - sp at `pc` (exact, or a return address - 1) from the code of its function, checked
 // against the CFI row `rule` (CFA = rbp + rule.cfa_offset); INT32_MIN when there is no certain
 // answer. Cached per pc for the session (g_heights).
-
 int32_t code_cfa_offset(Dwarf_Addr pc, const FrameRule &rule) {
     auto it = g_heights.find(pc);
     if (it != g_heights.end()) return it->second;
@@ -291,15 +290,15 @@ bool cached_walk(uintptr_t sp, uintptr_t pc, const ForbiddenTable *table, StackR
         }
         Dwarf_Word ra = 0;
         if (cfa <= sp || !dw_memory_read(nullptr, cfa - 8, &ra, nullptr) || ra == 0) return false;
-        if (rule.rbp == FrameRule::kRbpAtCfa) {
-            Dwarf_Word saved = 0;
-            bp_known =
-                dw_memory_read(nullptr, cfa + static_cast<uintptr_t>(static_cast<intptr_t>(rule.rbp_offset)),
-                               &saved, nullptr);
-            bp = saved;
-        } else if (rule.rbp == FrameRule::kRbpUnknown) {
-            bp_known = false;
-        }
+        frame_caller_rbp(
+            rule, cfa,
+            [](uintptr_t a, uintptr_t *w) {
+                Dwarf_Word v = 0;
+                const bool ok = dw_memory_read(nullptr, a, &v, nullptr);
+                *w = v;
+                return ok;
+            },
+            &bp, &bp_known);
         sp = cfa;
         look = ra - 1;  // a return address: the call lies before it
     }
@@ -395,11 +394,7 @@ void prepare_rows_from(const FrameMiss &m) {
         if (!frame_cfa(rule, sp, bp, bp_known, &cfa)) return;  // the root, or a frame only libgcc can climb
         uintptr_t ra = 0;
         if (cfa <= sp || !read_own_word(cfa - 8, &ra) || ra == 0) return;
-        if (rule.rbp == FrameRule::kRbpAtCfa)
-            bp_known =
-                read_own_word(cfa + static_cast<uintptr_t>(static_cast<intptr_t>(rule.rbp_offset)), &bp);
-        else if (rule.rbp == FrameRule::kRbpUnknown)
-            bp_known = false;
+        frame_caller_rbp(rule, cfa, read_own_word, &bp, &bp_known);
         sp = cfa;
         pc = ra - 1;
     }

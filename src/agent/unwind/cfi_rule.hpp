@@ -43,4 +43,15 @@ inline bool frame_cfa(const FrameRule &r, uintptr_t sp, uintptr_t bp, bool bp_kn
     return true;
 }
 
+// The caller's rbp under rule `r`, given the frame's CFA: read where the frame saved it
+// (read(addr, &word) reads one stack word, false if it cannot), unchanged when the frame left it
+// alone, unknown otherwise.
+template <class Read>
+inline void frame_caller_rbp(const FrameRule &r, uintptr_t cfa, Read read, uintptr_t *bp, bool *bp_known) {
+    if (r.rbp == FrameRule::kRbpAtCfa)
+        *bp_known = read(cfa + static_cast<uintptr_t>(static_cast<intptr_t>(r.rbp_offset)), bp);
+    else if (r.rbp == FrameRule::kRbpUnknown)
+        *bp_known = false;
+}
+
 }  // namespace graft

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -120,6 +121,19 @@ struct Client {
     }
 };
 
+// Starts `server` on the loopback port, 4 threads, without graft. Root runs it as nobody from the
+// start, as its systemd unit does with User=: a daemon that switches users itself (-u) is not
+// dumpable (docs/limitations.md).
+std::unique_ptr<Target> start_server(const std::string &server, int port) {
+    const std::vector<std::string> args = {"-l", "127.0.0.1", "-p", std::to_string(port),
+                                           "-U", "0",         "-t", "4"};
+    if (geteuid() != 0) return std::make_unique<Target>(server, args, std::vector<std::string>{}, false);
+    std::vector<std::string> argv = {"--reuid=65534", "--regid=65534", "--clear-groups", server};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return std::make_unique<Target>("/usr/bin/setpriv", argv, std::vector<std::string>{},
+                                    /*under_graft=*/false);
+}
+
 }  // namespace
 
 TEST(DebianMemcached, AttachPatchAndUnpatchUnderLoadWithNoClientError) {
@@ -131,15 +145,8 @@ TEST(DebianMemcached, AttachPatchAndUnpatchUnderLoadWithNoClientError) {
         << "(scripts/test.sh does)";
     ASSERT_EQ(stat(fix.c_str(), &st), 0) << fix << " is missing: run prepare.sh";
     const int port = free_port();
-    const std::vector<std::string> args = {"-l", "127.0.0.1", "-p", std::to_string(port),
-                                           "-U", "0",         "-t", "4"};
-    // Root runs it as nobody from the start, as its systemd unit does with User=: a daemon that
-    // switches users itself (-u) is not dumpable (docs/limitations.md).
-    std::vector<std::string> argv;
-    if (geteuid() == 0) argv = {"--reuid=65534", "--regid=65534", "--clear-groups", server};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Target t(geteuid() == 0 ? "/usr/bin/setpriv" : server, geteuid() == 0 ? argv : args, {},
-             /*under_graft=*/false);
+    auto t_owner = start_server(server, port);
+    Target &t = *t_owner;
     std::string v;
     for (int i = 0; i < 100 && (v = version(port)).rfind("VERSION", 0) != 0; i++) usleep(50000);
     ASSERT_EQ(v, "VERSION 1.6.18") << t.all_output();
@@ -187,13 +194,8 @@ TEST(DebianMemcached, StrippedPackagedServerPatchedWithSymbolsFromItsRebuild) {
             << f << " is missing: run tests/scenarios/debian_memcached/prepare.sh "
             << "(scripts/test.sh does)";
     const int port = free_port();
-    const std::vector<std::string> args = {"-l", "127.0.0.1", "-p", std::to_string(port),
-                                           "-U", "0",         "-t", "4"};
-    std::vector<std::string> argv;
-    if (geteuid() == 0) argv = {"--reuid=65534", "--regid=65534", "--clear-groups", server};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Target t(geteuid() == 0 ? "/usr/bin/setpriv" : server, geteuid() == 0 ? argv : args, {},
-             /*under_graft=*/false);
+    auto t_owner = start_server(server, port);
+    Target &t = *t_owner;
     std::string v;
     for (int i = 0; i < 100 && (v = version(port)).rfind("VERSION", 0) != 0; i++) usleep(50000);
     ASSERT_EQ(v, "VERSION 1.6.18") << t.all_output();

@@ -80,6 +80,20 @@ void patch_in_a_loop(const std::string &prog, const std::vector<std::string> &ar
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
 
+// Starts the stripped `prog` with GRAFT_DEBUG_DIR=`debug_dir`, loads entry_park_fix and checks
+// that the program's own (static-symbol) scale() now runs the new version.
+void patched_with_found_symbols(const std::string &prog, const std::string &debug_dir) {
+    Target t(prog_path(prog), {"2", "1", "0"}, {"GRAFT_DEBUG_DIR=" + debug_dir});
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    ASSERT_TRUE(t.wait_agent());
+    Cmd load = graft_cmd({"load", std::to_string(t.pid()), patch_path("entry_park_fix")});
+    ASSERT_EQ(load.rc, 0) << load.err;
+    std::string now = ask(t, "tick", "scale ");
+    EXPECT_EQ(now.rfind("scale 23 counter 41 ", 0), 0u) << now;
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
+
 }  // namespace
 
 // -O2, no frame pointer: what Debian's gcc and clang emit by default.
@@ -179,28 +193,12 @@ TEST(Ordinary, StrippedProgramTakesItsSymbolsFromItsDebugFileByBuildId) {
         t.send("quit\n");
         EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
     }
-    Target t(prog_path("ordinary_stripped"), {"2", "1", "0"}, {"GRAFT_DEBUG_DIR=" + prog_path("debug")});
-    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
-    ASSERT_TRUE(t.wait_agent());
-    Cmd load = graft_cmd({"load", std::to_string(t.pid()), patch_path("entry_park_fix")});
-    ASSERT_EQ(load.rc, 0) << load.err;
-    std::string now = ask(t, "tick", "scale ");
-    EXPECT_EQ(now.rfind("scale 23 counter 41 ", 0), 0u) << now;
-    t.send("quit\n");
-    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+    patched_with_found_symbols("ordinary_stripped", prog_path("debug"));
 }
 
 // The same found through .gnu_debuglink, in the .debug folder next to the program.
 TEST(Ordinary, StrippedProgramTakesItsSymbolsFromItsDebugLink) {
-    Target t(prog_path("ordinary_debuglink"), {"2", "1", "0"}, {"GRAFT_DEBUG_DIR=/nonexistent"});
-    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
-    ASSERT_TRUE(t.wait_agent());
-    Cmd load = graft_cmd({"load", std::to_string(t.pid()), patch_path("entry_park_fix")});
-    ASSERT_EQ(load.rc, 0) << load.err;
-    std::string now = ask(t, "tick", "scale ");
-    EXPECT_EQ(now.rfind("scale 23 counter 41 ", 0), 0u) << now;
-    t.send("quit\n");
-    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+    patched_with_found_symbols("ordinary_debuglink", "/nonexistent");
 }
 
 // A stripped program with no debug file: its symbols come from a file the user names. Another
