@@ -274,6 +274,9 @@ def s_callcost(g, art, cfg):
     M("gate_closed", "gate", 1)
     M("ordinary_entry_unpatched", "odone", 1)
     M("ordinary_entry_lib_unpatched", "lodone", 1)
+    M("gate_layout_lib_unpatched", "lgate", 1)
+    M("jump_layout_lib_unpatched", "ljump", 1)
+    M("jump_layout_unpatched", "jdone", 1)
     M("ref_jmp_rel32", "jmp5", 2)
     M("ref_graft_entry_by_hand", "g2", 2)
     M("kernel_ref", "kref", 2)
@@ -285,6 +288,9 @@ def s_callcost(g, art, cfg):
     M("completed", "done", 2)
     M("ordinary_entry_completed", "odone", 2)
     M("ordinary_entry_lib_completed", "lodone", 2)
+    M("gate_layout_lib_completed", "lgate", 2)
+    M("jump_layout_lib_completed", "ljump", 2)
+    M("jump_layout_completed", "jdone", 2)
     for k in range(1, 6):
         g.cli("load", pid, art["patches"] + "/p_stack%d.so" % k)
         if k in (1, 2, 5):
@@ -303,6 +309,10 @@ def s_callcost(g, art, cfg):
     M("transition_not_switched", "trans", 1, held=True)
     M("transition_lib_switched", "ltrans", 2)
     M("transition_lib_not_switched", "ltrans", 1, held=True)
+    M("transition_gate_layout_lib_switched", "lgtrans", 2)
+    M("transition_gate_layout_lib_not_switched", "lgtrans", 1, held=True)
+    M("transition_jump_layout_lib_switched", "ljtrans", 2)
+    M("transition_jump_layout_lib_not_switched", "ljtrans", 1, held=True)
     M("completed_while_other_in_transition", "done", 2)
     thr, _ = g.cli("threads", pid, "--json")
     states = {t["tid"]: t["patch_state"] for t in json.loads(thr)}

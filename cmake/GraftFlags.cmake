@@ -18,6 +18,15 @@ set(GRAFT_TARGET_FLAGS_GCC ${GRAFT_TARGET_FLAGS_COMMON} -flive-patching=inline-o
 # interposable, and clang then assumes nothing of a callee's body (it reloads memory after a call
 # instead of trusting an inferred attribute). Static functions stay exposed: docs/limitations.md.
 set(GRAFT_TARGET_FLAGS_CLANG ${GRAFT_TARGET_FLAGS_COMMON} -fPIC -fsemantic-interposition)
+# The jump layout (`graft flags target --entry jump`): 5 bytes of nop at the entry (after endbr64)
+# and nothing before it. graft writes a 5-byte `jmp rel32` over them by the int3 protocol of
+# ordinary entries (docs/design.md §2.6), nothing to relocate; once a transition completed, a
+# function in a shared object costs one direct jump (docs/performance.md). Same other flags.
+set(GRAFT_TARGET_JUMP_ENTRY -fpatchable-function-entry=5,0)
+foreach(_cc GCC CLANG)
+  list(TRANSFORM GRAFT_TARGET_FLAGS_${_cc} REPLACE "^-fpatchable-function-entry=16,14$"
+       "${GRAFT_TARGET_JUMP_ENTRY}" OUTPUT_VARIABLE GRAFT_TARGET_FLAGS_${_cc}_JUMP)
+endforeach()
 # A patch: compiled position-independent with full CFI, linked as a shared object (the -I of the
 # public header is added where it is known: `graft flags patch`, graft.pc, graft::patch).
 set(GRAFT_PATCH_COMPILE_FLAGS -fPIC -fasynchronous-unwind-tables)

@@ -8,7 +8,8 @@
  *   measure_held NAME PAIRS US the same on the "held" thread, which never leaves hold_frame()
  *   kref_transition 0|1        the reference handler's func->transition flag
  *   quit
- * Each command answers with one JSON line. NAME: direct gate done odone lodone stack trans ltrans kref.
+ * Each command answers with one JSON line. NAME: direct gate done odone lodone stack trans ltrans
+ * lgate ljump lgtrans ljtrans jdone kref jmp5 g2.
  *
  * Functions (all `x + 1`, one lea and a ret; a patch's version returns x + 2, x + 10 + k...):
  *   f_direct  built without a patchable entry: the baseline
@@ -20,6 +21,10 @@
  *   f_lodone  the same in libccord.so (bench/progs/ccord.c), measured against f_ldirect there:
  *             the library and the patch share a region, so the settled entry is one jmp rel32
  *   f_ltrans  in libccord.so too, patched by p_trans (a rewritten entry in a transition)
+ *   f_lgate, f_ljump, f_lgtrans, f_ljtrans  in libccord.so: graft's two entry layouts (gate and
+ *             jump, `graft flags target --entry`), patched by p_done and p_trans
+ *   f_jdone   the jump layout in this program, patched by p_done: the patch lies beyond a rel32's
+ *             reach, so jmp rel32 -> the block's jmp *slot -> new function
  *   f_trans   patched by p_trans, which also patches blocker_fn() and hold_frame(): a thread
  *             blocked in blocker_fn() keeps p_trans's transition pending, the held thread runs
  *             its measurements inside the old hold_frame() and so can never switch
@@ -56,6 +61,8 @@ NOPATCH uint64_t f_odone(uint64_t x) {
     __asm__ volatile(".byte 0x0f, 0x1f, 0x44, 0x00, 0x00");
     return x + 1;
 }
+/* The jump layout (`graft flags target --entry jump`). */
+__attribute__((noipa, patchable_function_entry(5, 0))) uint64_t f_jdone(uint64_t x) { return x + 1; }
 uint64_t f_kref(uint64_t x); /* kref.S */
 void kref_set_transition(int on);
 uint64_t f_jmp5(uint64_t x); /* entryref.S */
@@ -76,6 +83,7 @@ LOOP(f_done)
 LOOP(f_stack)
 LOOP(f_trans)
 LOOP(f_odone)
+LOOP(f_jdone)
 LOOP(f_kref)
 LOOP(f_jmp5)
 LOOP(f_g2)
@@ -84,6 +92,10 @@ typedef uint64_t (*loop_fn)(uint64_t);
 uint64_t loop_f_ldirect(uint64_t n); /* libccord.so */
 uint64_t loop_f_lodone(uint64_t n);
 uint64_t loop_f_ltrans(uint64_t n);
+uint64_t loop_f_lgate(uint64_t n);
+uint64_t loop_f_ljump(uint64_t n);
+uint64_t loop_f_lgtrans(uint64_t n);
+uint64_t loop_f_ljtrans(uint64_t n);
 
 static loop_fn loop_by_name(const char *name) {
     if (!strcmp(name, "direct")) return loop_f_direct;
@@ -94,6 +106,11 @@ static loop_fn loop_by_name(const char *name) {
     if (!strcmp(name, "odone")) return loop_f_odone;
     if (!strcmp(name, "lodone")) return loop_f_lodone;
     if (!strcmp(name, "ltrans")) return loop_f_ltrans;
+    if (!strcmp(name, "lgate")) return loop_f_lgate;
+    if (!strcmp(name, "ljump")) return loop_f_ljump;
+    if (!strcmp(name, "lgtrans")) return loop_f_lgtrans;
+    if (!strcmp(name, "ljtrans")) return loop_f_ljtrans;
+    if (!strcmp(name, "jdone")) return loop_f_jdone;
     if (!strcmp(name, "kref")) return loop_f_kref;
     if (!strcmp(name, "jmp5")) return loop_f_jmp5;
     if (!strcmp(name, "g2")) return loop_f_g2;
@@ -167,7 +184,8 @@ static void measure(const char *name, int reps, double loop_us, char *out, size_
         return;
     }
     /* A library's function against the library's own direct call. */
-    loop_fn loop_f_base = !strcmp(name, "lodone") || !strcmp(name, "ltrans") ? loop_f_ldirect : loop_f_direct;
+    /* A library function against the library's own direct call (names starting with 'l'). */
+    loop_fn loop_f_base = name[0] == 'l' ? loop_f_ldirect : loop_f_direct;
     static __thread double base[MAX_REPS], vr[MAX_REPS], diff[MAX_REPS], ratio[MAX_REPS];
     uint64_t cb = 0, cv = 0;
     /* Warm up: trains predictors, and lets a thread that can switch itself do so (graft's

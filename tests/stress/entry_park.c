@@ -4,9 +4,10 @@
  * its SIGTRAP handler: the interrupted pc, saved in the signal frame, is exactly the boundary
  * (after `push %rbp` is the case to beat), and when the handler returns the thread resumes
  * there. Workers call scale() in tight loops. Commands on stdin:
- *   tick -> "scale S wrong W parks P offsets MASK calls N"
+ *   tick -> "scale S wrong W parks P offsets MASK calls N first B"
  * S: scale(7) (22 unpatched, 23 patched); W: results that are neither; P: parks so far; MASK:
- * bit i set when a thread was parked at scale+i. */
+ * bit i set when a thread was parked at scale+i; B: scale's first byte in hex (90 when it starts
+ * with the jump layout's five 1-byte nops, as gcc emits them). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -35,6 +36,9 @@ __attribute__((noinline)) int scale(int x) {
 }
 
 static uintptr_t lo, hi;
+/* Built with graft's gate layout (entry_park_gate): where the gate's second byte is. A parker
+ * that steps onto it stays 300 ms, so that graft, attaching, merges gcc's `90 90` under it. */
+static uintptr_t gate_second;
 static __thread int entered; /* this parker's step reached scale() in this call */
 
 static void on_step(int sig, siginfo_t *si, void *ucv) {
@@ -46,7 +50,7 @@ static void on_step(int sig, siginfo_t *si, void *ucv) {
         entered = 1;
         atomic_fetch_or(&offsets, 1ul << (pc - lo));
         atomic_fetch_add(&parks, 1);
-        struct timespec ts = {0, 2 * 1000 * 1000};
+        struct timespec ts = {0, (pc == gate_second ? 300 : 2) * 1000 * 1000};
         nanosleep(&ts, NULL);
     } else if (entered) {
         uc->uc_mcontext.gregs[REG_EFL] &= ~0x100l; /* out of the entry: stop stepping */
@@ -80,6 +84,13 @@ int main(int argc, char **argv) {
     int parkers = argc > 2 ? atoi(argv[2]) : 2;
     lo = (uintptr_t)scale;
     hi = lo + 16;
+#ifdef GATE_LAYOUT
+    {
+        const unsigned char *p = (const unsigned char *)scale;
+        int endbr = p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa;
+        gate_second = lo + (endbr ? 4 : 0) + 1;
+    }
+#endif
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_step;
@@ -93,7 +104,8 @@ int main(int argc, char **argv) {
     char line[64];
     while (next_command(line, sizeof line))
         if (strcmp(line, "tick") == 0)
-            say("scale %d wrong %ld parks %ld offsets %lx calls %ld\n", scale(7), atomic_load(&wrong),
-                atomic_load(&parks), atomic_load(&offsets), atomic_load(&calls));
+            say("scale %d wrong %ld parks %ld offsets %lx calls %ld first %02x\n", scale(7),
+                atomic_load(&wrong), atomic_load(&parks), atomic_load(&offsets), atomic_load(&calls),
+                *(const unsigned char *)scale);
     return 0;
 }

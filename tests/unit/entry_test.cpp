@@ -78,3 +78,19 @@ TEST(UnitEntry, MisalignedEntryIsRefused) {
     EXPECT_FALSE(graft::arch::decode_entry(f, &e, &why));
     EXPECT_NE(why.find("aligned"), std::string::npos) << why;
 }
+
+// The jump layout's merge (object_events.cpp): exactly five 1-byte nops, never the gate layout's
+// longer run of padding; the one nop written in their place.
+TEST(UnitEntry, JumpLayoutNopRunIsExactlyFive) {
+    const unsigned char five[] = {0x90, 0x90, 0x90, 0x90, 0x90, 0x48, 0x8d, 0x47, 0x01, 0xc3};
+    const unsigned char padding[16] = {0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90,
+                                       0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x66, 0x90};
+    const unsigned char four[] = {0x90, 0x90, 0x90, 0x90, 0xc3, 0x00};
+    EXPECT_TRUE(graft::arch::is_single_nop_run(five, 5));
+    EXPECT_FALSE(graft::arch::is_single_nop_run(padding, 5));
+    EXPECT_FALSE(graft::arch::is_single_nop_run(four, 5));
+    unsigned char out[5];
+    graft::arch::nop5_bytes(out);
+    const unsigned char nop5[] = {0x0f, 0x1f, 0x44, 0x00, 0x00};
+    EXPECT_EQ(std::memcmp(out, nop5, 5), 0);
+}

@@ -61,6 +61,28 @@ TEST(UnitRelocate, EndbrIsKeptAndWholeInstructionsMove) {
     EXPECT_EQ(r.displaced, 8);
     EXPECT_EQ(std::memcmp(r.block + kBlockCopyOffset, f.b + 4, 8), 0);
     EXPECT_EQ(std::memcmp(r.original, f.b + 4, 8), 0);
+    // Three instructions: threads can stand inside the changing bytes.
+    EXPECT_FALSE(r.one_instruction);
+}
+
+// The jump layout (`graft flags target --entry jump`) once graft merged its nops: one 5-byte nop,
+// one instruction (its rewrite need not wait for threads); as gcc emits it, five 1-byte nops.
+TEST(UnitRelocate, JumpLayoutEntryIsOneInstructionOnceMerged) {
+    CodeBytes merged = code_of({0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x8d, 0x47, 0x01, 0xc3});
+    EntryRewrite r;
+    std::string why;
+    ASSERT_TRUE(plan_entry_rewrite(merged.at(), merged.size, merged.block(), &r, &why)) << why;
+    EXPECT_EQ(r.displaced, 5);
+    EXPECT_TRUE(r.one_instruction);
+    CodeBytes five = code_of({0x90, 0x90, 0x90, 0x90, 0x90, 0x48, 0x8d, 0x47, 0x01, 0xc3});
+    ASSERT_TRUE(plan_entry_rewrite(five.at(), five.size, five.block(), &r, &why)) << why;
+    EXPECT_EQ(r.displaced, 5);
+    EXPECT_FALSE(r.one_instruction);
+    // A first instruction longer than the jump (lea 0x10(%rip),%rax: 7 bytes) is one too.
+    CodeBytes lea = code_of({0x48, 0x8d, 0x05, 0x10, 0x00, 0x00, 0x00, 0xc3});
+    ASSERT_TRUE(plan_entry_rewrite(lea.at(), lea.size, lea.block(), &r, &why)) << why;
+    EXPECT_EQ(r.displaced, 7);
+    EXPECT_TRUE(r.one_instruction);
 }
 
 // je +0x20 as the first instruction: the copy holds the rel32 form to the same target.

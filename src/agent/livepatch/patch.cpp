@@ -5,6 +5,7 @@
 
 #include "agent/process/code_writer.hpp"
 #include "agent/process/entry_rewrite.hpp"
+#include "agent/process/object_events.hpp"
 #include "agent/service/log.hpp"
 #include "agent/threads/thread_state.hpp"
 
@@ -224,6 +225,19 @@ bool apply_routes(const std::vector<RouteChange> &changes, std::string *why) {
     if (!write_code(reach, why)) return false;
     // 2. No core may run a stale copy of a prefix once its gate opens (SDM cross-modifying code).
     if (prefix_written) arch::sync_cores();
+    // A gate merged while threads ran (attach) opens only once no thread stands on its second
+    // byte, where it would execute the displacement (object_events.hpp).
+    std::vector<arch::CodeRange> second_bytes;
+    for (const auto &c : changes)
+        if (c.open && !c.fs->gate_open && !c.fs->entry.ordinary && gate_needs_probe(c.fs->entry.gate))
+            second_bytes.push_back({c.fs->entry.gate + 1, 1});
+    if (!second_bytes.empty()) {
+        if (!wait_threads_outside(second_bytes, why)) {
+            undo_pointers(changes);
+            return false;
+        }
+        for (const auto &r : second_bytes) gate_probed(r.lo - 1);
+    }
     if (!write_code(gates, why)) {
         // Prefixes behind closed gates are unreachable and stay.
         undo_pointers(changes);

@@ -351,6 +351,7 @@ bool prepare_ordinary_entry(uintptr_t func, size_t size, arch::EntryLayout *out,
     e.gate_open = false;
     e.ordinary = true;
     e.displaced = r.displaced;
+    e.one_instruction = r.one_instruction;
     std::memcpy(e.original, r.original, arch::kEntryJumpSize);
     arch::entry_jump_bytes(r, block, e.jump);
     e.copy_end = block + r.block_len;
@@ -365,6 +366,24 @@ bool prepare_ordinary_entry(uintptr_t func, size_t size, arch::EntryLayout *out,
 uintptr_t ordinary_jump_destination(const arch::EntryLayout &e, uintptr_t target) {
     uint8_t bytes[arch::kEntryJumpSize];
     return target && arch::jump_rel32_bytes(e.gate, target, bytes) ? target : 0;
+}
+
+bool wait_threads_outside(const std::vector<arch::CodeRange> &ranges, std::string *why) {
+    if (ranges.size() > kProbeRanges) {
+        *why = "too many entries to rewrite at once";
+        return false;
+    }
+    for (size_t i = 0; i < ranges.size(); i++)
+        g_probe_table->ranges[i] = {ranges[i].lo, ranges[i].lo + ranges[i].len, "an entry being rewritten"};
+    g_probe_table->count = ranges.size();
+    for (auto &slot : g_seen) slot.store(0, std::memory_order_relaxed);
+    // Release: the table and the cleared slots before any handler sees the probe running (pairs
+    // with the acquire loads in on_trap() and entry_rewrite_on_signal()).
+    g_probe_gen.store(g_probe_gen.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    bool clear = wait_threads_clear(why);
+    // Release: pairs with the handlers' second acquire load (the probe's end).
+    g_probe_gen.store(g_probe_gen.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    return clear;
 }
 
 bool flip_ordinary_entries(const std::vector<EntryFlip> &flips, std::string *why) {
@@ -382,29 +401,17 @@ bool flip_ordinary_entries(const std::vector<EntryFlip> &flips, std::string *why
     if (!write_code(w, why)) return false;
     arch::sync_cores();
     // 2. No thread inside the bytes that change: only where original instructions are replaced
-    // or come back (a jmp's destination alone changes under threads that can only be before it).
-    size_t nr = 0, changing = 0;
-    for (const auto &f : flips) {
-        if (f.open == f.was_open) continue;
-        changing++;
-        if (nr < kProbeRanges)
-            g_probe_table->ranges[nr++] = {f.entry->gate + 1, f.entry->gate + f.entry->displaced,
-                                           "an entry being rewritten"};
-    }
-    if (changing) {
-        g_probe_table->count = nr;
-        for (auto &slot : g_seen) slot.store(0, std::memory_order_relaxed);
-        // Release: the table and the cleared slots before any handler sees the probe running
-        // (pairs with the acquire loads in on_trap() and entry_rewrite_on_signal()).
-        g_probe_gen.store(g_probe_gen.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-        bool clear = changing <= kProbeRanges ? wait_threads_clear(why) : false;
-        if (changing > kProbeRanges) *why = "too many entries to rewrite at once";
-        // Release: pairs with the handlers' second acquire load (the probe's end).
-        g_probe_gen.store(g_probe_gen.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-        if (!clear) {
-            remove_breakpoints(flips);
-            return false;
-        }
+    // or come back (a jmp's destination alone changes under threads that can only be before it),
+    // and only where they are more than one instruction (a pc, or a return address a signal frame
+    // saved, is always an instruction's start: with one instruction, and the jmp, there is no
+    // start inside the changing bytes).
+    std::vector<arch::CodeRange> changing;
+    for (const auto &f : flips)
+        if (f.open != f.was_open && !f.entry->one_instruction)
+            changing.push_back({f.entry->gate + 1, f.entry->displaced - 1u});
+    if (!changing.empty() && !wait_threads_outside(changing, why)) {
+        remove_breakpoints(flips);
+        return false;
     }
     // 3. The rest of each entry's new bytes; no thread can be executing them.
     std::vector<CodeWrite> tails;

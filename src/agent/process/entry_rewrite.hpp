@@ -47,6 +47,10 @@ struct EntryFlip {
 // Where an entry's jmp can lead for a block destination `target`: the target itself if a rel32
 // reaches it, else 0 (the block).
 uintptr_t ordinary_jump_destination(const arch::EntryLayout &e, uintptr_t target);
+// Step 2 above on its own: returns once every other thread was seen outside every range, with no
+// frame inside one; false, naming a thread, after 2 s. Only for bytes no thread can enter any more
+// (behind an int3, or inside an instruction that now starts before them). Core mutex.
+bool wait_threads_outside(const std::vector<arch::CodeRange> &ranges, std::string *why);
 // Runs the write protocol above for every flip; on failure nothing changed.
 bool flip_ordinary_entries(const std::vector<EntryFlip> &flips, std::string *why);
 

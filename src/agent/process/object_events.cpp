@@ -31,17 +31,32 @@ bool g_watched = false;                                 // written once, at star
 auto &g_refused = *new std::set<uintptr_t>;
 std::atomic<bool> g_stopped{false};
 
+// Gates merged from gcc's `90 90` while the program's threads ran (attach): a thread may still
+// stand on a second byte, and would execute the open gate's displacement there (with endbr64 it is
+// `f4`, hlt: a crash). No thread can arrive there any more (the merge made it the middle of one
+// instruction), so one sighting of each thread elsewhere before the first opening is enough
+// (gate_needs_probe). Core mutex.
+auto &g_gates_to_probe = *new std::set<uintptr_t>;
+
+void forget_gates(const LoadedObject &o) {
+    g_gates_to_probe.erase(g_gates_to_probe.lower_bound(o.text_lo), g_gates_to_probe.lower_bound(o.text_hi));
+}
+
 // The object coming or going right now, and which (core mutex).
 std::string &g_state_object = *new std::string;
 enum graft_object_state g_state = GRAFT_OBJECT_LIVE;
 
-// gcc emits the 2-byte gate of a patchable entry as two 1-byte nops; a thread could stop between
-// them. While no thread can be running the object's code (the agent's start, before other
-// threads exist; an object coming, before it is relocated or any of its code has run), turn
-// every such gate into one 2-byte nop (66 90): then no thread can ever stand on its second byte,
-// and flipping it later with one store is safe. The entries are listed by the linker in
-// __patchable_function_entries; the file holds their link-time addresses.
-void merge_entry_nops(const LoadedObject &o) {
+// gcc emits the 2-byte gate of a patchable entry as two 1-byte nops, and the jump layout's 5 bytes
+// as five: a thread could stop between them. Each gate becomes one 2-byte nop (66 90), each run of
+// five one 5-byte nop; then no thread can ever stand inside, and changing the entry later needs no
+// wait. The entries are listed by the linker in __patchable_function_entries; the file holds their
+// link-time addresses.
+// `alone`: no thread can be running the object's code (the agent's start under `graft run`; an
+// object coming, before any of its code has run). A gate's merge is safe either way (a thread on
+// the second `90` of `90 90` finds the same byte there after it); the jump layout's is not (a
+// thread on its second nop would find the middle of `0f 1f 44 00 00`): without `alone` those five
+// nops stay, and their rewrite waits for threads (design.md §2.7).
+void merge_entry_nops(const LoadedObject &o, bool alone) {
     if (o.path.empty() || o.path[0] != '/') return;
     // The checked reader (symbols.hpp): the file is read, never mapped, so an object file
     // truncated on disk cannot fault here, and a malformed one yields no entries.
@@ -50,6 +65,17 @@ void merge_entry_nops(const LoadedObject &o) {
     if (!patchable_entries_of(o.path, &entries, &err)) return;
     std::vector<CodeWrite> writes;
     for (uintptr_t entry : entries) {
+        // The jump layout (`graft flags target --entry jump`): gcc's five 1-byte nops become
+        // one 5-byte nop, the entry then costs one nop, and its later rewrite need not wait for
+        // threads (no instruction starts inside it).
+        uintptr_t at = o.base + entry;
+        if (alone && at >= o.text_lo && at + arch::kJumpSize < o.text_hi &&
+            arch::is_single_nop_run(reinterpret_cast<const uint8_t *>(at), arch::kJumpSize)) {
+            CodeWrite w{at, arch::kJumpSize, {}};
+            arch::nop5_bytes(w.bytes);
+            writes.push_back(w);
+            continue;
+        }
         uintptr_t func = o.base + entry + arch::kPrefixSize;
         if (func - arch::kPrefixSize < o.text_lo || func + 6 > o.text_hi) continue;
         arch::EntryLayout lay;
@@ -59,6 +85,7 @@ void merge_entry_nops(const LoadedObject &o) {
         uint16_t v = arch::gate_closed_word();
         std::memcpy(w.bytes, &v, 2);
         writes.push_back(w);
+        if (!alone) g_gates_to_probe.insert(lay.gate);
     }
     std::string why;
     if (!writes.empty() && !write_code(writes, &why))
@@ -77,7 +104,7 @@ void on_object_event(int event, struct link_map *map, Lmid_t) {
             bool found =
                 loaded_object_at(map->l_addr, &lo) || loaded_object_from_file(map->l_addr, map->l_name, &lo);
             if (found && !lo.path.empty() && lo.path[0] == '/') {
-                merge_entry_nops(lo);
+                merge_entry_nops(lo, true);
                 arch::sync_cores();
                 g_live[lo.base] = lo;
                 if (!livepatch_object_coming(lo)) {  // refused: not live
@@ -90,6 +117,7 @@ void on_object_event(int event, struct link_map *map, Lmid_t) {
             if (it != g_live.end()) {
                 LoadedObject lo = it->second;
                 g_live.erase(it);
+                forget_gates(lo);
                 livepatch_object_going(lo);
             } else {
                 // Its extent is unknown (an object never declared live): drop every row.
@@ -123,11 +151,11 @@ bool attach_audit_module() {
 
 }  // namespace
 
-void object_events_init() {
-    auto adopt_mapped = [] {
+void object_events_init(bool alone) {
+    auto adopt_mapped = [alone] {
         for (const auto &o : loaded_objects()) {
             if (g_live.count(o.base)) continue;  // the loader hook took it for new already
-            merge_entry_nops(o);
+            merge_entry_nops(o, alone);
             g_live[o.base] = o;
         }
     };
@@ -192,12 +220,21 @@ void objects_present(const std::set<uintptr_t> &bases) {
         // Its code is unmapped already: livepatch_object_going() writes none of it.
         LoadedObject lo = g_live[base];
         g_live.erase(base);
+        forget_gates(lo);
         livepatch_object_going(lo);
     }
 }
 
 bool objects_watched() {
     return g_watched;
+}
+
+bool gate_needs_probe(uintptr_t gate) {
+    return g_gates_to_probe.count(gate) != 0;
+}
+
+void gate_probed(uintptr_t gate) {
+    g_gates_to_probe.erase(gate);
 }
 
 void object_events_stop() {

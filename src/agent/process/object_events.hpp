@@ -32,11 +32,18 @@ namespace graft {
 // At start-up (the agent's constructor, or under attach its worker): every object now mapped is
 // live; prepares their entries and attaches to the audit module if the process runs with it.
 // The caller makes the entries' new bytes visible to every core (arch::sync_cores()) once the
-// process is registered for membarrier.
-void object_events_init();
+// process is registered for membarrier. `alone`: no other thread can be running the objects'
+// code (the agent's start under `graft run`); false under attach, where only entry changes that
+// are safe under running threads are made.
+void object_events_init(bool alone);
 // True when loads and unloads are reported: by the audit module (libgraft-audit.so, under
 // `graft run`), else by the loader's debugger hook (loader_watch.hpp).
 bool objects_watched();
+// A gate of gcc's `90 90` entry merged while the program's threads ran (attach): before it first
+// opens, every thread must be seen off its second byte (apply_routes, wait_threads_outside).
+// gate_probed() records that it was. Core mutex.
+bool gate_needs_probe(uintptr_t gate);
+void gate_probed(uintptr_t gate);
 // The events as the loader hook reports them, core mutex held: an object in another namespace
 // found at start-up (live, not coming), one coming (mapped, not yet relocated).
 void object_adopt(struct link_map *map);

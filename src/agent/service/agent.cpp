@@ -58,7 +58,7 @@ namespace {
 // (their entries prepared, the audit module found).
 bool memory_and_objects_init(std::string *why) {
     if (!arch::init_membarrier(why)) return false;
-    object_events_init();
+    object_events_init(!attached_to_running_process());
     arch::sync_cores();
     return true;
 }

@@ -96,6 +96,18 @@ bool is_single_nop_pair(const uint8_t *p) {
     return p[0] == kNop && p[1] == kNop;
 }
 
+bool is_single_nop_run(const uint8_t *p, int n) {
+    for (int i = 0; i < n; i++)
+        if (p[i] != kNop) return false;
+    return p[n] != kNop;
+}
+
+void nop5_bytes(uint8_t out[5]) {
+    // The 5-byte form Intel's optimisation manual recommends (nopl 0x0(%rax,%rax,1)).
+    static constexpr uint8_t kNop5[5] = {0x0f, 0x1f, 0x44, 0x00, 0x00};
+    std::memcpy(out, kNop5, 5);
+}
+
 bool init_membarrier(std::string *why) {
     int cmds = membarrier(MEMBARRIER_CMD_QUERY);
     if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED)) {

@@ -27,7 +27,8 @@ struct EntryLayout {
     // relocation block's jump, `slot` its pointer, `gate` where the 5-byte jmp goes, `body` the
     // relocated copy of the displaced instructions. Open: `jump` at the gate; closed: `original`.
     bool ordinary = false;
-    uint8_t displaced = 0;  // bytes of the instructions the jmp covers
+    uint8_t displaced = 0;         // bytes of the instructions the jmp covers
+    bool one_instruction = false;  // they are one instruction: no thread can stand inside them
     uint8_t original[8]{};
     uint8_t jump[8]{};
     uintptr_t copy_end = 0;  // the relocated copy is [body, copy_end)
@@ -57,6 +58,11 @@ void far_jump_bytes(uintptr_t to, uint8_t out[14]);
 
 // True when the interrupted pc is on a gate's second byte (gcc single-byte nops).
 bool is_single_nop_pair(const uint8_t *p);
+// True when [p, p+n) is n 1-byte nops and p[n] is not one: a run of exactly n (the jump layout's
+// entry, as gcc emits it; the gate layout's padding is a longer run).
+bool is_single_nop_run(const uint8_t *p, int n);
+// One 5-byte nop (0f 1f 44 00 00), the jump layout's entry once merged.
+void nop5_bytes(uint8_t out[5]);
 
 // A cheap monotonic-enough cycle count for rate limits (not for time measurement).
 inline uint64_t cycles() {

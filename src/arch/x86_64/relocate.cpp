@@ -226,6 +226,7 @@ bool plan_entry_rewrite(uintptr_t func, size_t size, uintptr_t block, EntryRewri
     bool left = false;            // the copy ends in an unconditional jump: no jump back
     uintptr_t inner[8];           // targets of the displaced branches
     size_t n_inner = 0;
+    size_t n_insns = 0;
     while (n < kEntryJumpSize) {
         Decoded d;
         uintptr_t pc = r.at + n;
@@ -304,6 +305,7 @@ bool plan_entry_rewrite(uintptr_t func, size_t size, uintptr_t block, EntryRewri
             w += in.length;
         }
         n += in.length;
+        n_insns++;
         continue;
     far:
         *why =
@@ -332,6 +334,7 @@ bool plan_entry_rewrite(uintptr_t func, size_t size, uintptr_t block, EntryRewri
             return false;
         }
     r.displaced = static_cast<uint8_t>(n);
+    r.one_instruction = n_insns == 1;
     std::memcpy(r.original, head + skip, n);
     r.block_len = w;
     if (!scan_branches(dec, func, size, r.at, r.at + n, why)) return false;

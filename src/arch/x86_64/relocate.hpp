@@ -25,8 +25,11 @@ constexpr size_t kBlockSize = 128;
 constexpr int kEntryJumpSize = 5;
 
 struct EntryRewrite {
-    uintptr_t at = 0;        // where the jmp goes: the symbol, or after its endbr64
-    uint8_t displaced = 0;   // bytes of whole instructions the jmp covers (>= 5)
+    uintptr_t at = 0;       // where the jmp goes: the symbol, or after its endbr64
+    uint8_t displaced = 0;  // bytes of whole instructions the jmp covers (>= 5)
+    // They are one instruction (a 5-byte nop of the jump layout, a long first instruction): no
+    // thread can ever stand inside the bytes the jmp changes, only before them.
+    bool one_instruction = false;
     uint8_t original[16]{};  // their bytes as they were
     uint8_t block[kBlockSize]{};
     size_t block_len = 0;  // bytes of `block` used

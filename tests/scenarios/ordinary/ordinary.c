@@ -3,6 +3,8 @@
  * check every result against the two versions that may run; sleeper threads block in system
  * calls and count EINTR; spinner threads compute without calling anything. Commands on stdin:
  *   tick   -> "scale S counter C version V abs A wrong W eintr E calls N"
+ *   jump   -> "jump scale S jl J entries E1 E2 wrong W eintr E" (E1, E2: the first 5 bytes of scale
+ *             and jl_scale after endbr64, in hex; J: jl_scale(7), or 36 without the library)
  * S: scale(7) (3*7+1 = 22 unpatched, 3*7+2 = 23 patched, 24 stacked), C: read_counter() (41 / 42 / 43),
  * V: zlibVersion() through libz.so.1, A: libc's abs(INT_MIN) (INT_MIN unpatched, INT_MAX with the
  * fix), W: wrong results seen by workers, E: EINTR seen. */
@@ -57,6 +59,23 @@ int cold_entry(int);
 int table_entry(int);
 int (*volatile keep[])(int) = {loop_entry, table_entry, cold_entry};
 
+#ifdef JUMP_LIB
+/* ordinary_jump: the program and ordinary_jumplib.so are built with `graft flags target --entry
+ * jump`. jl_scale(7): 36, 37 patched. */
+int jl_scale(int);
+#define JL_SCALE() jl_scale(7)
+#else
+#define JL_SCALE() 36
+#endif
+
+/* The first bytes of `f` after its endbr64, in hex: "entry" shows what graft made of the jump
+ * layout's 5-byte entry (gcc emits five 1-byte nops, which graft merges into one nop). */
+static void entry_hex(int (*f)(int), char out[11]) {
+    const unsigned char *p = (const unsigned char *)f;
+    if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa) p += 4;
+    for (int i = 0; i < 5; i++) snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
 static void *worker(void *arg) {
     (void)arg;
     const char *v0 = zlibVersion();
@@ -67,6 +86,7 @@ static void *worker(void *arg) {
     for (;;) {
         int s = scale(7);
         int c = read_counter();
+        int j = JL_SCALE();
         const char *v = zlibVersion();
         uLong a = adler32(adler32(0, NULL, 0), data, sizeof data);
         unsigned long ov = ossl_version();
@@ -79,7 +99,7 @@ static void *worker(void *arg) {
         if (s < 22 || s > 24 || c < 41 || c > 43 || a != want || abs_p(-5) != 5 || abs_p(7) != 7 ||
             (strcmp(v, v0) != 0 && strcmp(v, "graft-patched") != 0 && strcmp(v, "graft-b") != 0) ||
             (ov != ossl0 && ov != 0x30000ff0ul) ||
-            differ == 0 || same != 0 || tl != 19)
+            differ == 0 || same != 0 || tl != 19 || j < 36 || j > 37)
             atomic_fetch_add(&wrong, 1);
         atomic_fetch_add(&calls, 1);
     }
@@ -139,6 +159,15 @@ int main(int argc, char **argv) {
                 atomic_load(&eintr_seen), atomic_load(&calls), ossl_version(), strlen_p("graft-probe"));
         else if (strcmp(line, "tiny") == 0)
             say("tiny %d\n", tiny_ret());
+        else if (strcmp(line, "jump") == 0) {
+            char a[11], b[11] = "-";
+#ifdef JUMP_LIB
+            entry_hex(jl_scale, b);
+#endif
+            entry_hex(scale, a);
+            say("jump scale %d jl %d entries %s %s wrong %ld eintr %ld\n", scale(7), JL_SCALE(), a, b,
+                atomic_load(&wrong), atomic_load(&eintr_seen));
+        }
     }
     return 0;
 }

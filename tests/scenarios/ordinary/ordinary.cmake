@@ -5,6 +5,13 @@ set(ORDINARY_SOURCES ${CMAKE_CURRENT_LIST_DIR}/ordinary.c ${CMAKE_CURRENT_LIST_D
 graft_plain_prog(ordinary_plain SOURCES ${ORDINARY_SOURCES} FLAGS -fomit-frame-pointer LIBS z)
 graft_plain_prog(ordinary_fp SOURCES ${ORDINARY_SOURCES} FLAGS -fno-omit-frame-pointer LIBS z)
 graft_plain_prog(ordinary_cet SOURCES ${ORDINARY_SOURCES} FLAGS -fcf-protection=full LIBS z)
+# The jump layout (`graft flags target --entry jump`) in the program and in a shared object.
+graft_plain_lib(ordinary_jumplib ${CMAKE_CURRENT_LIST_DIR}/ordinary_jumplib.c)
+target_compile_options(ordinary_jumplib PRIVATE ${GRAFT_TARGET_FLAGS_JUMP})
+graft_plain_prog(ordinary_jump SOURCES ${ORDINARY_SOURCES} FLAGS ${GRAFT_TARGET_FLAGS_JUMP} -DJUMP_LIB
+  LIBS z ordinary_jumplib)
+set_target_properties(ordinary_jump PROPERTIES BUILD_RPATH ${GRAFT_TEST_PROGS})
+graft_test_patch(ordinary_jump_fix ordinary_jump_fix.c)
 graft_test_patch(ordinary_fix ordinary_fix.c)
 graft_test_patch(ordinary_libc_fix ordinary_libc_fix.c)
 graft_test_patch(ordinary_stack_b ordinary_stack_b.c)

@@ -94,6 +94,59 @@ void patched_with_found_symbols(const std::string &prog, const std::string &debu
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
 
+// The jump layout (`graft flags target --entry jump`): 5 bytes of nop at each entry. Under `graft
+// run` graft makes them one nop before any thread runs (gcc emits five); attached to a running
+// process it leaves gcc's five, and their rewrite waits for threads. Either way the entry is then
+// rewritten into a jmp rel32 by the ordinary entries' protocol with nothing to relocate, and in
+// the shared object the settled entry jumps straight to the new function. Workers call both
+// functions all along, sleepers block (0 wrong, 0 EINTR); disabling puts the first bytes back.
+void jump_layout_patched(bool under_graft) {
+    Target t(prog_path("ordinary_jump"), {"4", "4"}, {}, under_graft);
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    if (under_graft) {
+        ASSERT_TRUE(t.wait_agent());
+    }
+    const std::string pid = std::to_string(t.pid());
+    // The two entries' hex, "E1 E2".
+    auto entries = [](const std::string &line) {
+        auto p = line.find(" entries ");
+        return p == std::string::npos ? std::string() : line.substr(p + 9, 21);
+    };
+    std::string now = ask(t, "jump", "jump ");
+    EXPECT_EQ(now.rfind("jump scale 22 jl 36 entries ", 0), 0u) << now;
+    const std::string before = entries(now);
+    const bool five_nops = before == "9090909090 9090909090";
+    if (under_graft || !five_nops) {
+        EXPECT_TRUE(before.rfind("0f1f44", 0) == 0 && before.compare(11, 6, "0f1f44") == 0)
+            << "not one 5-byte nop each: " << now;
+    }
+    for (int r = 0; r < scaled(6, 2); r++) {
+        Cmd load = graft_cmd({"load", pid, patch_path("ordinary_jump_fix")});
+        ASSERT_EQ(load.rc, 0) << "round " << r << ": " << load.err << t.all_output();
+        EXPECT_NE(load.out.find("graft: 'ordinary_jump_fix': patching complete"), std::string::npos)
+            << load.out;
+        auto lib = object_of(status(t.pid()), "ordinary_jump_fix", "ordinary_jumplib.so");
+        ASSERT_EQ(lib["funcs"].size(), 1u) << lib.dump();
+        EXPECT_EQ(lib["funcs"][0]["entry"], "rewritten") << lib.dump();
+        EXPECT_TRUE(lib["funcs"][0]["direct"].get<bool>()) << lib.dump();
+        now = ask(t, "jump", "jump ");
+        EXPECT_EQ(now.rfind("jump scale 23 jl 37 entries e9", 0), 0u) << "round " << r << ": " << now;
+        EXPECT_EQ(entries(now).compare(11, 2, "e9"), 0) << "not a jmp rel32 each: " << now;
+        EXPECT_NE(now.find(" wrong 0 eintr 0"), std::string::npos) << now;
+        Cmd dis = graft_cmd({"disable", pid, "ordinary_jump_fix", "--wait", "--timeout", "60"});
+        ASSERT_EQ(dis.rc, 0) << "round " << r << ": " << dis.err;
+        now = ask(t, "jump", "jump ");
+        EXPECT_EQ(now.rfind("jump scale 22 jl 36 entries ", 0), 0u) << "round " << r << ": " << now;
+        EXPECT_EQ(entries(now), before) << now;
+        Cmd unl = graft_cmd({"unload", pid, "ordinary_jump_fix"});
+        ASSERT_EQ(unl.rc, 0) << unl.err;
+    }
+    now = ask(t, "jump", "jump ");
+    EXPECT_NE(now.find(" wrong 0 eintr 0"), std::string::npos) << now;
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
+
 }  // namespace
 
 // -O2, no frame pointer: what Debian's gcc and clang emit by default.
@@ -112,6 +165,16 @@ TEST(Ordinary, CetBuildPatchedUnderLoadWithBlockedThreads) {
 // stand (0 EINTR; a signal would interrupt their poll).
 TEST(Ordinary, FramePointerBuildPatchedUnderLoadWithBlockedThreads) {
     patch_in_a_loop("ordinary_fp", {"4", "4"}, scaled(6, 2));
+}
+
+TEST(Ordinary, JumpLayoutIsOneNopThenOneDirectJump) {
+    jump_layout_patched(true);
+}
+
+// Attached to (started without graft): gcc's five nops stay five instructions, and threads may
+// stand between them; the rewrite waits until none does (design.md §2.7).
+TEST(Ordinary, JumpLayoutPatchedAfterAttach) {
+    jump_layout_patched(false);
 }
 
 // Each refused shape gets one line naming the function and the reason, and the process is left
