@@ -21,6 +21,7 @@ void add_list(CLI::App &app);
 void add_threads(CLI::App &app);
 void add_log(CLI::App &app);
 void add_attach(CLI::App &app);
+void add_diff(CLI::App &app);
 // Attaches the agent to `pid` (one line on stderr) unless it answers already: `graft load`.
 void attach_if_needed(pid_t pid);
 // Shared by load/disable/enable/force: waits for the transition of `name` to end.

@@ -22,6 +22,7 @@ int main(int argc, char **argv) {
     graft::cli::add_threads(app);
     graft::cli::add_log(app);
     graft::cli::add_attach(app);
+    graft::cli::add_diff(app);
     // `graft run [--] PROGRAM ARGS...`: the program's command line is passed on untouched.
     if (argc > 2 && std::string(argv[1]) == "run" && std::string(argv[2]) != "--help" &&
         std::string(argv[2]) != "-h") {

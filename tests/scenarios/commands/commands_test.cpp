@@ -17,6 +17,10 @@ TEST(Commands, FlagsMatchWhatTheTestsBuildWith) {
     EXPECT_NE(clang.out.find("-fpatchable-function-entry=16,14"), std::string::npos);
     EXPECT_EQ(clang.out.find("-flive-patching"), std::string::npos) << "clang has no -flive-patching";
     EXPECT_NE(clang.out.find("-fsemantic-interposition"), std::string::npos) << clang.out;
+    // The jump layout: 5 bytes at the entry instead of 16, the other flags the same.
+    Cmd jump = graft_cmd({"flags", "target", "--cc", "gcc", "--entry", "jump"});
+    ASSERT_EQ(jump.rc, 0) << jump.err;
+    EXPECT_EQ(jump.out, std::string(gcc.out).replace(gcc.out.find("=16,14"), 6, "=5,0")) << jump.out;
     Cmd patch = graft_cmd({"flags", "patch"});
     ASSERT_EQ(patch.rc, 0);
     EXPECT_NE(patch.out.find("-shared"), std::string::npos);
@@ -72,4 +76,50 @@ TEST(Commands, ProcessWithoutAgentIsAClearError) {
     Cmd d = graft_cmd({"status", "999999999"});
     EXPECT_NE(d.rc, 0);
     EXPECT_NE(d.err.find("No such process"), std::string::npos) << d.err;
+}
+
+// graft diff on a C unit built before and after a fix (tests/unit/diff/cases.c): one line per
+// function or data object that is not the same, a summary, and the JSON form.
+TEST(Commands, DiffReportsWhatAFixChangedInAUnit) {
+    const std::string dir = GRAFT_DIFF_CASES;
+    Cmd c = graft_cmd({"diff", "--before", dir + "/c_before.o", "--after", dir + "/c_after.o"});
+    ASSERT_EQ(c.rc, 0) << c.err;
+    for (const char *line : {"changed\tfunction changed_body: ", "changed\tfunction caller_a: ",
+                             "changed\tfunction caller_b: ", "new\tfunction brand_new\n",
+                             "changed\tdata table: its contents differ from byte 12 (refused: changed data"})
+        EXPECT_NE(c.out.find(line), std::string::npos) << line << " missing from:\n" << c.out;
+    EXPECT_EQ(c.out.find("uses_string"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find(
+                  "': 3 function(s) changed, 2 new, 0 removed, 6 unchanged; 1 data object(s) changed, 0 new"),
+              std::string::npos)
+        << c.out;
+    Cmd j = graft_cmd({"diff", "--before", dir + "/c_before.o", "--after", dir + "/c_after.o", "--json"});
+    ASSERT_EQ(j.rc, 0) << j.err;
+    auto doc = nlohmann::json::parse(j.out);
+    EXPECT_EQ(doc["summary"]["functions"]["changed"], 3) << j.out;
+    EXPECT_EQ(doc["summary"]["data"]["changed"], 1) << j.out;
+    bool refused = false;
+    for (auto &d : doc["data"])
+        if (d["name"] == "table") refused = d.contains("refused");
+    EXPECT_TRUE(refused) << j.out;
+    // The before build against the program made of it, and against the program made of the after
+    // build (another build: refused, naming the first function that differs).
+    Cmd match = graft_cmd({"diff", "--before", dir + "/c_before.o", "--after", dir + "/c_after.o", "--target",
+                           dir + "/program_before"});
+    ASSERT_EQ(match.rc, 0) << match.err;
+    EXPECT_NE(match.out.find("graft: diff: the before build matches '" + dir + "/program_before' (build-id "),
+              std::string::npos)
+        << match.out;
+    EXPECT_NE(match.out.find("): 3 changed function(s) compared"), std::string::npos) << match.out;
+    Cmd other = graft_cmd({"diff", "--before", dir + "/c_before.o", "--after", dir + "/c_after.o", "--target",
+                           dir + "/program_after"});
+    EXPECT_EQ(other.rc, 1);
+    EXPECT_EQ(other.err,
+              "graft: diff: your build does not match the running binary: function changed_body differs\n");
+    // Not an object file: one line naming it, exit status 1.
+    Cmd bad = graft_cmd({"diff", "--before", dir + "/c_before.o", "--after", "/proc/self/exe"});
+    EXPECT_EQ(bad.rc, 1);
+    EXPECT_NE(bad.err.find("graft: diff: object file '/proc/self/exe' is not a relocatable object (.o)"),
+              std::string::npos)
+        << bad.err;
 }
