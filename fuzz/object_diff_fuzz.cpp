@@ -1,7 +1,7 @@
-// graft diff's object reader and comparison (src/diff/object_diff.cpp) on hostile bytes: every
-// input is read as a relocatable object (from a memfd, through its /proc/self/fd path, as graft
-// diff opens a file) and compared with itself, and its first half with it. None may fault, hang,
-// or allocate without bound.
+// graft diff's readers (src/diff/) on hostile bytes: every input is read as a relocatable object
+// (from a memfd, through its /proc/self/fd path, as graft diff opens a file) and compared with
+// itself, and its first half with it; and as a unified diff and a compilation database's command
+// line. None may fault, hang, or allocate without bound.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <string>
 
+#include "diff/compile_db.hpp"
 #include "diff/object_diff.hpp"
+#include "diff/unified_diff.hpp"
 
 namespace {
 
@@ -44,5 +46,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     close(whole_fd);
     close(half_fd);
+    const std::string text(reinterpret_cast<const char *>(data), size);
+    graft::diff::FixFiles files;
+    if (graft::diff::parse_fix(text, &files, &why))
+        for (const auto &f : files.files)
+            if (f.path.empty() || f.path[0] == '/' || f.path.find("..") != std::string::npos) abort();
+    std::vector<std::string> args;
+    if (graft::diff::split_command(text, &args)) {
+        graft::diff::CompileCommand c{"/", "/x.c", args};
+        if (!args.empty()) (void)graft::diff::recompile_args(c, "/tmp/o.o");
+    }
     return 0;
 }

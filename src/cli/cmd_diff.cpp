@@ -1,10 +1,15 @@
-// graft diff --before OLD.o --after NEW.o [--target FILE|PID] [--json]: which functions and data objects of
-// one translation unit a fix changed, compared modulo relocations (diff/object_diff.hpp). The first stage of
-// `graft diff` (issue: build a patch from a source change): the comparison and its report, for objects the
-// user built before and after the fix with -ffunction-sections -fdata-sections.
+// graft diff --source DIR --fix FIX.patch [--compile-commands DB] [--target FILE|PID] [--json]
+// graft diff --before OLD.o --after NEW.o [--target FILE|PID] [--json]
+// Which functions and data objects a fix changes: the units it touches compiled before and after
+// it with the target's own commands (diff/source_diff.hpp), or two objects the user built, compared
+// modulo relocations (diff/object_diff.hpp), the before build checked against the running binary
+// (diff/target_check.hpp). Emitting the patch is the next stage (docs/limitations.md).
 #include <cxxabi.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -13,6 +18,7 @@
 #include "cli/client.hpp"
 #include "cli/commands.hpp"
 #include "diff/object_diff.hpp"
+#include "diff/source_diff.hpp"
 #include "diff/target_check.hpp"
 
 namespace graft::cli {
@@ -20,7 +26,8 @@ namespace graft::cli {
 namespace {
 
 struct DiffArgs {
-    std::string before, after, target;
+    std::string before, after, target;          // two objects
+    std::string source, fix, compile_db, keep;  // or a source tree and a fix
     bool json = false;
 };
 
@@ -42,59 +49,55 @@ std::string demangled(const std::string &name) {
     return out;
 }
 
-void run_diff(const DiffArgs &a) {
-    diff::ObjectPieces before, after;
-    std::string why;
-    if (!diff::read_object(a.before, &before, &why) || !diff::read_object(a.after, &after, &why))
-        die("diff", why);
-    const diff::ObjectDiff d = diff::diff_objects(before, after);
+struct Unit {
+    std::string label;  // the source file, or "OLD.o' -> 'NEW.o"
+    const diff::ObjectPieces *before;
+    const diff::ObjectDiff *diff;
+};
+
+size_t total(const std::vector<Unit> &units, diff::Change c, bool funcs) {
+    size_t n = 0;
+    for (const auto &u : units) n += u.diff->count(c, funcs);
+    return n;
+}
+
+nlohmann::json summary_json(const std::vector<Unit> &units) {
     using diff::Change;
-    // The before build must be what runs: every function the fix changes, compared with the
-    // target's (a pid names its running program).
-    diff::TargetCheck tc;
-    if (!a.target.empty()) {
-        std::string path = a.target;
-        if (path.find_first_not_of("0123456789") == std::string::npos) path = "/proc/" + path + "/exe";
-        std::vector<std::string> changed;
-        for (const auto &p : d.pieces)
-            if (p.func && p.change == Change::kChanged) changed.push_back(p.before_name);
-        if (!diff::check_target(before, changed, path, &tc, &why)) die("diff", why);
-        if (!tc.differ.empty())
-            die("diff",
-                "your build does not match the running binary: function " + tc.differ.front() + " differs");
-        if (!tc.missing.empty())
-            die("diff", "your build does not match the running binary: function " + tc.missing.front() +
-                            " is not in '" + path + "' (another build, or inlined into every caller there)");
-    }
-    if (a.json) {
-        nlohmann::json out{{"before", a.before}, {"after", a.after}};
-        nlohmann::json funcs = nlohmann::json::array(), data = nlohmann::json::array();
-        for (const auto &p : d.pieces) {
-            nlohmann::json j{{"name", p.name}, {"change", diff::change_name(p.change)}, {"local", p.local}};
-            if (std::string dm = demangled(p.name); !dm.empty()) j["demangled"] = dm;
-            if (!p.why.empty()) j["why"] = p.why;
-            if (std::string r = refusal(p); !r.empty()) j["refused"] = r;
-            (p.func ? funcs : data).push_back(j);
-        }
-        if (!a.target.empty())
-            out["target"] = {{"path", a.target}, {"build_id", tc.build_id}, {"matched", tc.matched}};
-        out["functions"] = funcs;
-        out["data"] = data;
-        out["summary"] = {{"functions",
-                           {{"changed", d.count(Change::kChanged, true)},
-                            {"new", d.count(Change::kNew, true)},
-                            {"removed", d.count(Change::kRemoved, true)},
-                            {"same", d.count(Change::kSame, true)}}},
-                          {"data",
-                           {{"changed", d.count(Change::kChanged, false)},
-                            {"new", d.count(Change::kNew, false)},
-                            {"removed", d.count(Change::kRemoved, false)},
-                            {"same", d.count(Change::kSame, false)}}}};
-        std::cout << out.dump(2) << std::endl;
-        return;
-    }
+    nlohmann::json s;
+    for (bool f : {true, false})
+        s[f ? "functions" : "data"] = {{"changed", total(units, Change::kChanged, f)},
+                                       {"new", total(units, Change::kNew, f)},
+                                       {"removed", total(units, Change::kRemoved, f)},
+                                       {"same", total(units, Change::kSame, f)}};
+    return s;
+}
+
+std::string summary_text(const std::vector<Unit> &units) {
+    using diff::Change;
+    return std::to_string(total(units, Change::kChanged, true)) + " function(s) changed, " +
+           std::to_string(total(units, Change::kNew, true)) + " new, " +
+           std::to_string(total(units, Change::kRemoved, true)) + " removed, " +
+           std::to_string(total(units, Change::kSame, true)) + " unchanged; " +
+           std::to_string(total(units, Change::kChanged, false)) + " data object(s) changed, " +
+           std::to_string(total(units, Change::kNew, false)) + " new";
+}
+
+void pieces_json(const diff::ObjectDiff &d, nlohmann::json *out) {
+    nlohmann::json funcs = nlohmann::json::array(), data = nlohmann::json::array();
     for (const auto &p : d.pieces) {
-        if (p.change == Change::kSame) continue;
+        nlohmann::json j{{"name", p.name}, {"change", diff::change_name(p.change)}, {"local", p.local}};
+        if (std::string dm = demangled(p.name); !dm.empty()) j["demangled"] = dm;
+        if (!p.why.empty()) j["why"] = p.why;
+        if (std::string r = refusal(p); !r.empty()) j["refused"] = r;
+        (p.func ? funcs : data).push_back(j);
+    }
+    (*out)["functions"] = funcs;
+    (*out)["data"] = data;
+}
+
+void pieces_text(const diff::ObjectDiff &d) {
+    for (const auto &p : d.pieces) {
+        if (p.change == diff::Change::kSame) continue;
         const std::string dm = demangled(p.name);
         std::cout << diff::change_name(p.change) << "\t" << (p.func ? "function " : "data ")
                   << (dm.empty() ? p.name : dm + " [" + p.name + "]");
@@ -102,15 +105,114 @@ void run_diff(const DiffArgs &a) {
         if (std::string r = refusal(p); !r.empty()) std::cout << " (refused: " << r << ")";
         std::cout << std::endl;
     }
-    std::cout << "graft: diff '" << a.before << "' -> '" << a.after
-              << "': " << d.count(Change::kChanged, true) << " function(s) changed, "
-              << d.count(Change::kNew, true) << " new, " << d.count(Change::kRemoved, true) << " removed, "
-              << d.count(Change::kSame, true) << " unchanged; " << d.count(Change::kChanged, false)
-              << " data object(s) changed, " << d.count(Change::kNew, false) << " new" << std::endl;
+}
+
+// The before build must be what runs: every function the fix changes, compared with the target's
+// (a pid names its running program). Dies with the issue's sentence when it is not.
+diff::TargetCheck check_against(const std::string &target, const std::vector<Unit> &units) {
+    std::string path = target;
+    if (path.find_first_not_of("0123456789") == std::string::npos) path = "/proc/" + path + "/exe";
+    diff::TargetCheck all;
+    for (const auto &u : units) {
+        std::vector<std::string> changed;
+        for (const auto &p : u.diff->pieces)
+            if (p.func && p.change == diff::Change::kChanged) changed.push_back(p.before_name);
+        diff::TargetCheck tc;
+        std::string why;
+        if (!diff::check_target(*u.before, changed, path, &tc, &why)) die("diff", why);
+        if (!tc.differ.empty())
+            die("diff",
+                "your build does not match the running binary: function " + tc.differ.front() + " differs");
+        if (!tc.missing.empty())
+            die("diff", "your build does not match the running binary: function " + tc.missing.front() +
+                            " is not in '" + path + "' (another build, or inlined into every caller there)");
+        all.build_id = tc.build_id;
+        all.matched += tc.matched;
+    }
+    return all;
+}
+
+void report(const DiffArgs &a, const std::vector<Unit> &units, const diff::SourceDiff *src) {
+    diff::TargetCheck tc;
+    if (!a.target.empty()) tc = check_against(a.target, units);
+    if (a.json) {
+        nlohmann::json out;
+        if (src) {
+            out = {{"source", a.source}, {"fix", a.fix}, {"units", nlohmann::json::array()}};
+            for (const auto &u : units) {
+                nlohmann::json j{{"file", u.label}};
+                pieces_json(*u.diff, &j);
+                out["units"].push_back(j);
+            }
+            out["ignored"] = src->ignored;
+            out["headers"] = src->via_headers;
+        } else {
+            out = {{"before", a.before}, {"after", a.after}};
+            pieces_json(*units.front().diff, &out);
+        }
+        if (!a.target.empty())
+            out["target"] = {{"path", a.target}, {"build_id", tc.build_id}, {"matched", tc.matched}};
+        out["summary"] = summary_json(units);
+        std::cout << out.dump(2) << std::endl;
+        return;
+    }
+    if (src) {
+        for (const auto &h : src->via_headers) std::cout << "graft: diff: header " << h << std::endl;
+        for (const auto &f : src->ignored)
+            std::cout << "graft: diff: ignored '" << f << "': no unit compiles or includes it" << std::endl;
+        for (const auto &u : units) {
+            std::cout << "graft: diff: unit '" << u.label << "': " << summary_text({u}) << std::endl;
+            pieces_text(*u.diff);
+        }
+        std::cout << "graft: diff: " << units.size() << " unit(s): " << summary_text(units) << std::endl;
+    } else {
+        pieces_text(*units.front().diff);
+        std::cout << "graft: diff '" << a.before << "' -> '" << a.after << "': " << summary_text(units)
+                  << std::endl;
+    }
     if (!a.target.empty())
         std::cout << "graft: diff: the before build matches '" << a.target << "' (build-id "
                   << (tc.build_id.empty() ? "none" : tc.build_id) << "): " << tc.matched
                   << " changed function(s) compared" << std::endl;
+}
+
+void run_diff(const DiffArgs &a) {
+    std::string why;
+    if (!a.before.empty() || !a.after.empty()) {
+        if (a.before.empty() || a.after.empty() || !a.source.empty())
+            die("diff", "give either --before and --after (two objects), or --source and --fix");
+        diff::ObjectPieces before, after;
+        if (!diff::read_object(a.before, &before, &why) || !diff::read_object(a.after, &after, &why))
+            die("diff", why);
+        const diff::ObjectDiff d = diff::diff_objects(before, after);
+        report(a, {{a.before, &before, &d}}, nullptr);
+        return;
+    }
+    if (a.source.empty() || a.fix.empty())
+        die("diff", "give either --before and --after (two objects), or --source and --fix");
+    diff::SourceDiffArgs sa;
+    sa.source = std::filesystem::absolute(a.source).lexically_normal().string();
+    while (sa.source.size() > 1 && sa.source.back() == '/') sa.source.pop_back();
+    sa.fix = std::filesystem::absolute(a.fix).string();
+    sa.compile_db = a.compile_db.empty() ? "" : std::filesystem::absolute(a.compile_db).string();
+    if (!a.keep.empty()) {
+        sa.work = std::filesystem::absolute(a.keep).string();
+        std::filesystem::create_directories(sa.work);
+    } else {
+        char tmpl[] = "/tmp/graft-diff-XXXXXX";
+        if (!mkdtemp(tmpl)) die("diff", std::string("cannot make a work directory: ") + std::strerror(errno));
+        sa.work = tmpl;
+    }
+    sa.progress = [](const std::string &line) { std::cerr << "graft: diff: " << line << std::endl; };
+    diff::SourceDiff sd;
+    const bool ok = diff::diff_source(sa, &sd, &why);
+    if (a.keep.empty()) std::filesystem::remove_all(sa.work);
+    if (!ok) die("diff", why);
+    std::vector<Unit> units;
+    for (const auto &u : sd.units)
+        units.push_back(
+            {std::filesystem::path(u.file).lexically_relative(sa.source).string(), &u.before, &u.diff});
+    report(a, units, &sd);
 }
 
 }  // namespace
@@ -119,8 +221,13 @@ void add_diff(CLI::App &app) {
     auto *sub = app.add_subcommand(
         "diff", "Compare a translation unit built before and after a fix, function by function");
     auto a = std::make_shared<DiffArgs>();
-    sub->add_option("--before", a->before, "the object file built without the fix")->required();
-    sub->add_option("--after", a->after, "the object file built with the fix")->required();
+    sub->add_option("--source", a->source, "the target's source tree, as it was built");
+    sub->add_option("--fix", a->fix, "the fix, a unified diff (git diff, a debian/patches file)");
+    sub->add_option("--compile-commands", a->compile_db,
+                    "the compilation database (default: SOURCE/compile_commands.json, then SOURCE/build/)");
+    sub->add_option("--keep", a->keep, "keep the objects built before and after the fix in this directory");
+    sub->add_option("--before", a->before, "or: the object file built without the fix");
+    sub->add_option("--after", a->after, "and the object file built with the fix");
     sub->add_option("--target", a->target,
                     "the program or shared object the before build must match (a file, or a pid: its "
                     "running program)");

@@ -10,7 +10,9 @@
 #include <fstream>
 #include <map>
 
+#include "diff/compile_db.hpp"
 #include "diff/object_diff.hpp"
+#include "diff/unified_diff.hpp"
 
 using graft::diff::Change;
 
@@ -125,4 +127,38 @@ TEST(UnitObjectDiff, WhatIsNotARelocatableX86ObjectIsRefusedWithItsReason) {
     EXPECT_FALSE(graft::diff::read_object(tmpl, &p, &why));
     EXPECT_FALSE(why.empty());
     unlink(tmpl);
+}
+
+TEST(UnitObjectDiff, CompileCommandsAreReplayedWithTheirOwnArgumentsOnly) {
+    std::vector<std::string> a;
+    ASSERT_TRUE(graft::diff::split_command(
+        R"(cc -O2 "-DNAME=\"a b\"" 'x y' a\ b -MD -MF dep.d -c s.c -o out.o)", &a));
+    EXPECT_EQ(a, (std::vector<std::string>{"cc", "-O2", "-DNAME=\"a b\"", "x y", "a b", "-MD", "-MF", "dep.d",
+                                           "-c", "s.c", "-o", "out.o"}));
+    std::vector<std::string> open_quote;
+    EXPECT_FALSE(graft::diff::split_command("cc 'open", &open_quote));
+    graft::diff::CompileCommand c{"/src", "/src/s.c", a};
+    auto r = graft::diff::recompile_args(c, "/tmp/w/before-0.o");
+    EXPECT_EQ(r, (std::vector<std::string>{"cc", "-O2", "-DNAME=\"a b\"", "x y", "a b", "s.c",
+                                           "-ffunction-sections", "-fdata-sections", "-c", "-o",
+                                           "/tmp/w/before-0.o"}));
+}
+
+TEST(UnitObjectDiff, FixHeadersGiveTheTouchedFilesAndTheStripLevel) {
+    graft::diff::FixFiles f;
+    std::string why;
+    ASSERT_TRUE(graft::diff::parse_fix(
+        "Subject: x\n\n--- a/src/u.c\t2026-01-01\n+++ b/src/u.c\t2026-01-02\n@@ -1 +1 @@\n"
+        "-x\n+y\n--- /dev/null\n+++ b/new.h\n@@ -0,0 +1 @@\n+z\n",
+        &f, &why))
+        << why;
+    EXPECT_EQ(f.strip, 1);
+    ASSERT_EQ(f.files.size(), 2u);
+    EXPECT_EQ(f.files[0].path, "src/u.c");
+    EXPECT_EQ(f.files[1].path, "new.h");
+    EXPECT_TRUE(f.files[1].created);
+    EXPECT_FALSE(graft::diff::parse_fix("just text\n", &f, &why));
+    EXPECT_NE(why.find("not a unified diff"), std::string::npos) << why;
+    EXPECT_FALSE(graft::diff::parse_fix("--- a/../etc/passwd\n+++ b/../etc/passwd\n", &f, &why));
+    EXPECT_NE(why.find("outside the source tree"), std::string::npos) << why;
 }

@@ -1,0 +1,168 @@
+// graft diff from a source tree and a fix (tests/scenarios/diff/): proj, a two-unit program, is
+// built from its compilation database with $(graft flags target) and started; each fix is
+// compared unit by unit with the real `graft diff`, the unfixed build checked against the
+// running process, and the tree must be exactly as it was afterwards (bytes and times).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "harness.hpp"
+
+using namespace graft::test;
+namespace fs = std::filesystem;
+
+namespace diff_scenario {
+
+const std::string kHere = std::string(GRAFT_TEST_SOURCE_DIR) + "/scenarios/diff";
+
+struct Proj {
+    std::string dir;
+    ~Proj() {
+        if (!dir.empty()) fs::remove_all(dir);
+    }
+};
+
+std::string trimmed(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+// A copy of proj built as its compilation database says; `opt`: the optimisation level.
+void make_proj(Proj *p, const std::string &opt = "-O2") {
+    char tmpl[] = "/tmp/graft-proj-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    p->dir = tmpl;
+    fs::copy(kHere + "/proj", p->dir, fs::copy_options::recursive);
+    fs::create_directories(p->dir + "/build");
+    const std::string cc = GRAFT_TEST_CC;
+    Cmd flags = graft_cmd({"flags", "target", "--cc", cc});
+    ASSERT_EQ(flags.rc, 0) << flags.err;
+    const std::string common =
+        cc + " " + opt + " " + trimmed(flags.out) + " -Iinclude -DPROJ_NAME='\"proj x\"'";
+    // One entry as a shell command line (quotes and all), one as an argument list with the build's
+    // dependency-file options, which graft diff must not write.
+    nlohmann::json db = nlohmann::json::array();
+    db.push_back({{"directory", p->dir},
+                  {"file", "src/server.c"},
+                  {"command", common + " -c src/server.c -o build/server.o"}});
+    std::vector<std::string> args;
+    for (std::string a : {cc, opt}) args.push_back(a);
+    std::istringstream fl(trimmed(flags.out));
+    for (std::string f; fl >> f;) args.push_back(f);
+    for (std::string a : {"-Iinclude", "-DPROJ_NAME=\"proj x\"", "-MD", "-MF", "build/util.d", "-c",
+                          "src/util.c", "-o", "build/util.o"})
+        args.push_back(a);
+    db.push_back({{"directory", p->dir}, {"file", p->dir + "/src/util.c"}, {"arguments", args}});
+    std::ofstream(p->dir + "/compile_commands.json") << db.dump(1);
+    Cmd b =
+        run({"sh", "-c",
+             "cd " + p->dir + " && " + common + " -c src/server.c -o build/server.o && " + common +
+                 " -c src/util.c -o build/util.o && " + cc + " build/server.o build/util.o -o build/proj"});
+    ASSERT_EQ(b.rc, 0) << b.out << b.err;
+}
+
+struct FileState {
+    std::string bytes;
+    struct timespec mtime {};
+};
+
+FileState state_of(const std::string &path) {
+    FileState s;
+    std::ifstream in(path, std::ios::binary);
+    s.bytes.assign(std::istreambuf_iterator<char>(in), {});
+    struct stat st {};
+    stat(path.c_str(), &st);
+    s.mtime = st.st_mtim;
+    return s;
+}
+
+void expect_same(const FileState &a, const FileState &b, const std::string &what) {
+    EXPECT_EQ(a.bytes, b.bytes) << what << "'s contents changed";
+    EXPECT_EQ(a.mtime.tv_sec, b.mtime.tv_sec) << what << "'s time changed";
+    EXPECT_EQ(a.mtime.tv_nsec, b.mtime.tv_nsec) << what << "'s time changed";
+}
+
+}  // namespace diff_scenario
+
+using namespace diff_scenario;
+
+TEST(Diff, SourceFixComparedUnitByUnitAgainstTheRunningProgram) {
+    Proj p;
+    make_proj(&p);
+    Target t(p.dir + "/build/proj", {}, {}, /*under_graft=*/false);
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    EXPECT_EQ(ask(t, "len -5", "len "), "len -5");  // the bug
+    const std::string pid = std::to_string(t.pid());
+    const FileState util0 = state_of(p.dir + "/src/util.c"), header0 = state_of(p.dir + "/include/proj.h");
+
+    // A fix of one function of one unit.
+    Cmd c = graft_cmd({"diff", "--source", p.dir, "--fix", kHere + "/fix_parse.patch", "--target", pid});
+    ASSERT_EQ(c.rc, 0) << c.err;
+    EXPECT_NE(
+        c.out.find("graft: diff: unit 'src/util.c': 1 function(s) changed, 0 new, 0 removed, 1 unchanged"),
+        std::string::npos)
+        << c.out;
+    EXPECT_NE(c.out.find("changed\tfunction parse_len: "), std::string::npos) << c.out;
+    EXPECT_EQ(c.out.find("server.c"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("graft: diff: the before build matches '" + pid + "' (build-id "), std::string::npos)
+        << c.out;
+    EXPECT_NE(c.err.find("graft: diff: [1/1] before: src/util.c\ngraft: diff: [1/1] after: src/util.c\n"),
+              std::string::npos)
+        << c.err;
+    expect_same(util0, state_of(p.dir + "/src/util.c"), "src/util.c");
+    EXPECT_FALSE(fs::exists(p.dir + "/build/util.d")) << "graft diff wrote the build's dependency file";
+
+    // A fix of a header's inline function: every unit that includes it is compiled; only the
+    // function that inlined it changed.
+    Cmd h = graft_cmd(
+        {"diff", "--source", p.dir, "--fix", kHere + "/fix_clamp.patch", "--target", pid, "--json"});
+    ASSERT_EQ(h.rc, 0) << h.err;
+    auto doc = nlohmann::json::parse(h.out);
+    ASSERT_EQ(doc["units"].size(), 2u) << h.out;
+    EXPECT_EQ(doc["headers"][0], "include/proj.h: 2 unit(s)") << h.out;
+    EXPECT_EQ(doc["summary"]["functions"]["changed"], 1) << h.out;
+    for (auto &u : doc["units"])
+        for (auto &f : u["functions"])
+            EXPECT_EQ(f["change"], f["name"] == "parse_len" ? "changed" : "same")
+                << u["file"] << ": " << f.dump();
+    EXPECT_EQ(doc["target"]["matched"], 1) << h.out;
+    expect_same(header0, state_of(p.dir + "/include/proj.h"), "include/proj.h");
+
+    // A fix that does not compile, and one made against other sources: one clear error each,
+    // the tree as it was.
+    Cmd broken = graft_cmd({"diff", "--source", p.dir, "--fix", kHere + "/fix_broken.patch"});
+    EXPECT_EQ(broken.rc, 1);
+    EXPECT_NE(broken.err.find("graft: diff: the after build of '" + p.dir + "/src/util.c' failed:\n"),
+              std::string::npos)
+        << broken.err;
+    expect_same(util0, state_of(p.dir + "/src/util.c"), "src/util.c");
+    Cmd stale = graft_cmd({"diff", "--source", p.dir, "--fix", kHere + "/fix_stale.patch"});
+    EXPECT_EQ(stale.rc, 1);
+    EXPECT_NE(stale.err.find("graft: diff: the fix does not apply to '" + p.dir + "'"), std::string::npos)
+        << stale.err;
+    expect_same(util0, state_of(p.dir + "/src/util.c"), "src/util.c");
+    EXPECT_EQ(ask(t, "len -5", "len "), "len -5");  // nothing touched the process
+}
+
+// The unfixed build compiled otherwise than the running program (-O1 here): refused, naming the
+// function, before anything is reported as the fix's.
+TEST(Diff, AnotherBuildOfTheSourcesIsRefusedByTheRunningBinary) {
+    Proj running, other;
+    make_proj(&running, "-O1");
+    make_proj(&other, "-O2");
+    Cmd c = graft_cmd({"diff", "--source", other.dir, "--fix", kHere + "/fix_parse.patch", "--target",
+                       running.dir + "/build/proj"});
+    EXPECT_EQ(c.rc, 1);
+    EXPECT_EQ(c.err.substr(c.err.find("graft: diff: your")),
+              "graft: diff: your build does not match the running binary: function parse_len differs\n")
+        << c.err;
+    // No compilation database: where to get one.
+    fs::remove(other.dir + "/compile_commands.json");
+    Cmd none = graft_cmd({"diff", "--source", other.dir, "--fix", kHere + "/fix_parse.patch"});
+    EXPECT_EQ(none.rc, 1);
+    EXPECT_NE(none.err.find("no compile_commands.json in '" + other.dir + "'"), std::string::npos)
+        << none.err;
+}

@@ -1,0 +1,10 @@
+/* proj: a two-unit program graft diff is tried on (tests/scenarios/diff/diff_test.cpp). */
+#pragma once
+
+/* Inlined into every caller: a fix here changes each unit that includes it. */
+static inline int clamp_len(int n) {
+    return n > 64 ? 64 : n;
+}
+
+int parse_len(const char *s);
+int handle(const char *request);
