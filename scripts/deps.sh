@@ -6,7 +6,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
       libelf-dev libdw-dev libzydis-dev zlib1g-dev libssl3 libc6-dbg nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-      python3 python3-matplotlib util-linux procps libevent-dev dpkg-dev xz-utils patch)
+      python3 python3-matplotlib util-linux procps libevent-dev dpkg-dev xz-utils patch bear)
 [ "${1:-}" = --bench ] && pkgs+=(linux-perf)
 [ "${1:-}" = --package ] && pkgs+=(debhelper dpkg-dev fakeroot lintian bash-completion man-db)
 missing=()

@@ -242,3 +242,48 @@ TEST(DebianMemcached, StrippedPackagedServerPatchedWithSymbolsFromItsRebuild) {
     }
     EXPECT_EQ(version(port), "VERSION 1.6.18");
 }
+
+// graft diff on a real fix: Debian's debian/patches/0007-uninitialized-variables.patch (two static
+// log parsers of logger.c), against memcached built from the same sources without it (prepare.sh,
+// its compilation database written by Bear) and running as a server. The fix's two functions are
+// found, the unfixed build matches the running server, the tree is left as it was; the server
+// built with the fix is another build, and is refused by name.
+TEST(DebianMemcached, GraftDiffFindsTheFunctionsOfDebiansOwnFixInTheRunningServer) {
+    const std::string dir = debian_dir(), tree = dir + "/memcached-unfixed";
+    const std::string fix = tree + "/debian/patches/0007-uninitialized-variables.patch";
+    struct stat st {};
+    ASSERT_EQ(stat((tree + "/memcached").c_str(), &st), 0) << tree << "/memcached is missing: run prepare.sh";
+    ASSERT_EQ(stat((tree + "/compile_commands.json").c_str(), &st), 0) << "run prepare.sh";
+    struct stat logger0 {};
+    ASSERT_EQ(stat((tree + "/logger.c").c_str(), &logger0), 0);
+    const int port = free_port();
+    auto t_owner = start_server(tree + "/memcached", port);
+    std::string v;
+    for (int i = 0; i < 100 && (v = version(port)).rfind("VERSION", 0) != 0; i++) usleep(50000);
+    ASSERT_EQ(v, "VERSION 1.6.18") << t_owner->all_output();
+    const std::string pid = std::to_string(t_owner->pid());
+
+    Cmd c = graft_cmd({"diff", "--source", tree, "--fix", fix, "--target", pid});
+    ASSERT_EQ(c.rc, 0) << c.err;
+    EXPECT_NE(c.out.find("graft: diff: unit 'logger.c': 2 function(s) changed, 0 new, 0 removed"),
+              std::string::npos)
+        << c.out;
+    EXPECT_NE(c.out.find("changed\tfunction _logger_parse_cce: "), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("changed\tfunction _logger_parse_cne: "), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("graft: diff: the before build matches '" + pid + "' (build-id "), std::string::npos)
+        << c.out;
+    struct stat logger1 {};
+    ASSERT_EQ(stat((tree + "/logger.c").c_str(), &logger1), 0);
+    EXPECT_EQ(logger1.st_size, logger0.st_size);
+    EXPECT_EQ(logger1.st_mtim.tv_sec, logger0.st_mtim.tv_sec);
+    EXPECT_EQ(logger1.st_mtim.tv_nsec, logger0.st_mtim.tv_nsec);
+
+    Cmd other =
+        graft_cmd({"diff", "--source", tree, "--fix", fix, "--target", dir + "/memcached-1.6.18/memcached"});
+    EXPECT_EQ(other.rc, 1);
+    EXPECT_NE(
+        other.err.find("graft: diff: your build does not match the running binary: function _logger_parse_c"),
+        std::string::npos)
+        << other.err;
+    EXPECT_EQ(version(port), "VERSION 1.6.18");
+}

@@ -5,7 +5,8 @@
 # version, unpacked (stripped, as shipped), and an unstripped rebuild of its source package made
 # exactly as the maintainers build it (dpkg-buildpackage, with `apt-get build-dep` first), whose
 # code and data are identical to the shipped binary's though its build-id differs; and the same
-# patch compiled against that build's configuration (--enable-sasl --enable-tls).
+# patch compiled against that build's configuration (--enable-sasl --enable-tls). And, for
+# `graft diff`, the sources without one of Debian's fixes, built under Bear.
 #   tests/scenarios/debian_memcached/prepare.sh GRAFT_BIN [DIR]   (DIR: /var/tmp/graft-debian)
 # Needs a deb-src entry (added from the Debian .sources file when there is none), dpkg-dev and
 # libevent-dev (scripts/deps.sh installs them); scripts/test.sh runs it before the tests.
@@ -36,6 +37,21 @@ fi
 # The patch: out_string() answers the version command with a marked version string.
 "$graft" build -o "$dir/memcached_version_fix.so" --target memcached "$here/memcached_version_fix.c" -- -I"$dir/memcached-1.6.18"
 echo "prepare.sh: $dir/memcached-1.6.18/memcached and $dir/memcached_version_fix.so ready"
+
+# ---- graft diff on one of Debian's own fixes ----------------------------------------------------
+# The same sources without debian/patches/0007-uninitialized-variables.patch (reversed), built
+# with graft's flags under Bear, which writes the compilation database graft diff reads.
+cd "$dir"
+if [ ! -x memcached-unfixed/memcached ] || [ ! -f memcached-unfixed/compile_commands.json ]; then
+  rm -rf memcached-unfixed
+  cp -a memcached-1.6.18 memcached-unfixed
+  (cd memcached-unfixed && make -s distclean >/dev/null 2>&1 || true
+   patch -s -R -p1 < debian/patches/0007-uninitialized-variables.patch
+   ./configure -q CFLAGS="-O2 -g $("$graft" flags target)" >/dev/null
+   bear -- make -s -j2 memcached >/dev/null 2>&1) ||
+    { echo "prepare.sh: the build of memcached without Debian's 0007 fix failed" >&2; exit 1; }
+fi
+echo "prepare.sh: $dir/memcached-unfixed (without debian/patches/0007, with compile_commands.json) ready"
 
 # ---- Debian's binary package and a rebuild of its source package -------------------------------
 cd "$dir"
