@@ -88,6 +88,7 @@ void pieces_json(const diff::ObjectDiff &d, nlohmann::json *out) {
         nlohmann::json j{{"name", p.name}, {"change", diff::change_name(p.change)}, {"local", p.local}};
         if (std::string dm = demangled(p.name); !dm.empty()) j["demangled"] = dm;
         if (!p.why.empty()) j["why"] = p.why;
+        if (!p.note.empty()) j["note"] = p.note;
         if (std::string r = refusal(p); !r.empty()) j["refused"] = r;
         (p.func ? funcs : data).push_back(j);
     }
@@ -97,7 +98,12 @@ void pieces_json(const diff::ObjectDiff &d, nlohmann::json *out) {
 
 void pieces_text(const diff::ObjectDiff &d) {
     for (const auto &p : d.pieces) {
-        if (p.change == diff::Change::kSame) continue;
+        if (p.change == diff::Change::kSame) {
+            if (!p.note.empty())
+                std::cout << "note\t" << (p.func ? "function " : "data ") << p.name << ": " << p.note
+                          << std::endl;
+            continue;
+        }
         const std::string dm = demangled(p.name);
         std::cout << diff::change_name(p.change) << "\t" << (p.func ? "function " : "data ")
                   << (dm.empty() ? p.name : dm + " [" + p.name + "]");

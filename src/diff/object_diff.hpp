@@ -68,7 +68,8 @@ struct PieceDiff {
     bool local = false;
     bool tls = false;
     Change change = Change::kSame;
-    std::string why;  // for a changed piece: what differs, one phrase
+    std::string why;   // for a changed piece: what differs, one phrase
+    std::string note;  // for a piece taken as the same although its bytes differ: why
 };
 
 struct ObjectDiff {

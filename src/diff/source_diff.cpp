@@ -2,12 +2,15 @@
 
 #include <sys/stat.h>
 
+#include <climits>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include "arch/x86_64/immediates.hpp"
 #include "diff/compile_db.hpp"
 #include "diff/source_tree.hpp"
 
@@ -66,6 +69,34 @@ std::string first_lines(const std::string &s, int n) {
     std::string r = s.substr(0, at == std::string::npos ? s.size() : at);
     while (!r.empty() && r.back() == '\n') r.pop_back();
     return r;
+}
+
+const Piece *piece_named(const ObjectPieces &o, const std::string &name) {
+    for (const Piece &p : o.pieces)
+        if (p.func && p.name == name) return &p;
+    return nullptr;
+}
+
+// A function whose two builds differ only in constants that are line numbers of its unit's file,
+// each moved exactly as the fix moves that line: what __LINE__ (assert(), a log macro) does when
+// the fix adds or removes lines above it. Then *note says so.
+bool only_line_numbers(const Piece &a, const Piece &b, const TouchedFile &file, std::string *note) {
+    if (a.size != b.size || a.relocs != b.relocs || a.bytes.size() != b.bytes.size()) return false;
+    std::vector<std::pair<int64_t, int64_t>> pairs;
+    if (!arch::differ_only_in_immediates(a.bytes.data(), b.bytes.data(), a.bytes.size(), &pairs) ||
+        pairs.empty())
+        return false;
+    std::string moved;
+    for (const auto &[o, n] : pairs) {
+        if (o < 1 || o > INT32_MAX) return false;
+        const int shift = line_shift(file, static_cast<int>(o));
+        if (shift == INT32_MIN || shift == 0 || n != o + shift) return false;
+        if (moved.size() < 80)
+            moved += (moved.empty() ? "" : ", ") + std::to_string(o) + " to " + std::to_string(n);
+    }
+    *note = "only constants that are lines of " + file.path + " moved by the fix differ (" + moved +
+            "): taken as __LINE__ and ignored; check it if the fix meant to change such a constant";
+    return true;
 }
 
 }  // namespace
@@ -179,6 +210,15 @@ bool diff_source(const SourceDiffArgs &a, SourceDiff *out, std::string *why) {
         if (!read_object(u.before_obj, &u.before, why) || !read_object(u.after_obj, &after, why))
             return false;
         u.diff = diff_objects(u.before, after);
+        const TouchedFile *own = nullptr;
+        for (const auto &f : files.files)
+            if (absolute_in(a.source, f.path) == u.file) own = &f;
+        if (!own) continue;
+        for (auto &p : u.diff.pieces) {
+            if (!p.func || p.change != Change::kChanged) continue;
+            const Piece *pa = piece_named(u.before, p.before_name), *pb = piece_named(after, p.name);
+            if (pa && pb && only_line_numbers(*pa, *pb, *own, &p.note)) p.change = Change::kSame;
+        }
     }
     return true;
 }

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 
+#include "arch/x86_64/immediates.hpp"
 #include "diff/compile_db.hpp"
 #include "diff/object_diff.hpp"
 #include "diff/unified_diff.hpp"
@@ -161,4 +162,33 @@ TEST(UnitObjectDiff, FixHeadersGiveTheTouchedFilesAndTheStripLevel) {
     EXPECT_NE(why.find("not a unified diff"), std::string::npos) << why;
     EXPECT_FALSE(graft::diff::parse_fix("--- a/../etc/passwd\n+++ b/../etc/passwd\n", &f, &why));
     EXPECT_NE(why.find("outside the source tree"), std::string::npos) << why;
+}
+
+// __LINE__ alone: where the fix moves each old line, and code that differs only in immediates.
+TEST(UnitObjectDiff, LineShiftsAndImmediateOnlyDifferences) {
+    graft::diff::FixFiles f;
+    std::string why;
+    // Old lines 5-10 become new 5-11: one line added after old line 7.
+    ASSERT_TRUE(graft::diff::parse_fix(
+        "--- a/u.c\n+++ b/u.c\n@@ -5,6 +5,7 @@\n a\n b\n c\n+new\n d\n e\n f\n", &f, &why))
+        << why;
+    const auto &u = f.files.at(0);
+    EXPECT_EQ(graft::diff::line_shift(u, 3), 0);
+    EXPECT_EQ(graft::diff::line_shift(u, 6), 0);   // context before the added line
+    EXPECT_EQ(graft::diff::line_shift(u, 8), 1);   // context after it
+    EXPECT_EQ(graft::diff::line_shift(u, 30), 1);  // after the hunk
+    ASSERT_TRUE(graft::diff::parse_fix("--- a/u.c\n+++ b/u.c\n@@ -5,2 +5,1 @@\n-gone\n kept\n", &f, &why))
+        << why;
+    EXPECT_EQ(graft::diff::line_shift(f.files.at(0), 5), INT32_MIN);  // removed by the fix
+    EXPECT_EQ(graft::diff::line_shift(f.files.at(0), 9), -1);
+    // mov $29,%edx; ret  against  mov $30,%edx; ret: one immediate pair. A different register is
+    // not an immediate.
+    const uint8_t a[] = {0xba, 29, 0, 0, 0, 0xc3}, b[] = {0xba, 30, 0, 0, 0, 0xc3},
+                  c[] = {0xb9, 30, 0, 0, 0, 0xc3};
+    std::vector<std::pair<int64_t, int64_t>> pairs;
+    ASSERT_TRUE(graft::arch::differ_only_in_immediates(a, b, sizeof a, &pairs));
+    ASSERT_EQ(pairs.size(), 1u);
+    EXPECT_EQ(pairs[0], (std::pair<int64_t, int64_t>{29, 30}));
+    pairs.clear();
+    EXPECT_FALSE(graft::arch::differ_only_in_immediates(a, c, sizeof a, &pairs));
 }
