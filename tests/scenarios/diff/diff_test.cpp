@@ -153,17 +153,18 @@ TEST(Diff, SourceFixComparedUnitByUnitAgainstTheRunningProgram) {
     EXPECT_EQ(ask(t, "len -5", "len "), "len -5");  // nothing touched the process
 }
 
-// The unfixed build compiled otherwise than the running program (-O1 here): refused, naming the
+// The unfixed build compiled otherwise than the running program (-O0 here): refused, naming the
 // function, before anything is reported as the fix's.
 TEST(Diff, AnotherBuildOfTheSourcesIsRefusedByTheRunningBinary) {
     Proj running, other;
-    make_proj(&running, "-O1");
+    make_proj(&running, "-O0");
     make_proj(&other, "-O2");
     Cmd c = graft_cmd({"diff", "--source", other.dir, "--fix", kHere + "/fix_parse.patch", "--target",
                        running.dir + "/build/proj"});
     EXPECT_EQ(c.rc, 1);
-    EXPECT_EQ(c.err.substr(c.err.find("graft: diff: your")),
-              "graft: diff: your build does not match the running binary: function parse_len differs\n")
+    EXPECT_NE(
+        c.err.find("graft: diff: your build does not match the running binary: function parse_len differs\n"),
+        std::string::npos)
         << c.err;
     // No compilation database: where to get one.
     fs::remove(other.dir + "/compile_commands.json");
