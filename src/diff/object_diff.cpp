@@ -1,5 +1,7 @@
 #include "diff/object_diff.hpp"
 
+#include "agent/process/elf_file.hpp"
+
 #include <elf.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -10,7 +12,6 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
-#include <mutex>
 
 namespace graft::diff {
 
@@ -155,8 +156,6 @@ const char *change_name(Change c) {
 }
 
 bool read_object(const std::string &path, ObjectPieces *out, std::string *why) {
-    static std::once_flag once;
-    std::call_once(once, [] { elf_version(EV_CURRENT); });
     out->path = path;
     out->pieces.clear();
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -164,20 +163,27 @@ bool read_object(const std::string &path, ObjectPieces *out, std::string *why) {
         *why = "cannot open object file '" + path + "': " + std::strerror(errno);
         return false;
     }
-    struct stat st {};
-    fstat(fd, &st);
-    const uint64_t file_size = static_cast<uint64_t>(st.st_size);
-    Elf *e = elf_begin(fd, ELF_C_READ, nullptr);
+    // The project's checked reader: header, sections and segments inside the file before libelf
+    // reads any of them.
+    // libelf reads through the descriptor (ELF_C_READ) for as long as the ElfFile lives.
+    struct Closer {
+        int fd;
+        ~Closer() { close(fd); }
+    } closer{fd};
+    ElfFile f;
+    const bool opened = open_elf(fd, path, false, &f, why);
     auto fail = [&](const std::string &reason) {
         *why = "object file '" + path + "' " + reason;
-        if (e) elf_end(e);
-        close(fd);
         return false;
     };
+    if (!opened) {
+        *why = "object file " + *why;
+        return false;
+    }
+    Elf *e = f.e;
+    const uint64_t file_size = f.size;
     GElf_Ehdr eh;
-    if (!e || elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &eh)) return fail("is not an ELF file");
-    if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64)
-        return fail("is not an x86-64 object (graft diff compares x86-64 code)");
+    if (!gelf_getehdr(e, &eh)) return fail("is not an ELF file");
     if (eh.e_type != ET_REL) return fail("is not a relocatable object (.o)");
     size_t nsec = 0, shstr = 0;
     if (elf_getshdrnum(e, &nsec) != 0 || elf_getshdrstrndx(e, &shstr) != 0 || nsec > 1000000)
@@ -293,8 +299,6 @@ bool read_object(const std::string &path, ObjectPieces *out, std::string *why) {
     for (Piece &p : out->pieces)
         std::sort(p.relocs.begin(), p.relocs.end(),
                   [](const Reloc &a, const Reloc &b) { return a.offset < b.offset; });
-    elf_end(e);
-    close(fd);
     return true;
 }
 

@@ -9,9 +9,9 @@
 
 #include <cstring>
 #include <map>
-#include <mutex>
 #include <set>
 
+#include "agent/process/elf_file.hpp"
 #include "agent/process/symbols.hpp"
 
 namespace graft::diff {
@@ -42,28 +42,30 @@ struct TargetFunc {
 
 bool check_target(const ObjectPieces &before, const std::vector<std::string> &names, const std::string &path,
                   TargetCheck *out, std::string *why) {
-    static std::once_flag once;
-    std::call_once(once, [] { elf_version(EV_CURRENT); });
     *out = {};
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         *why = "cannot open target '" + path + "': " + std::strerror(errno);
         return false;
     }
-    struct stat st {};
-    fstat(fd, &st);
-    const uint64_t file_size = static_cast<uint64_t>(st.st_size);
-    Elf *e = elf_begin(fd, ELF_C_READ, nullptr);
+    // libelf reads through the descriptor (ELF_C_READ) for as long as the ElfFile lives.
+    struct Closer {
+        int fd;
+        ~Closer() { close(fd); }
+    } closer{fd};
+    ElfFile f;  // the project's checked reader: layout inside the file before libelf reads it
+    if (!open_elf(fd, path, false, &f, why)) {
+        *why = "target " + *why;
+        return false;
+    }
+    Elf *e = f.e;
+    const uint64_t file_size = f.size;
     auto done = [&](bool ok, const std::string &reason) {
         if (!ok) *why = "target '" + path + "' " + reason;
-        if (e) elf_end(e);
-        close(fd);
         return ok;
     };
     GElf_Ehdr eh;
-    if (!e || elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &eh)) return done(false, "is not an ELF file");
-    if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64 ||
-        (eh.e_type != ET_EXEC && eh.e_type != ET_DYN))
+    if (!gelf_getehdr(e, &eh) || (eh.e_type != ET_EXEC && eh.e_type != ET_DYN))
         return done(false, "is not an x86-64 program or shared object");
     const std::set<std::string> wanted(names.begin(), names.end());
     std::multimap<std::string, TargetFunc> funcs;
