@@ -60,6 +60,18 @@ struct graft_ref {
     void **addr;
 };
 
+/* A field of a patch made by `graft diff` that holds the address of a target's symbol: 8 bytes
+ * at `where` (inside the patch) receive the symbol's address plus `addend`, resolved with the
+ * rules of graft_ref, before any callback or new function can run. Patches written by hand use
+ * GRAFT_REF instead; `graft diff` lists these in the function graft_patch_relocs it exports. */
+struct graft_reloc {
+    void *where;
+    const char *object; /* NULL: the main executable */
+    const char *name;
+    unsigned long sympos;
+    long addend;
+};
+
 #define GRAFT_ABI_VERSION 1
 
 #define GRAFT_CONCAT_(a, b) a##b

@@ -1,9 +1,11 @@
-// graft diff --source DIR --fix FIX.patch [--compile-commands DB] [--target FILE|PID] [--json]
+// graft diff --source DIR --fix FIX.patch [--compile-commands DB] [--target FILE|PID]
+//            [-o PATCH.so [--with FILE]... [--with-args ARG]...] [--json]
 // graft diff --before OLD.o --after NEW.o [--target FILE|PID] [--json]
 // Which functions and data objects a fix changes: the units it touches compiled before and after
 // it with the target's own commands (diff/source_diff.hpp), or two objects the user built, compared
 // modulo relocations (diff/object_diff.hpp), the before build checked against the running binary
-// (diff/target_check.hpp). Emitting the patch is the next stage (docs/limitations.md).
+// (diff/target_check.hpp); with -o, the patch that brings the fix into the running target
+// (diff/patch_build.hpp).
 #include <cxxabi.h>
 
 #include <cerrno>
@@ -18,8 +20,10 @@
 #include "cli/client.hpp"
 #include "cli/commands.hpp"
 #include "diff/object_diff.hpp"
+#include "diff/patch_build.hpp"
 #include "diff/source_diff.hpp"
 #include "diff/target_check.hpp"
+#include "diff/target_symbols.hpp"
 
 namespace graft::cli {
 
@@ -28,6 +32,8 @@ namespace {
 struct DiffArgs {
     std::string before, after, target;          // two objects
     std::string source, fix, compile_db, keep;  // or a source tree and a fix
+    std::string output;                         // the patch to write
+    std::vector<std::string> with, with_args;   // the author's own files for it
     bool json = false;
 };
 
@@ -113,11 +119,14 @@ void pieces_text(const diff::ObjectDiff &d) {
     }
 }
 
+std::string target_path(const std::string &target) {
+    return target.find_first_not_of("0123456789") == std::string::npos ? "/proc/" + target + "/exe" : target;
+}
+
 // The before build must be what runs: every function the fix changes, compared with the target's
 // (a pid names its running program). Dies with the sentence when it is not.
 diff::TargetCheck check_against(const std::string &target, const std::vector<Unit> &units) {
-    std::string path = target;
-    if (path.find_first_not_of("0123456789") == std::string::npos) path = "/proc/" + path + "/exe";
+    const std::string path = target_path(target);
     diff::TargetCheck all;
     for (const auto &u : units) {
         std::vector<std::string> changed;
@@ -138,7 +147,27 @@ diff::TargetCheck check_against(const std::string &target, const std::vector<Uni
     return all;
 }
 
-void report(const DiffArgs &a, const std::vector<Unit> &units, const diff::SourceDiff *src) {
+// Every piece the fix changes that a function-level patch cannot carry: one line each, and none
+// of the patch is built.
+void refuse_unpatchable(const std::vector<Unit> &units) {
+    std::string lines;
+    for (const auto &u : units)
+        for (const auto &p : u.diff->pieces)
+            if (std::string r = refusal(p); !r.empty()) lines += "\n  " + u.label + ": " + p.name + ": " + r;
+    if (!lines.empty()) die("diff", "the fix cannot be a live patch:" + lines);
+}
+
+nlohmann::json contents_json(const diff::PatchContents &c, const std::string &out) {
+    nlohmann::json f = nlohmann::json::array();
+    for (const auto &fn : c.funcs) f.push_back({{"name", fn.name}, {"sympos", fn.sympos}, {"why", fn.why}});
+    return {{"output", out},
+            {"object", c.object.empty() ? "main" : c.object},
+            {"functions", f},
+            {"references", c.refs}};
+}
+
+void report(const DiffArgs &a, const std::vector<Unit> &units, const diff::SourceDiff *src,
+            const diff::PatchContents *patch = nullptr) {
     diff::TargetCheck tc;
     if (!a.target.empty()) tc = check_against(a.target, units);
     if (a.json) {
@@ -159,6 +188,7 @@ void report(const DiffArgs &a, const std::vector<Unit> &units, const diff::Sourc
         if (!a.target.empty())
             out["target"] = {{"path", a.target}, {"build_id", tc.build_id}, {"matched", tc.matched}};
         out["summary"] = summary_json(units);
+        if (patch) out["patch"] = contents_json(*patch, a.output);
         std::cout << out.dump(2) << std::endl;
         return;
     }
@@ -180,6 +210,19 @@ void report(const DiffArgs &a, const std::vector<Unit> &units, const diff::Sourc
         std::cout << "graft: diff: the before build matches '" << a.target << "' (build-id "
                   << (tc.build_id.empty() ? "none" : tc.build_id) << "): " << tc.matched
                   << " changed function(s) compared" << std::endl;
+    if (patch) {
+        size_t replaced = 0;
+        for (const auto &f : patch->funcs) {
+            std::cout << "patch\t" << f.name;
+            if (f.sympos) std::cout << " (position " << f.sympos << ")";
+            std::cout << ": " << f.why << std::endl;
+            replaced += f.why == "changed";
+        }
+        std::cout << "graft: diff: wrote '" << a.output << "': " << replaced << " function(s) of "
+                  << (patch->object.empty() ? "main" : patch->object) << " replaced, "
+                  << patch->funcs.size() - replaced << " more carried, " << patch->refs
+                  << " reference(s) to the target" << std::endl;
+    }
 }
 
 void run_diff(const DiffArgs &a) {
@@ -210,15 +253,46 @@ void run_diff(const DiffArgs &a) {
         sa.work = tmpl;
     }
     sa.progress = [](const std::string &line) { std::cerr << "graft: diff: " << line << std::endl; };
+    struct Cleanup {
+        std::string dir;
+        ~Cleanup() {
+            if (!dir.empty()) std::filesystem::remove_all(dir);
+        }
+    } cleanup{a.keep.empty() ? sa.work : ""};
+    diff::TargetSymbols ts;
+    if (!a.output.empty()) {
+        if (a.target.empty())
+            die("diff", "-o needs --target: the patch is made for one build of the program or library");
+        if (!diff::read_target_symbols(target_path(a.target), &ts, &why)) die("diff", why);
+        // The patch's copy of each unit: code that can reach the target's symbols wherever the
+        // patch is loaded (patch_object.hpp).
+        sa.patch_flags = {"-fno-pic", "-fno-pie", "-mcmodel=large", "-fno-lto", "-I" + include_dir()};
+    }
     diff::SourceDiff sd;
-    const bool ok = diff::diff_source(sa, &sd, &why);
-    if (a.keep.empty()) std::filesystem::remove_all(sa.work);
-    if (!ok) die("diff", why);
+    if (!diff::diff_source(sa, &sd, &why)) die("diff", why);
     std::vector<Unit> units;
     for (const auto &u : sd.units)
         units.push_back(
             {std::filesystem::path(u.file).lexically_relative(sa.source).string(), &u.before, &u.diff});
-    report(a, units, &sd);
+    if (a.output.empty()) {
+        report(a, units, &sd);
+        return;
+    }
+    refuse_unpatchable(units);
+    check_against(a.target, units);
+    diff::PatchBuildArgs pa;
+    pa.output = a.output;
+    pa.work = sa.work;
+    pa.include_dir = include_dir();
+    pa.with = a.with;
+    pa.with_args = a.with_args;
+    pa.target = &ts;
+    pa.progress = sa.progress;
+    std::vector<diff::PatchBuildUnit> pu;
+    for (const auto &u : sd.units) pu.push_back({u.file, u.patch_obj, u.compiler, &u.diff});
+    diff::PatchContents contents;
+    if (!diff::build_patch(pa, pu, &contents, &why)) die("diff", why);
+    report(a, units, &sd, &contents);
 }
 
 }  // namespace
@@ -237,6 +311,11 @@ void add_diff(CLI::App &app) {
     sub->add_option("--target", a->target,
                     "the program or shared object the before build must match (a file, or a pid: its "
                     "running program)");
+    sub->add_option("-o,--output", a->output,
+                    "write the patch that brings the fix into the target (needs --source, --fix, --target)");
+    sub->add_option("--with", a->with,
+                    "a C or C++ file of your own linked into the patch: callbacks, shadow variables, states");
+    sub->add_option("--with-args", a->with_args, "a compiler option for the --with files (-I..., -D...)");
     sub->add_flag("--json", a->json, "print the comparison as JSON");
     sub->callback([a] { run_diff(*a); });
 }

@@ -181,21 +181,27 @@ bool diff_source(const SourceDiffArgs &a, SourceDiff *out, std::string *why) {
 
     // Before, then after, each unit compiled with its own command.
     auto compile = [&](const char *side, bool after) {
+        const bool for_patch = after && out->units.size() == units.size() && !out->units.empty() &&
+                               !out->units.front().after_obj.empty();
         for (size_t i = 0; i < units.size(); i++) {
             const CompileCommand &c = *units[i];
             const std::string obj = a.work + "/" + side + "-" + std::to_string(i) + ".o";
             say(std::string("[") + std::to_string(i + 1) + "/" + std::to_string(units.size()) + "] " + side +
                 ": " + std::filesystem::path(c.file).lexically_relative(a.source).string());
             std::string log;
-            if (run_in(c.directory, recompile_args(c, obj), &log) != 0) {
+            if (run_in(c.directory,
+                       recompile_args(c, obj, for_patch ? a.patch_flags : std::vector<std::string>{}),
+                       &log) != 0) {
                 *why = std::string("the ") + side + " build of '" + c.file + "' failed:\n" +
                        first_lines(log, 12);
                 return false;
             }
-            if (after)
+            if (for_patch)
+                out->units[i].patch_obj = obj;
+            else if (after)
                 out->units[i].after_obj = obj;
             else
-                out->units.push_back({c.file, obj, "", {}, {}});
+                out->units.push_back({c.file, obj, "", {}, {}, "", c.args.front()});
         }
         return true;
     };
@@ -204,6 +210,7 @@ bool diff_source(const SourceDiffArgs &a, SourceDiff *out, std::string *why) {
         AppliedFix fix;
         if (!fix.apply(a.source, files, a.fix, a.work, why)) return false;
         if (!compile("after", true)) return false;
+        if (!a.patch_flags.empty() && !compile("patch", true)) return false;
     }  // the tree is put back here, whatever happened
     for (auto &u : out->units) {
         ObjectPieces after;

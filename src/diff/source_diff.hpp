@@ -17,6 +17,8 @@ struct UnitDiff {
     std::string before_obj, after_obj;  // the objects, under the work directory
     ObjectPieces before;                // kept for the check against the target
     ObjectDiff diff;
+    std::string patch_obj;  // after the fix, built for the patch (SourceDiffArgs::patch_flags)
+    std::string compiler;   // the unit's compiler, as its command names it
 };
 
 struct SourceDiff {
@@ -30,6 +32,9 @@ struct SourceDiffArgs {
     std::string fix;         // the unified diff's path
     std::string compile_db;  // empty: <source>/compile_commands.json, else <source>/build/...
     std::string work;        // where objects go
+    // When not empty: each unit is also built after the fix with these options added, for the
+    // patch (patch_object.hpp).
+    std::vector<std::string> patch_flags;
     std::function<void(const std::string &)> progress;  // one line at a time
 };
 

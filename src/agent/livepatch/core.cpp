@@ -236,6 +236,8 @@ struct PreparedPatch {
     uintptr_t load_bias = 0;
     graft_patch *desc = nullptr;
     const graft_ref *(*getrefs)(const graft_ref **) = nullptr;
+    const graft_reloc *(*getrelocs)(const graft_reloc **) = nullptr;  // generated patches only
+    link_map *lm = nullptr;
     const TargetRecord *targets = nullptr;
 };
 
@@ -258,6 +260,8 @@ OpResult prepare_patch(const std::string &path, PreparedPatch *pp) {
     }
     auto getdesc = reinterpret_cast<graft_patch *(*)()>(dlsym(h, "graft_patch_descriptor"));
     pp->getrefs = reinterpret_cast<const graft_ref *(*)(const graft_ref **)>(dlsym(h, "graft_patch_refs"));
+    pp->getrelocs =
+        reinterpret_cast<const graft_reloc *(*)(const graft_reloc **)>(dlsym(h, "graft_patch_relocs"));
     auto *abi = static_cast<const unsigned *>(dlsym(h, "graft_patch_abi"));
     pp->targets = static_cast<const TargetRecord *>(dlsym(h, "graft_patch_targets"));
     link_map *lm = nullptr;
@@ -268,6 +272,7 @@ OpResult prepare_patch(const std::string &path, PreparedPatch *pp) {
                                   ", this agent speaks " + std::to_string(GRAFT_ABI_VERSION));
     pp->handle = h;
     pp->load_bias = lm->l_addr;
+    pp->lm = lm;
     pp->desc = getdesc();
     return {};
 }
@@ -367,6 +372,39 @@ OpResult resolve_refs(const Patch &p, const PreparedPatch &pp) {
                         pname + ", object '" + on + "': " + (r->name ? why : "GRAFT_REF without a name"));
         ref_values.emplace_back(r->addr, reinterpret_cast<void *>(res.addr));
     }
+    // The fields a generated patch (graft diff) left for the target's symbols: each inside the
+    // patch itself, 8 bytes, resolved like a GRAFT_REF. None of the patch's code can run yet, so
+    // the fields are written as plain copies, all or none.
+    std::vector<CodeWrite> writes;
+    const graft_reloc *xend = nullptr;
+    for (const graft_reloc *r = pp.getrelocs ? pp.getrelocs(&xend) : nullptr; r && r < xend; r++) {
+        const std::string sym = r->name ? r->name : "?";
+        Dl_info info{};
+        link_map *owner = nullptr;
+        if (!r->where || !dladdr1(r->where, &info, reinterpret_cast<void **>(&owner), RTLD_DL_LINKMAP) ||
+            owner != pp.lm ||
+            !dladdr1(static_cast<char *>(r->where) + 7, &info, reinterpret_cast<void **>(&owner),
+                     RTLD_DL_LINKMAP) ||
+            owner != pp.lm)
+            return fail(EINVAL, pname + ": the reference to '" + sym + "' points outside the patch");
+        LoadedObject lo;
+        std::string on = object_display_name(r->object);
+        if (!find_live_object(r->object, &lo))
+            return fail(EINVAL, pname + ": a reference to '" + sym + "' names object '" + on +
+                                    "', which is not loaded");
+        Resolved res;
+        if (!r->name || !resolve_symbol(lo, r->name, r->sympos, false, &res, &why))
+            return fail(EINVAL,
+                        pname + ", object '" + on + "': " + (r->name ? why : "a reference without a name"));
+        const uint64_t value = res.addr + static_cast<uint64_t>(r->addend);
+        for (int half = 0; half < 2; half++) {
+            CodeWrite w{reinterpret_cast<uintptr_t>(r->where) + 4u * half, 4, {}};
+            std::memcpy(w.bytes, reinterpret_cast<const uint8_t *>(&value) + 4 * half, 4);
+            writes.push_back(w);
+        }
+    }
+    if (!writes.empty() && !write_code(writes, &why))
+        return fail(EFAULT, pname + ": cannot write its references to the target: " + why);
     for (auto &[addr, value] : ref_values) *addr = value;
     return {};
 }

@@ -78,6 +78,11 @@ bool write_code(const std::vector<CodeWrite> &writes, std::string *why) {
         return false;
     }
     std::map<uintptr_t, int> changed;
+    for (auto &[page, prot] : prots)
+        if (!(prot & (PROT_EXEC | PROT_WRITE))) {
+            *why = "the page at 0x" + hex_of(page) + " is read-only data";
+            return false;
+        }
     for (auto &[page, prot] : prots) {
         if (!(prot & PROT_EXEC)) continue;
         if (prot & PROT_WRITE) continue;

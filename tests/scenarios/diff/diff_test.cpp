@@ -1,7 +1,8 @@
 // graft diff from a source tree and a fix (tests/scenarios/diff/): proj, a two-unit program, is
 // built from its compilation database with $(graft flags target) and started; each fix is
 // compared unit by unit with the real `graft diff`, the unfixed build checked against the
-// running process, and the tree must be exactly as it was afterwards (bytes and times).
+// running process, and the tree must be exactly as it was afterwards (bytes and times). With -o,
+// the patch graft diff writes is loaded into the running program (started without graft).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -102,7 +103,7 @@ TEST(Diff, SourceFixComparedUnitByUnitAgainstTheRunningProgram) {
     Cmd c = graft_cmd({"diff", "--source", p.dir, "--fix", kHere + "/fix_parse.patch", "--target", pid});
     ASSERT_EQ(c.rc, 0) << c.err;
     EXPECT_NE(
-        c.out.find("graft: diff: unit 'src/util.c': 1 function(s) changed, 0 new, 0 removed, 2 unchanged"),
+        c.out.find("graft: diff: unit 'src/util.c': 1 function(s) changed, 0 new, 0 removed, 5 unchanged"),
         std::string::npos)
         << c.out;
     // util_line() returns its __LINE__, which the fix's added line moved: noted, not a change.
@@ -172,4 +173,86 @@ TEST(Diff, AnotherBuildOfTheSourcesIsRefusedByTheRunningBinary) {
     EXPECT_EQ(none.rc, 1);
     EXPECT_NE(none.err.find("no compile_commands.json in '" + other.dir + "'"), std::string::npos)
         << none.err;
+}
+
+// From a fix to a loaded patch in one command: fix_name.patch changes check_name() (which calls
+// the static name_limit() and counts into the static `refused`) and adds blank(). The generated
+// patch must replace check_name in the running program, carry blank(), and use the program's own
+// name_limit() and `refused` (the count the unpatched code made goes on); disable brings the bug
+// back; another build of the program refuses the patch by build-id.
+TEST(Diff, PatchFromAFixRunsInTheProcessAndSharesItsData) {
+    Proj p, other;
+    make_proj(&p);
+    make_proj(&other, "-O0");
+    Target t(p.dir + "/build/proj", {}, {}, /*under_graft=*/false);
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    EXPECT_EQ(ask(t, "name 12345678", "name "), "name ok");  // the bug: 8 characters pass
+    EXPECT_EQ(ask(t, "name 123456789", "name "), "name refused: too long");
+    EXPECT_EQ(ask(t, "refused", "refused "), "refused 1");
+    const std::string pid = std::to_string(t.pid()), so = p.dir + "/fix_name.so";
+
+    Cmd c =
+        graft_cmd({"diff", "--source", p.dir, "--fix", kHere + "/fix_name.patch", "--target", pid, "-o", so});
+    ASSERT_EQ(c.rc, 0) << c.err << c.out;
+    EXPECT_NE(c.out.find("patch\tcheck_name: changed\n"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("patch\tblank: new\n"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("graft: diff: wrote '" + so +
+                         "': 1 function(s) of main replaced, 1 more carried, 2 reference(s) to the target"),
+              std::string::npos)
+        << c.out;
+    EXPECT_NE(c.err.find("graft: diff: [1/1] patch: src/util.c\n"), std::string::npos) << c.err;
+    EXPECT_EQ(ask(t, "name 12345678", "name "), "name ok") << "graft diff changed the process";
+
+    Cmd l = graft_cmd({"load", pid, so});
+    ASSERT_EQ(l.rc, 0) << l.err;
+    EXPECT_EQ(ask(t, "name 12345678", "name "), "name refused: too long");  // fixed
+    EXPECT_EQ(ask(t, "name    ", "name "), "name refused: too long");       // blank(), the new function
+    EXPECT_EQ(ask(t, "name abc", "name "), "name ok");
+    EXPECT_EQ(ask(t, "refused", "refused "), "refused 3");  // the program's own counter
+    EXPECT_EQ(ask(t, "len -5", "len "), "len -5");          // the rest untouched
+
+    Cmd d = graft_cmd({"disable", pid, "fix_name"});
+    ASSERT_EQ(d.rc, 0) << d.err;
+    ASSERT_TRUE(wait_idle(t.pid()));
+    EXPECT_EQ(ask(t, "name 12345678", "name "), "name ok");  // the bug is back
+    EXPECT_EQ(ask(t, "refused", "refused "), "refused 3");
+
+    // The same patch into another build of the program: refused by build-id, nothing changed.
+    Target o(other.dir + "/build/proj", {}, {}, /*under_graft=*/false);
+    ASSERT_GE(o.wait_line("ready"), 0) << o.all_output();
+    Cmd lo = graft_cmd({"load", std::to_string(o.pid()), so});
+    EXPECT_NE(lo.rc, 0);
+    EXPECT_NE(lo.err.find("patch 'fix_name', object 'main': build-id mismatch: the process runs "),
+              std::string::npos)
+        << lo.err;
+    EXPECT_EQ(ask(o, "name 12345678", "name "), "name ok");
+}
+
+// What a function-level patch cannot carry is refused by name, and no patch is written: a changed
+// initial value of data, a change to main (it runs once).
+TEST(Diff, FixesAPatchCannotCarryAreRefusedByName) {
+    Proj p;
+    make_proj(&p);
+    const std::string so = p.dir + "/refused.so", target = p.dir + "/build/proj";
+    Cmd data = graft_cmd(
+        {"diff", "--source", p.dir, "--fix", kHere + "/fix_data.patch", "--target", target, "-o", so});
+    EXPECT_EQ(data.rc, 1);
+    EXPECT_NE(data.err.find(
+                  "graft: diff: the fix cannot be a live patch:\n  src/util.c: refused: changed data (its "
+                  "layout or initial value): the running process keeps the old value; keep the old data "
+                  "and add what the fix needs in a shadow variable\n"),
+              std::string::npos)
+        << data.err;
+    Cmd main_fix = graft_cmd(
+        {"diff", "--source", p.dir, "--fix", kHere + "/fix_main.patch", "--target", target, "-o", so});
+    EXPECT_EQ(main_fix.rc, 1);
+    EXPECT_NE(
+        main_fix.err.find("graft: diff: function main runs only at start-up (a constructor, or main): the "
+                          "running process will not call it again"),
+        std::string::npos)
+        << main_fix.err;
+    Cmd no_target = graft_cmd({"diff", "--source", p.dir, "--fix", kHere + "/fix_name.patch", "-o", so});
+    EXPECT_EQ(no_target.rc, 1);
+    EXPECT_NE(no_target.err.find("graft: diff: -o needs --target"), std::string::npos) << no_target.err;
+    EXPECT_FALSE(fs::exists(so));
 }

@@ -8,3 +8,5 @@ static inline int clamp_len(int n) {
 
 int parse_len(const char *s);
 int handle(const char *request);
+const char *check_name(const char *s);
+long util_refused(void);

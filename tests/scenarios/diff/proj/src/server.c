@@ -17,7 +17,13 @@ int main(void) {
     fflush(stdout);
     while (fgets(line, sizeof line, stdin)) {
         requests++;
-        printf("len %d\n", handle(line));
+        line[strcspn(line, "\n")] = 0;
+        if (strncmp(line, "name ", 5) == 0)
+            printf("name %s\n", check_name(line + 5));
+        else if (strcmp(line, "refused") == 0)
+            printf("refused %ld\n", util_refused());
+        else
+            printf("len %d\n", handle(line));
         fflush(stdout);
     }
     return 0;
