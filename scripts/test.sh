@@ -9,6 +9,7 @@ scripts/build.sh
 dir=${GRAFT_BUILD_DIR:-build}
 # Real programs from Debian source packages, built with graft's flags (tests/scenarios/debian_*).
 tests/scenarios/debian_memcached/prepare.sh "$dir/bin/graft" "${GRAFT_DEBIAN_DIR:-/var/tmp/graft-debian}"
+tests/scenarios/debian_fixes/prepare.sh "${GRAFT_DEBIAN_DIR:-/var/tmp/graft-debian}"
 args=(--output-on-failure --test-dir "$dir" --timeout 900)
 [ -n "${GRAFT_TESTS:-}" ] && args+=(-R "$GRAFT_TESTS")
 [ -n "${GRAFT_TESTS_EXCLUDE:-}" ] && args+=(-E "$GRAFT_TESTS_EXCLUDE")

@@ -213,7 +213,8 @@ void report(const DiffArgs &a, const std::vector<Unit> &units, const diff::Sourc
     if (patch) {
         size_t replaced = 0;
         for (const auto &f : patch->funcs) {
-            std::cout << "patch\t" << f.name;
+            const std::string dm = demangled(f.name);
+            std::cout << "patch\t" << (dm.empty() ? f.name : dm + " [" + f.name + "]");
             if (f.sympos) std::cout << " (position " << f.sympos << ")";
             std::cout << ": " << f.why << std::endl;
             replaced += f.why == "changed";

@@ -76,7 +76,11 @@ bool build_patch(const PatchBuildArgs &args, const std::vector<PatchBuildUnit> &
         }
         for (const auto &k : plan.keep)
             if (!plan.target_name.count(k) && !target.has(k)) out->funcs.push_back({k, 0, "new"});
-        for (const auto &c : po.copied) out->funcs.push_back({c, 0, "copied: the target has no copy of it"});
+        for (const auto &c : po.copied)
+            out->funcs.push_back({c, 0,
+                                  c.find(".cold") != std::string::npos
+                                      ? "copied: the cold part of a function the patch holds"
+                                      : "copied: the target has no copy of it (inlined everywhere there)"});
         for (const PatchRef &r : po.refs) {
             relocs += "    {" + r.holder + " + " + std::to_string(r.offset) + ", " +
                       (out->object.empty() ? std::string("0") : c_string(out->object)) + ", " +

@@ -78,13 +78,9 @@ bool write_code(const std::vector<CodeWrite> &writes, std::string *why) {
         return false;
     }
     std::map<uintptr_t, int> changed;
-    for (auto &[page, prot] : prots)
-        if (!(prot & (PROT_EXEC | PROT_WRITE))) {
-            *why = "the page at 0x" + hex_of(page) + " is read-only data";
-            return false;
-        }
+    // Read-only pages too: a generated patch's fields (graft_reloc) may be in its read-only data
+    // (an exception table naming a type of the target), written before anything reads them.
     for (auto &[page, prot] : prots) {
-        if (!(prot & PROT_EXEC)) continue;
         if (prot & PROT_WRITE) continue;
         if (mprotect(reinterpret_cast<void *>(page), pg, prot | PROT_WRITE) != 0) {
             int e = errno;
