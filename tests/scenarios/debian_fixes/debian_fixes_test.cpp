@@ -92,7 +92,6 @@ void run_case(const Case &c) {
 
 }  // namespace debian_fixes
 
-
 // cjson (C, CMake's compilation database): CVE-2023-26819, a number longer than 63 characters is
 // cut and the document fails to parse. The fixed function, parse_number, is static and inlined
 // into parse_value: the patch replaces parse_value.
@@ -138,5 +137,28 @@ TEST(DebianFixes, TinyxmlCve2023_34194FromDebianPatchesLiveUnderLoad) {
         "patch\tTiXmlDeclaration::Parse(char const*, TiXmlParsingData*, TiXmlEncoding) "
         "[_ZN16TiXmlDeclaration5ParseEPKcP16TiXmlParsingData13TiXmlEncoding]: changed\n";
     c.summary_prefix = "function(s) of libtinyxml.so.2.6.2 replaced";
+    debian_fixes::run_case(c);
+}
+
+// expat (C, its CMake build): CVE-2024-45490, XML_ParseBuffer takes a negative length and parses
+// what it finds instead of refusing the call. The fix moves many __LINE__ constants of the file
+// (expat's accounting): they are noted, not patched.
+TEST(DebianFixes, ExpatCve2024_45490FromDebianPatchesLiveUnderLoad) {
+    const std::string dir = debian_fixes::fixes_dir(), tree = dir + "/expat-unfixed";
+    debian_fixes::Case c;
+    c.tree = tree;
+    c.program = tree + "/expat_server";
+    c.fix = tree + "/debian/patches/CVE-2024-45490.patch";
+    c.target = tree + "/build/libexpat.so.1.8.10";
+    c.other_lib_dir = dir + "/expat-fixed/build";
+    c.name = "expat_cve_2024_45490";
+    c.bug_request = "parse-len -5 <a>hello</a>";
+    c.bug_answer = "parse error no element found";
+    c.fixed_answer = "parse error invalid argument";
+    c.good_request = "parse <a><b/><c>x</c></a>";
+    c.good_answer = "parse ok 3";
+    c.replaced_line = "patch\tXML_ParseBuffer: changed\n";
+    c.summary_prefix = "function(s) of libexpat.so.1 replaced";
+    c.diff_extra = {"--compile-commands", tree + "/build/compile_commands.json"};
     debian_fixes::run_case(c);
 }
