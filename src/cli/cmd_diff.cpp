@@ -260,6 +260,7 @@ void run_diff(const DiffArgs &a) {
             if (!dir.empty()) std::filesystem::remove_all(dir);
         }
     } cleanup{a.keep.empty() ? sa.work : ""};
+    sa.after_flags = {"-I" + include_dir()};
     diff::TargetSymbols ts;
     if (!a.output.empty()) {
         if (a.target.empty())

@@ -190,7 +190,10 @@ bool diff_source(const SourceDiffArgs &a, SourceDiff *out, std::string *why) {
                 ": " + std::filesystem::path(c.file).lexically_relative(a.source).string());
             std::string log;
             if (run_in(c.directory,
-                       recompile_args(c, obj, for_patch ? a.patch_flags : std::vector<std::string>{}),
+                       recompile_args(c, obj,
+                                      for_patch ? a.patch_flags
+                                      : after   ? a.after_flags
+                                                : std::vector<std::string>{}),
                        &log) != 0) {
                 *why = std::string("the ") + side + " build of '" + c.file + "' failed:\n" +
                        first_lines(log, 12);

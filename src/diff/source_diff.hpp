@@ -35,6 +35,8 @@ struct SourceDiffArgs {
     // When not empty: each unit is also built after the fix with these options added, for the
     // patch (patch_object.hpp).
     std::vector<std::string> patch_flags;
+    // Added to the after build (graft's headers: a fix in its live-patch form may use the API).
+    std::vector<std::string> after_flags;
     std::function<void(const std::string &)> progress;  // one line at a time
 };
 

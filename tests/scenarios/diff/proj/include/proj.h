@@ -10,3 +10,6 @@ int parse_len(const char *s);
 int handle(const char *request);
 const char *check_name(const char *s);
 long util_refused(void);
+struct session *session_open(int id);
+void session_close(struct session *s);
+long util_log_lines(void);

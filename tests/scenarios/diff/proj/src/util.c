@@ -36,3 +36,27 @@ const char *check_name(const char *s) {
     }
     return "ok";
 }
+
+/* Sessions: session_open() allocates a log line nobody frees (the leak fix_leak.patch fixes). */
+struct session {
+    int id;
+};
+static long log_lines; /* allocated and not freed */
+
+struct session *session_open(int id) {
+    struct session *s = calloc(1, sizeof *s);
+    char *log = malloc(32);
+    log_lines++;
+    log[0] = 0;
+    __asm__ volatile("" : : "r"(log) : "memory"); /* the allocation stays: it is the leak */
+    s->id = id;
+    return s;
+}
+
+void session_close(struct session *s) {
+    free(s);
+}
+
+long util_log_lines(void) {
+    return log_lines;
+}
