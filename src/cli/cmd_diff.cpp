@@ -1,4 +1,4 @@
-// graft diff --source DIR --fix FIX.patch [--compile-commands DB] [--target FILE|PID]
+// graft diff --source DIR --fix FIX.patch [--compile-commands DB | --build CMD] [--target FILE|PID]
 //            [-o PATCH.so [--with FILE]... [--with-args ARG]...] [--json]
 // graft diff --before OLD.o --after NEW.o [--target FILE|PID] [--json]
 // Which functions and data objects a fix changes: the units it touches compiled before and after
@@ -22,6 +22,7 @@
 #include "diff/object_diff.hpp"
 #include "diff/patch_build.hpp"
 #include "diff/source_diff.hpp"
+#include "diff/source_tree.hpp"
 #include "diff/target_check.hpp"
 #include "diff/target_symbols.hpp"
 
@@ -32,6 +33,7 @@ namespace {
 struct DiffArgs {
     std::string before, after, target;          // two objects
     std::string source, fix, compile_db, keep;  // or a source tree and a fix
+    std::string build;                          // or a build command to learn the compiler commands from
     std::string output;                         // the patch to write
     std::vector<std::string> with, with_args;   // the author's own files for it
     bool json = false;
@@ -254,12 +256,36 @@ void run_diff(const DiffArgs &a) {
         sa.work = tmpl;
     }
     sa.progress = [](const std::string &line) { std::cerr << "graft: diff: " << line << std::endl; };
-    struct Cleanup {
-        std::string dir;
-        ~Cleanup() {
-            if (!dir.empty()) std::filesystem::remove_all(dir);
-        }
-    } cleanup{a.keep.empty() ? sa.work : ""};
+    // The work directory goes however graft diff ends (die() exits).
+    static std::string work_to_remove;
+    if (a.keep.empty()) {
+        work_to_remove = sa.work;
+        std::atexit([] {
+            std::error_code ec;
+            std::filesystem::remove_all(work_to_remove, ec);
+        });
+    }
+    if (!a.build.empty()) {
+        if (!sa.compile_db.empty()) die("diff", "give --compile-commands or --build, not both");
+        // The build, run under Bear, tells which compiler commands make each unit.
+        const std::string db = sa.work + "/compile_commands.json";
+        sa.progress("running the build under bear to learn its compiler commands: " + a.build);
+        std::string log;
+        const int rc = diff::run_in(sa.source, {"bear", "--output", db, "--", "sh", "-c", a.build}, &log);
+        if (rc == 127 && log.find("bear") != std::string::npos && !std::filesystem::exists(db))
+            die("diff", "cannot run bear, which --build needs (apt-get install bear): " +
+                            log.substr(0, log.find('\n')));
+        if (rc != 0)
+            die("diff", "the build command '" + a.build + "' failed (status " + std::to_string(rc) + "):\n" +
+                            log.substr(0, 1500));
+        std::error_code ec;
+        if (!std::filesystem::exists(db) || std::filesystem::file_size(db, ec) < 8)
+            die("diff",
+                "the build command '" + a.build +
+                    "' compiled nothing: graft diff learns each unit's compiler command from it, so it "
+                    "must compile them (build from clean, e.g. 'make clean all' or 'make -B')");
+        sa.compile_db = db;
+    }
     sa.after_flags = {"-I" + include_dir()};
     diff::TargetSymbols ts;
     if (!a.output.empty()) {
@@ -307,6 +333,10 @@ void add_diff(CLI::App &app) {
     sub->add_option("--fix", a->fix, "the fix, a unified diff (git diff, a debian/patches file)");
     sub->add_option("--compile-commands", a->compile_db,
                     "the compilation database (default: SOURCE/compile_commands.json, then SOURCE/build/)");
+    sub->add_option(
+        "--build", a->build,
+        "a command that builds the target from SOURCE (run once under bear, before the fix, to learn "
+        "each unit's compiler command; instead of --compile-commands)");
     sub->add_option("--keep", a->keep, "keep the objects built before and after the fix in this directory");
     sub->add_option("--before", a->before, "or: the object file built without the fix");
     sub->add_option("--after", a->after, "and the object file built with the fix");

@@ -36,7 +36,12 @@ std::string self_exe() {
     ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
     if (n <= 0) return {};
     buf[n] = 0;
-    return buf;
+    // The program's file was replaced since it started (a rebuild in place): its name now names
+    // another file, or none; /proc/self/exe still opens the one that runs.
+    const std::string path = buf, gone = " (deleted)";
+    if (path.size() > gone.size() && path.compare(path.size() - gone.size(), gone.size(), gone) == 0)
+        return "/proc/self/exe";
+    return path;
 }
 // The build-id in the notes of an image mapped at `base`, given its program headers. A note is
 // read only where a PT_LOAD maps file bytes, and copied with process_vm_readv, which fails with

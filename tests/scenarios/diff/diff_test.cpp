@@ -296,3 +296,45 @@ TEST(Diff, FixWithAShadowVariableAndCallbacksWrittenByHand) {
     EXPECT_NE(log.out.find("fix_leak: the log lines of the sessions still open are freed"), std::string::npos)
         << log.out;
 }
+
+// No compilation database: --build names the command that builds the tree, which graft diff runs
+// under Bear to learn each unit's compiler command. A command that compiles nothing (the tree is
+// built already) is refused with the way out. `make -B` also relinks the running program's file:
+// the agent must still read the program that runs (/proc/self/exe), not the new file.
+TEST(Diff, BuildCommandRunUnderBearInsteadOfADatabase) {
+    Proj p;
+    make_proj(&p);
+    fs::remove(p.dir + "/compile_commands.json");
+    const std::string cc = GRAFT_TEST_CC;
+    Cmd flags = graft_cmd({"flags", "target", "--cc", cc});
+    ASSERT_EQ(flags.rc, 0) << flags.err;
+    std::ofstream(p.dir + "/Makefile") << "CFLAGS = -O2 " << trimmed(flags.out)
+                                       << " -Iinclude\n"
+                                          "build/proj: build/server.o build/util.o\n\t"
+                                       << cc
+                                       << " $^ -o $@\n"
+                                          "build/%.o: src/%.c\n\t"
+                                       << cc << " $(CFLAGS) -c $< -o $@\n";
+    Cmd b = run({"make", "-s", "-B", "-C", p.dir});
+    ASSERT_EQ(b.rc, 0) << b.out << b.err;
+    Target t(p.dir + "/build/proj", {}, {}, /*under_graft=*/false);
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    const std::string pid = std::to_string(t.pid());
+
+    Cmd none = graft_cmd({"diff", "--source", p.dir, "--fix", kHere + "/fix_parse.patch", "--build", "make"});
+    EXPECT_EQ(none.rc, 1);
+    EXPECT_NE(none.err.find("graft: diff: the build command 'make' compiled nothing"), std::string::npos)
+        << none.err;
+    Cmd c = graft_cmd({"diff", "--source", p.dir, "--fix", kHere + "/fix_parse.patch", "--build", "make -B",
+                       "--target", pid, "-o", p.dir + "/fix_parse.so"});
+    ASSERT_EQ(c.rc, 0) << c.err << c.out;
+    EXPECT_NE(
+        c.err.find("graft: diff: running the build under bear to learn its compiler commands: make -B\n"),
+        std::string::npos)
+        << c.err;
+    EXPECT_NE(c.out.find("patch\tparse_len: changed\n"), std::string::npos) << c.out;
+    EXPECT_EQ(ask(t, "len -5", "len "), "len -5");
+    Cmd l = graft_cmd({"load", pid, p.dir + "/fix_parse.so"});
+    ASSERT_EQ(l.rc, 0) << l.err;
+    EXPECT_EQ(ask(t, "len -5", "len "), "len 0");  // fixed
+}
