@@ -286,4 +286,36 @@ TEST(DebianMemcached, GraftDiffFindsTheFunctionsOfDebiansOwnFixInTheRunningServe
         std::string::npos)
         << other.err;
     EXPECT_EQ(version(port), "VERSION 1.6.18");
+
+    // The patch made from Debian's fix, loaded while two clients check every answer and a watcher
+    // of connection events (the lines the two fixed functions format) is attached; then disabled.
+    char tmpl[] = "/tmp/graft-mc-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    chmod(tmpl, 0755);
+    const std::string so = std::string(tmpl) + "/mc_0007.so";
+    Cmd p = graft_cmd({"diff", "--source", tree, "--fix", fix, "--target", pid, "-o", so});
+    ASSERT_EQ(p.rc, 0) << p.err << p.out;
+    EXPECT_NE(p.out.find("graft: diff: wrote '" + so + "': 2 function(s) of main replaced"),
+              std::string::npos)
+        << p.out;
+    {
+        Client a(port, 1), b(port, 2);
+        Conn w(port);
+        ASSERT_TRUE(w.ok() && w.send_all("watch connevents\r\n"));
+        EXPECT_EQ(w.read_until("\r\n"), "OK\r\n");
+        Cmd l = graft_cmd({"load", pid, so});
+        ASSERT_EQ(l.rc, 0) << l.err;
+        EXPECT_EQ(version(port), "VERSION 1.6.18");  // a connection opened and closed: two events
+        std::string events = w.read_until("\n");     // one read may bring both lines
+        if (events.find("type=conn_close") == std::string::npos) events += w.read_until("\n");
+        EXPECT_NE(events.find("type=conn_new rip=127.0.0.1 rport="), std::string::npos) << events;
+        EXPECT_NE(events.find("type=conn_close rip=127.0.0.1 rport="), std::string::npos) << events;
+        Cmd d = graft_cmd({"disable", pid, "mc_0007"});
+        EXPECT_EQ(d.rc, 0) << d.err;
+        EXPECT_TRUE(wait_idle(t_owner->pid()));
+        EXPECT_GT(a.ops.load() + b.ops.load(), 0);
+        EXPECT_EQ(a.errors.load() + b.errors.load(), 0);
+    }
+    EXPECT_EQ(version(port), "VERSION 1.6.18");
+    std::system(("rm -rf " + std::string(tmpl)).c_str());
 }
