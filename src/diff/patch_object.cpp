@@ -141,11 +141,21 @@ bool make_patch_object(const std::string &in, const std::string &out, const Patc
         kept[s] = true;
         work.push_back(s);
     };
+    // Sections that start-up code reaches: constructors are listed in .init_array (and the older
+    // .ctors), and gcc puts them and main in .text.startup.
+    std::set<size_t> startup;
+    for (const Sec &sec : o.secs) {
+        if (sec.name.rfind(".init_array", 0) != 0 && sec.name.rfind(".preinit_array", 0) != 0 &&
+            sec.name.rfind(".ctors", 0) != 0)
+            continue;
+        for (const Rela &r : sec.relas) startup.insert(o.syms[r.sym].shndx);
+    }
     for (const Sym &s : o.syms) {
         if (s.type != STT_FUNC || s.shndx == SHN_UNDEF || s.shndx >= o.secs.size() ||
             !plan.keep.count(s.name))
             continue;
-        if (o.secs[s.shndx].name.rfind(".text.startup", 0) == 0) {
+        if (o.secs[s.shndx].name.rfind(".text.startup", 0) == 0 || s.name == "main" ||
+            startup.count(s.shndx)) {
             *why =
                 "function " + s.name +
                 " runs only at start-up (a constructor, or main): the running process will not call it "
