@@ -177,8 +177,9 @@ TEST(Diff, AnotherBuildOfTheSourcesIsRefusedByTheRunningBinary) {
 // From a fix to a loaded patch in one command: fix_name.patch changes check_name() (which calls
 // the static name_limit() and counts into the static `refused`) and adds blank(). The generated
 // patch must replace check_name in the running program, carry blank(), and use the program's own
-// name_limit() and `refused` (the count the unpatched code made goes on); disable brings the bug
-// back; another build of the program refuses the patch by build-id.
+// name_limit() and `refused` (the count the unpatched code made goes on; server.c has a static
+// `refused` too, and the patch must pick util.c's by its position); disable brings the bug back;
+// another build of the program refuses the patch by build-id.
 TEST(Diff, PatchFromAFixRunsInTheProcessAndSharesItsData) {
     Proj p, other;
     make_proj(&p);
@@ -187,7 +188,7 @@ TEST(Diff, PatchFromAFixRunsInTheProcessAndSharesItsData) {
     ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
     EXPECT_EQ(ask(t, "name 12345678", "name "), "name ok");  // the bug: 8 characters pass
     EXPECT_EQ(ask(t, "name 123456789", "name "), "name refused: too long");
-    EXPECT_EQ(ask(t, "refused", "refused "), "refused 1");
+    EXPECT_EQ(ask(t, "refused", "refused "), "refused 1 0");
     const std::string pid = std::to_string(t.pid()), so = p.dir + "/fix_name.so";
 
     Cmd c =
@@ -206,14 +207,14 @@ TEST(Diff, PatchFromAFixRunsInTheProcessAndSharesItsData) {
     EXPECT_EQ(ask(t, "name 12345678", "name "), "name refused: too long");  // fixed
     EXPECT_EQ(ask(t, "name    ", "name "), "name refused: too long");       // blank(), the new function
     EXPECT_EQ(ask(t, "name abc", "name "), "name ok");
-    EXPECT_EQ(ask(t, "refused", "refused "), "refused 3");  // the program's own counter
-    EXPECT_EQ(ask(t, "len -5", "len "), "len -5");          // the rest untouched
+    EXPECT_EQ(ask(t, "refused", "refused "), "refused 3 0");  // util.c's own counter, not server.c's
+    EXPECT_EQ(ask(t, "len -5", "len "), "len -5");            // the rest untouched
 
     Cmd d = graft_cmd({"disable", pid, "fix_name"});
     ASSERT_EQ(d.rc, 0) << d.err;
     ASSERT_TRUE(wait_idle(t.pid()));
     EXPECT_EQ(ask(t, "name 12345678", "name "), "name ok");  // the bug is back
-    EXPECT_EQ(ask(t, "refused", "refused "), "refused 3");
+    EXPECT_EQ(ask(t, "refused", "refused "), "refused 3 0");
 
     // The same patch into another build of the program: refused by build-id, nothing changed.
     Target o(other.dir + "/build/proj", {}, {}, /*under_graft=*/false);

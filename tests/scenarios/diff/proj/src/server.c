@@ -13,6 +13,7 @@ int handle(const char *request) {
 static int requests;
 static struct session *open_sessions[64];
 static int open_count;
+static long refused; /* lines too long for the buffer; util.c has a `refused` of its own */
 
 int main(void) {
     char line[128];
@@ -20,6 +21,7 @@ int main(void) {
     fflush(stdout);
     while (fgets(line, sizeof line, stdin)) {
         requests++;
+        if (!strchr(line, '\n')) refused++;
         line[strcspn(line, "\n")] = 0;
         if (strncmp(line, "name ", 5) == 0)
             printf("name %s\n", check_name(line + 5));
@@ -33,7 +35,7 @@ int main(void) {
         } else if (strcmp(line, "loglines") == 0)
             printf("loglines %ld\n", util_log_lines());
         else if (strcmp(line, "refused") == 0)
-            printf("refused %ld\n", util_refused());
+            printf("refused %ld %ld\n", util_refused(), refused);
         else
             printf("len %d\n", handle(line));
         fflush(stdout);
