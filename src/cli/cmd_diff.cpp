@@ -48,6 +48,12 @@ std::string refusal(const diff::PieceDiff &p) {
                    "value; keep the old data and add what the fix needs in a shadow variable";
 }
 
+std::string joined(const std::vector<std::string> &v) {
+    std::string s;
+    for (const auto &x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+}
+
 // A C++ name as people read it, or empty when it is not mangled.
 std::string demangled(const std::string &name) {
     int st = 0;
@@ -97,6 +103,7 @@ void pieces_json(const diff::ObjectDiff &d, nlohmann::json *out) {
         if (std::string dm = demangled(p.name); !dm.empty()) j["demangled"] = dm;
         if (!p.why.empty()) j["why"] = p.why;
         if (!p.note.empty()) j["note"] = p.note;
+        if (!p.inlines.empty()) j["inlines"] = p.inlines;
         if (std::string r = refusal(p); !r.empty()) j["refused"] = r;
         (p.func ? funcs : data).push_back(j);
     }
@@ -116,6 +123,8 @@ void pieces_text(const diff::ObjectDiff &d) {
         std::cout << diff::change_name(p.change) << "\t" << (p.func ? "function " : "data ")
                   << (dm.empty() ? p.name : dm + " [" + p.name + "]");
         if (!p.why.empty()) std::cout << ": " << p.why;
+        if (!p.inlines.empty())
+            std::cout << "; it inlines " << joined(p.inlines) << ", which the fix changes";
         if (std::string r = refusal(p); !r.empty()) std::cout << " (refused: " << r << ")";
         std::cout << std::endl;
     }
@@ -219,7 +228,7 @@ void report(const DiffArgs &a, const std::vector<Unit> &units, const diff::Sourc
             std::cout << "patch\t" << (dm.empty() ? f.name : dm + " [" + f.name + "]");
             if (f.sympos) std::cout << " (position " << f.sympos << ")";
             std::cout << ": " << f.why << std::endl;
-            replaced += f.why == "changed";
+            replaced += f.why.rfind("changed", 0) == 0;
         }
         std::cout << "graft: diff: wrote '" << a.output << "': " << replaced << " function(s) of "
                   << (patch->object.empty() ? "main" : patch->object) << " replaced, "
@@ -287,6 +296,7 @@ void run_diff(const DiffArgs &a) {
         sa.compile_db = db;
     }
     sa.after_flags = {"-I" + include_dir()};
+    sa.all_flags = {"-g"};  // which functions each function inlined (debug information changes no code)
     diff::TargetSymbols ts;
     if (!a.output.empty()) {
         if (a.target.empty())

@@ -341,7 +341,7 @@ ObjectDiff diff_objects(const ObjectPieces &before, const ObjectPieces &after) {
     for (const Piece &p : before.pieces) old_by_key[{p.func, p.key}].push_back(&p);
     std::map<std::pair<bool, std::string>, size_t> used;
     for (const Piece &p : after.pieces) {
-        PieceDiff pd{p.name, "", p.func, p.local, p.tls, Change::kNew, "", ""};
+        PieceDiff pd{p.name, "", p.func, p.local, p.tls, Change::kNew, "", "", {}};
         auto it = old_by_key.find({p.func, p.key});
         size_t &k = used[{p.func, p.key}];
         if (it != old_by_key.end() && k < it->second.size()) {
@@ -356,7 +356,7 @@ ObjectDiff diff_objects(const ObjectPieces &before, const ObjectPieces &after) {
         size_t k = used.count(key) ? used[key] : 0;
         for (size_t i = k; i < v.size(); i++)
             d.pieces.push_back(
-                {v[i]->name, v[i]->name, v[i]->func, v[i]->local, v[i]->tls, Change::kRemoved, "", ""});
+                {v[i]->name, v[i]->name, v[i]->func, v[i]->local, v[i]->tls, Change::kRemoved, "", "", {}});
     }
     return d;
 }

@@ -68,8 +68,9 @@ struct PieceDiff {
     bool local = false;
     bool tls = false;
     Change change = Change::kSame;
-    std::string why;   // for a changed piece: what differs, one phrase
-    std::string note;  // for a piece taken as the same although its bytes differ: why
+    std::string why;                   // for a changed piece: what differs, one phrase
+    std::string note;                  // for a piece taken as the same although its bytes differ: why
+    std::vector<std::string> inlines;  // for a changed function: inlined functions the fix changes
 };
 
 struct ObjectDiff {

@@ -72,7 +72,11 @@ bool build_patch(const PatchBuildArgs &args, const std::vector<PatchBuildUnit> &
             if (!target.sympos(p->before_name, plan.unit, true, &pos, why)) return false;
             funcs += "    {" + c_string(p->before_name) + ", (void *)" + po.renamed[p->name] + ", " +
                      std::to_string(pos) + "},\n";
-            out->funcs.push_back({p->before_name, pos, "changed"});
+            std::string why = "changed";
+            for (size_t i = 0; i < p->inlines.size(); i++)
+                why += (i ? ", " : ": it inlines ") + p->inlines[i];
+            if (!p->inlines.empty()) why += ", which the fix changes";
+            out->funcs.push_back({p->before_name, pos, why});
         }
         for (const auto &k : plan.keep)
             if (!plan.target_name.count(k) && !target.has(k)) out->funcs.push_back({k, 0, "new"});

@@ -12,6 +12,7 @@
 
 #include "arch/x86_64/immediates.hpp"
 #include "diff/compile_db.hpp"
+#include "diff/inline_report.hpp"
 #include "diff/source_tree.hpp"
 
 namespace graft::diff {
@@ -189,12 +190,12 @@ bool diff_source(const SourceDiffArgs &a, SourceDiff *out, std::string *why) {
             say(std::string("[") + std::to_string(i + 1) + "/" + std::to_string(units.size()) + "] " + side +
                 ": " + std::filesystem::path(c.file).lexically_relative(a.source).string());
             std::string log;
-            if (run_in(c.directory,
-                       recompile_args(c, obj,
-                                      for_patch ? a.patch_flags
-                                      : after   ? a.after_flags
-                                                : std::vector<std::string>{}),
-                       &log) != 0) {
+            std::vector<std::string> extra = a.all_flags;
+            for (const auto &f : for_patch ? a.patch_flags
+                                 : after   ? a.after_flags
+                                           : std::vector<std::string>{})
+                extra.push_back(f);
+            if (run_in(c.directory, recompile_args(c, obj, extra), &log) != 0) {
                 *why = std::string("the ") + side + " build of '" + c.file + "' failed:\n" +
                        first_lines(log, 12);
                 return false;
@@ -220,6 +221,13 @@ bool diff_source(const SourceDiffArgs &a, SourceDiff *out, std::string *why) {
         if (!read_object(u.before_obj, &u.before, why) || !read_object(u.after_obj, &after, why))
             return false;
         u.diff = diff_objects(u.before, after);
+        // Why a changed caller changed: the functions it inlined that the fix touches.
+        const auto callees = inlined_callees(u.after_obj);
+        for (auto &p : u.diff.pieces) {
+            auto it = callees.find(p.name);
+            if (p.func && p.change == Change::kChanged && it != callees.end())
+                p.inlines = touched_callees(it->second, files.files);
+        }
         const TouchedFile *own = nullptr;
         for (const auto &f : files.files)
             if (absolute_in(a.source, f.path) == u.file) own = &f;

@@ -37,6 +37,8 @@ struct SourceDiffArgs {
     std::vector<std::string> patch_flags;
     // Added to the after build (graft's headers: a fix in its live-patch form may use the API).
     std::vector<std::string> after_flags;
+    // Added to every build (-g: which functions each one inlined, inline_report.hpp).
+    std::vector<std::string> all_flags;
     std::function<void(const std::string &)> progress;  // one line at a time
 };
 
