@@ -300,9 +300,16 @@ TEST(DebianMemcached, GraftDiffFindsTheFunctionsOfDebiansOwnFixInTheRunningServe
         << p.out;
     {
         Client a(port, 1), b(port, 2);
-        Conn w(port);
-        ASSERT_TRUE(w.ok() && w.send_all("watch connevents\r\n"));
-        EXPECT_EQ(w.read_until("\r\n"), "OK\r\n");
+        // memcached's logger thread sometimes sleeps through the first watcher's registration
+        // (seen in a few runs, before graft touched the process): a second watcher wakes it.
+        std::unique_ptr<Conn> watcher;
+        for (int attempt = 0; attempt < 3 && !watcher; attempt++) {
+            auto w = std::make_unique<Conn>(port);
+            ASSERT_TRUE(w->ok() && w->send_all("watch connevents\r\n"));
+            if (w->read_until("\r\n") == "OK\r\n") watcher = std::move(w);
+        }
+        ASSERT_TRUE(watcher) << "memcached never confirmed a watcher";
+        Conn &w = *watcher;
         Cmd l = graft_cmd({"load", pid, so});
         ASSERT_EQ(l.rc, 0) << l.err;
         EXPECT_EQ(version(port), "VERSION 1.6.18");  // a connection opened and closed: two events
