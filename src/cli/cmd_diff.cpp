@@ -67,7 +67,12 @@ struct Unit {
     std::string label;  // the source file, or "OLD.o' -> 'NEW.o"
     const diff::ObjectPieces *before;
     const diff::ObjectDiff *diff;
+    const std::vector<std::pair<std::string, std::string>> *types = nullptr;  // layouts the fix changes
 };
+
+const char *kLayoutRefusal =
+    "code the patch does not replace, and every object the process holds, keep the old layout; keep the type "
+    "as it is and add what the fix needs in a shadow variable";
 
 size_t total(const std::vector<Unit> &units, diff::Change c, bool funcs) {
     size_t n = 0;
@@ -165,6 +170,10 @@ void refuse_unpatchable(const std::vector<Unit> &units) {
     for (const auto &u : units)
         for (const auto &p : u.diff->pieces)
             if (std::string r = refusal(p); !r.empty()) lines += "\n  " + u.label + ": " + p.name + ": " + r;
+    for (const auto &u : units)
+        for (const auto &[type, why] :
+             u.types ? *u.types : std::vector<std::pair<std::string, std::string>>{})
+            lines += "\n  " + u.label + ": " + type + ": " + why + ": " + kLayoutRefusal;
     if (!lines.empty()) die("diff", "the fix cannot be a live patch:" + lines);
 }
 
@@ -188,6 +197,9 @@ void report(const DiffArgs &a, const std::vector<Unit> &units, const diff::Sourc
             for (const auto &u : units) {
                 nlohmann::json j{{"file", u.label}};
                 pieces_json(*u.diff, &j);
+                j["types"] = nlohmann::json::array();
+                for (const auto &[type, why] : *u.types)
+                    j["types"].push_back({{"name", type}, {"why", why}, {"refused", kLayoutRefusal}});
                 out["units"].push_back(j);
             }
             out["ignored"] = src->ignored;
@@ -210,6 +222,9 @@ void report(const DiffArgs &a, const std::vector<Unit> &units, const diff::Sourc
         for (const auto &u : units) {
             std::cout << "graft: diff: unit '" << u.label << "': " << summary_text({u}) << std::endl;
             pieces_text(*u.diff);
+            for (const auto &[type, why] : *u.types)
+                std::cout << "changed\ttype " << type << ": " << why << " (refused: " << kLayoutRefusal << ")"
+                          << std::endl;
         }
         std::cout << "graft: diff: " << units.size() << " unit(s): " << summary_text(units) << std::endl;
     } else {
@@ -246,7 +261,7 @@ void run_diff(const DiffArgs &a) {
         if (!diff::read_object(a.before, &before, &why) || !diff::read_object(a.after, &after, &why))
             die("diff", why);
         const diff::ObjectDiff d = diff::diff_objects(before, after);
-        report(a, {{a.before, &before, &d}}, nullptr);
+        report(a, {{a.before, &before, &d, nullptr}}, nullptr);
         return;
     }
     if (a.source.empty() || a.fix.empty())
@@ -310,8 +325,8 @@ void run_diff(const DiffArgs &a) {
     if (!diff::diff_source(sa, &sd, &why)) die("diff", why);
     std::vector<Unit> units;
     for (const auto &u : sd.units)
-        units.push_back(
-            {std::filesystem::path(u.file).lexically_relative(sa.source).string(), &u.before, &u.diff});
+        units.push_back({std::filesystem::path(u.file).lexically_relative(sa.source).string(), &u.before,
+                         &u.diff, &u.changed_types});
     if (a.output.empty()) {
         report(a, units, &sd);
         return;

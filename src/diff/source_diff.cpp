@@ -14,6 +14,7 @@
 #include "diff/compile_db.hpp"
 #include "diff/inline_report.hpp"
 #include "diff/source_tree.hpp"
+#include "diff/type_layout.hpp"
 
 namespace graft::diff {
 namespace {
@@ -205,7 +206,7 @@ bool diff_source(const SourceDiffArgs &a, SourceDiff *out, std::string *why) {
             else if (after)
                 out->units[i].after_obj = obj;
             else
-                out->units.push_back({c.file, obj, "", {}, {}, "", c.args.front()});
+                out->units.push_back({c.file, obj, "", {}, {}, {}, "", c.args.front()});
         }
         return true;
     };
@@ -221,6 +222,11 @@ bool diff_source(const SourceDiffArgs &a, SourceDiff *out, std::string *why) {
         if (!read_object(u.before_obj, &u.before, why) || !read_object(u.after_obj, &after, why))
             return false;
         u.diff = diff_objects(u.before, after);
+        // Types whose layout changed: code the patch does not replace keeps the old one.
+        const auto old_types = type_layouts(u.before_obj), new_types = type_layouts(u.after_obj);
+        for (const auto &[name, t] : new_types)
+            if (auto it = old_types.find(name); it != old_types.end() && !(it->second == t))
+                u.changed_types.push_back({t.kind + " " + name, layout_change(it->second, t)});
         // Why a changed caller changed: the functions it inlined that the fix touches.
         const auto callees = inlined_callees(u.after_obj);
         for (auto &p : u.diff.pieces) {

@@ -17,6 +17,8 @@ struct UnitDiff {
     std::string before_obj, after_obj;  // the objects, under the work directory
     ObjectPieces before;                // kept for the check against the target
     ObjectDiff diff;
+    // Types whose layout the fix changes: "struct session" and what differs (type_layout.hpp).
+    std::vector<std::pair<std::string, std::string>> changed_types;
     std::string patch_obj;  // after the fix, built for the patch (SourceDiffArgs::patch_flags)
     std::string compiler;   // the unit's compiler, as its command names it
 };

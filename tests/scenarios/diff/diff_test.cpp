@@ -233,7 +233,7 @@ TEST(Diff, PatchFromAFixRunsInTheProcessAndSharesItsData) {
 }
 
 // What a function-level patch cannot carry is refused by name, and no patch is written: a changed
-// initial value of data, a change to main (it runs once).
+// initial value of data, a change to main (it runs once), a changed structure layout.
 TEST(Diff, FixesAPatchCannotCarryAreRefusedByName) {
     Proj p;
     make_proj(&p);
@@ -255,6 +255,17 @@ TEST(Diff, FixesAPatchCannotCarryAreRefusedByName) {
                           "running process will not call it again"),
         std::string::npos)
         << main_fix.err;
+    // The upstream form of fix_leak: a new field in struct session, which the running code and the
+    // sessions already open do not have.
+    Cmd layout = graft_cmd(
+        {"diff", "--source", p.dir, "--fix", kHere + "/fix_layout.patch", "--target", target, "-o", so});
+    EXPECT_EQ(layout.rc, 1);
+    EXPECT_NE(
+        layout.err.find("  src/util.c: struct session: its size changed (4 to 16 bytes): code the patch does "
+                        "not replace, and every object the process holds, keep the old layout; keep the type "
+                        "as it is and add what the fix needs in a shadow variable\n"),
+        std::string::npos)
+        << layout.err;
     Cmd no_target = graft_cmd({"diff", "--source", p.dir, "--fix", kHere + "/fix_name.patch", "-o", so});
     EXPECT_EQ(no_target.rc, 1);
     EXPECT_NE(no_target.err.find("graft: diff: -o needs --target"), std::string::npos) << no_target.err;
