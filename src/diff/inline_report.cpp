@@ -1,8 +1,9 @@
 #include "diff/inline_report.hpp"
 
+#include "diff/object_dwarf.hpp"
+
 #include <dwarf.h>
 #include <elfutils/libdw.h>
-#include <elfutils/libdwfl.h>
 
 #include <algorithm>
 #include <climits>
@@ -54,58 +55,35 @@ bool ends_with_path(const std::string &full, const std::string &rel) {
 
 std::map<std::string, std::vector<InlinedCallee>> inlined_callees(const std::string &path) {
     std::map<std::string, std::vector<InlinedCallee>> out;
-    static char *debuginfo_path = nullptr;
-    Dwfl_Callbacks cb{};
-    cb.find_debuginfo = dwfl_standard_find_debuginfo;
-    cb.section_address = dwfl_offline_section_address;
-    cb.debuginfo_path = &debuginfo_path;
-    Dwfl *dwfl = dwfl_begin(&cb);
-    if (!dwfl) return out;
-    // dwfl applies the object's relocations to its DWARF (names in .debug_str are relocated).
-    Dwfl_Module *m = dwfl_report_offline(dwfl, "", path.c_str(), -1);
-    dwfl_report_end(dwfl, nullptr, nullptr);
-    Dwarf_Addr bias = 0;
-    Dwarf *dw = m ? dwfl_module_getdwarf(m, &bias) : nullptr;
-    if (!dw) {
-        dwfl_end(dwfl);
-        return out;
-    }
-    Dwarf_Off off = 0, next = 0;
-    size_t hsize = 0;
-    while (dwarf_nextcu(dw, off, &next, &hsize, nullptr, nullptr, nullptr) == 0) {
-        Dwarf_Die cu;
-        if (dwarf_offdie(dw, off + hsize, &cu)) {
-            // Where each function of the unit starts, per file: a definition ends where the next begins.
-            std::map<std::string, std::set<int>> starts;
-            std::vector<std::pair<std::string, std::vector<Def>>> funcs;
-            Dwarf_Die d;
-            if (dwarf_child(&cu, &d) == 0) do {
-                    if (dwarf_tag(&d) != DW_TAG_subprogram) continue;
-                    int line = 0;
-                    const char *f = dwarf_decl_file(&d);
-                    if (f && dwarf_decl_line(&d, &line) == 0) starts[f].insert(line);
-                    if (!dwarf_hasattr(&d, DW_AT_low_pc) && !dwarf_hasattr(&d, DW_AT_ranges)) continue;
-                    std::vector<Def> inl;
-                    collect_inlined(&d, &inl, 0);
-                    const std::string name = die_name(&d);
-                    if (!name.empty() && !inl.empty()) funcs.push_back({name, inl});
-                } while (dwarf_siblingof(&d, &d) == 0);
-            for (auto &[name, inl] : funcs) {
-                auto &v = out[name];
-                for (const Def &def : inl) {
-                    if (std::any_of(v.begin(), v.end(),
-                                    [&](const InlinedCallee &c) { return c.name == def.name; }))
-                        continue;
-                    InlinedCallee c{def.name, def.file, def.line, INT32_MAX};
-                    const auto &s = starts[def.file];
-                    if (auto it = s.upper_bound(def.line); it != s.end()) c.end_line = *it - 1;
-                    v.push_back(c);
-                }
+    for_each_unit(path, [&](Dwarf_Die *cu) {
+        // Where each function of the unit starts, per file: a definition ends where the next begins.
+        std::map<std::string, std::set<int>> starts;
+        std::vector<std::pair<std::string, std::vector<Def>>> funcs;
+        Dwarf_Die d;
+        if (dwarf_child(cu, &d) == 0) do {
+                if (dwarf_tag(&d) != DW_TAG_subprogram) continue;
+                int line = 0;
+                const char *f = dwarf_decl_file(&d);
+                if (f && dwarf_decl_line(&d, &line) == 0) starts[f].insert(line);
+                if (!dwarf_hasattr(&d, DW_AT_low_pc) && !dwarf_hasattr(&d, DW_AT_ranges)) continue;
+                std::vector<Def> inl;
+                collect_inlined(&d, &inl, 0);
+                const std::string name = die_name(&d);
+                if (!name.empty() && !inl.empty()) funcs.push_back({name, inl});
+            } while (dwarf_siblingof(&d, &d) == 0);
+        for (auto &[name, inl] : funcs) {
+            auto &v = out[name];
+            for (const Def &def : inl) {
+                if (std::any_of(v.begin(), v.end(),
+                                [&](const InlinedCallee &c) { return c.name == def.name; }))
+                    continue;
+                InlinedCallee c{def.name, def.file, def.line, INT32_MAX};
+                const auto &s = starts[def.file];
+                if (auto it = s.upper_bound(def.line); it != s.end()) c.end_line = *it - 1;
+                v.push_back(c);
             }
         }
-        off = next;
-    }
-    dwfl_end(dwfl);
+    });
     return out;
 }
 

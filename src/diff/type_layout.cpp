@@ -1,8 +1,9 @@
 #include "diff/type_layout.hpp"
 
+#include "diff/object_dwarf.hpp"
+
 #include <dwarf.h>
 #include <elfutils/libdw.h>
-#include <elfutils/libdwfl.h>
 
 #include <set>
 
@@ -44,25 +45,7 @@ void collect(Dwarf_Die *parent, const std::string &prefix, std::map<std::string,
 
 std::map<std::string, TypeLayout> type_layouts(const std::string &path) {
     std::map<std::string, TypeLayout> out;
-    static char *debuginfo_path = nullptr;
-    Dwfl_Callbacks cb{};
-    cb.find_debuginfo = dwfl_standard_find_debuginfo;
-    cb.section_address = dwfl_offline_section_address;
-    cb.debuginfo_path = &debuginfo_path;
-    Dwfl *dwfl = dwfl_begin(&cb);
-    if (!dwfl) return out;
-    Dwfl_Module *m = dwfl_report_offline(dwfl, "", path.c_str(), -1);
-    dwfl_report_end(dwfl, nullptr, nullptr);
-    Dwarf_Addr bias = 0;
-    Dwarf *dw = m ? dwfl_module_getdwarf(m, &bias) : nullptr;
-    Dwarf_Off off = 0, next = 0;
-    size_t hsize = 0;
-    while (dw && dwarf_nextcu(dw, off, &next, &hsize, nullptr, nullptr, nullptr) == 0) {
-        Dwarf_Die cu;
-        if (dwarf_offdie(dw, off + hsize, &cu)) collect(&cu, "", &out, 0);
-        off = next;
-    }
-    dwfl_end(dwfl);
+    for_each_unit(path, [&](Dwarf_Die *cu) { collect(cu, "", &out, 0); });
     return out;
 }
 
