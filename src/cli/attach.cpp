@@ -38,8 +38,10 @@
 #include "agent/process/elf_file.hpp"
 #include "arch/remote.hpp"
 #include "cli/client.hpp"
+#include "cli/namespaces.hpp"
 #include "cli/remote_stack.hpp"
 #include "cli/seccomp_check.hpp"
+#include "cli/target_root.hpp"
 
 namespace graft::cli {
 namespace {
@@ -226,8 +228,7 @@ int64_t errno_tpoff(const Target &t, uint64_t errno_location,
 // comes from the process's own root (a container's, perhaps): it is read with the checked ELF
 // reader, like every ELF file the agent reads.
 void resolve_libc(Target &t) {
-    const std::string file = t.proc + "/root" + t.libc_path;
-    int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = open_in_target(t.pid, t.libc_path);
     if (fd < 0) refuse(t.pid, "cannot open its C library " + t.libc_path, errno);
     ElfFile f;
     SymbolFile sf;
@@ -425,8 +426,13 @@ Borrow borrow(Target &t, pid_t tid, const std::string &agent, AttachReport *rep)
     return ok ? Borrow::kDone : Borrow::kUnsuitable;
 }
 
+// Whether the agent is mapped: by its path, or in another mount namespace (where it may be a
+// copy, path_for_target) by its file name.
 bool loaded_agent(const Target &t, const std::string &agent) {
-    return read_text(t.proc + "/maps").find(agent) != std::string::npos;
+    const std::string maps = read_text(t.proc + "/maps");
+    if (!other_mount_namespace(t.pid)) return maps.find(agent) != std::string::npos;
+    const std::string name = agent.substr(agent.rfind('/')) + "\n";
+    return maps.find(name) != std::string::npos;
 }
 
 }  // namespace
@@ -486,14 +492,16 @@ AttachReport attach_agent(pid_t pid) {
     check_process(t);
     check_exe(t);
     read_maps(t);
-    const std::string agent = agent_path();
-    if (loaded_agent(t, agent)) {
+    if (loaded_agent(t, agent_path())) {
         rep.already = wait_for_present_agent(pid);
         return rep;
     }
     t.mem_fd = open((t.proc + "/mem").c_str(), O_RDWR | O_CLOEXEC);
     if (t.mem_fd < 0) refuse(pid, ptrace_refusal(errno), errno);
     resolve_libc(t);
+    // Where the process finds the agent: a copy in its own files if it runs in another mount
+    // namespace that does not show graft's (a container).
+    const std::string agent = path_for_target(pid, agent_path(), "attach " + std::to_string(pid));
     t.stack = std::make_unique<RemoteStack>(t.pid, t.mem_fd);
     std::cerr << "graft: " << pid << ": attaching the agent" << std::endl;
     if (!dumpable(t))

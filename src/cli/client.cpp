@@ -12,6 +12,8 @@
 #include <cstring>
 #include <iostream>
 
+#include "cli/namespaces.hpp"
+#include "cli/target_root.hpp"
 #include "common/protocol.hpp"
 
 namespace graft::cli {
@@ -85,12 +87,14 @@ namespace {
 
 // Connects to the control socket named for `pid`: the descriptor and the pid of the process
 // holding the socket (*peer, 0 if unknown), or -1 with errno.
+// The socket lives in the process's network namespace and is named by its pid in its own pid
+// namespace (a container's): SO_PEERCRED still gives the pid as this process sees it.
 int connect_control(pid_t pid, pid_t *peer_pid) {
     *peer_pid = 0;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = unix_socket_in_net_namespace_of(pid);
     if (fd < 0) return -1;
     sockaddr_un a;
-    socklen_t len = protocol::address(pid, &a);
+    socklen_t len = protocol::address(pid_in_own_namespace(pid), &a);
     if (connect(fd, reinterpret_cast<sockaddr *>(&a), len) != 0) {
         int e = errno;
         close(fd);
@@ -101,6 +105,38 @@ int connect_control(pid_t pid, pid_t *peer_pid) {
     socklen_t plen = sizeof peer;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &plen) == 0) *peer_pid = peer.pid;
     return fd;
+}
+
+// The start time of a process (field 22 of its stat file): with the pid, what tells two
+// processes apart.
+std::string start_time(int stat_fd) {
+    char buf[4096];
+    ssize_t n = stat_fd < 0 ? -1 : pread(stat_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0) return {};
+    buf[n] = 0;
+    const char *p = std::strrchr(buf, ')');  // the name may hold spaces and parentheses
+    for (int field = 2; p && field < 22; field++) p = std::strchr(p + 1, ' ');
+    return p ? std::string(p + 1, std::strcspn(p + 1, " ")) : std::string();
+}
+
+// The process's memory file, opened as the proof of ptrace access the agent asks for. The agent
+// compares it with its own /proc/self/mem, which in another mount namespace (a container with
+// its own /proc) is another procfs's file: then the file is opened through the process's root,
+// in its procfs, if that procfs shows the process itself (same start time).
+int open_memory_proof(pid_t pid, const std::string &proc) {
+    if (other_mount_namespace(pid)) {
+        const std::string inner = "/proc/" + std::to_string(pid_in_own_namespace(pid));
+        const int ours = open((proc + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+        const int theirs = open_in_target(pid, inner + "/stat");
+        const std::string a = start_time(ours), b = start_time(theirs);
+        if (ours >= 0) close(ours);
+        if (theirs >= 0) close(theirs);
+        if (!a.empty() && a == b) {
+            const int mem = open_in_target(pid, inner + "/mem");
+            if (mem >= 0) return mem;
+        }
+    }
+    return open((proc + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
 }
 
 }  // namespace
@@ -149,7 +185,7 @@ nlohmann::json request_raw(pid_t pid, const nlohmann::json &req, const std::stri
     // The proof that we may ptrace the process: the kernel lets us open its memory only then
     // (read-only: the agent only reads through it). If we cannot, the agent refuses us with the
     // reason; opened only now that the peer is known to be the process itself.
-    int mem = open((proc + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+    int mem = open_memory_proof(pid, proc);
     std::string line;
     // Read the answer even if sending failed: a refusing agent answers before it reads.
     bool sent = send_with_fd(fd, req.dump() + "\n", mem);

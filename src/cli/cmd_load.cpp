@@ -12,6 +12,7 @@
 #include "cli/commands.hpp"
 #include "cli/every_process.hpp"
 #include "cli/target_match.hpp"
+#include "cli/target_root.hpp"
 
 namespace graft::cli {
 
@@ -82,9 +83,23 @@ struct LoadOptions {
 void load_one(pid_t pid, const std::string &abs, const LoadOptions &o, bool quiet) {
     attach_if_needed(pid);
     bool connected = false;
-    nlohmann::json req = {{"op", "load"}, {"path", abs}};
-    if (!o.symbols.empty()) req["symbols"] = o.symbols;
+    // The agent opens the files by these paths in its own mount namespace (a container's), and
+    // reads them during the request only (the patch into a sealed copy of its own).
+    std::vector<std::string> copies;
+    auto in_target = [&](const std::string &f) {
+        bool copied = false;
+        std::string p = path_for_target(pid, f, "load", &copied);
+        if (copied) copies.push_back(p);
+        return p;
+    };
+    nlohmann::json req = {{"op", "load"}, {"path", in_target(abs)}};
+    if (!o.symbols.empty()) {
+        std::vector<std::string> symbols;
+        for (const auto &f : o.symbols) symbols.push_back(in_target(f));
+        req["symbols"] = symbols;
+    }
     auto reply = request_raw(pid, req, "load", &connected);
+    for (const auto &c : copies) remove_target_copy(pid, c);
     if (!reply.value("ok", false)) {
         const std::string e = reply.value("error", std::string("failed"));
         // --all: a process that has the patch already is skipped, not failed (runs can repeat).

@@ -3,13 +3,36 @@
 #include <elfutils/libdwfl.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "agent/unwind/cfi_rule.hpp"
+#include "cli/target_root.hpp"
 
 namespace graft::cli {
 namespace {
 
+// The process whose objects the callback below opens (one RemoteStack is built at a time per
+// thread; libdw opens every object while it is built).
+thread_local pid_t t_pid = 0;
+
+// An object named by its path in the process's maps is opened as the process sees it (inside a
+// container's root: the same path here may be another file, with other CFI); libdw's own callback
+// serves the rest ("(deleted)" files, the vDSO).
+int find_elf_in_target(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base, char **file_name,
+                       Elf **elfp) {
+    if (t_pid > 0 && name && name[0] == '/' && !std::strstr(name, " (deleted)")) {
+        const int fd = open_in_target(t_pid, name);
+        if (fd >= 0) {
+            *file_name = strdup(name);
+            return fd;
+        }
+    }
+    return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+}
+
 const Dwfl_Callbacks kCallbacks = {
-    .find_elf = dwfl_linux_proc_find_elf,
+    .find_elf = find_elf_in_target,
     .find_debuginfo = dwfl_standard_find_debuginfo,
     .section_address = nullptr,
     .debuginfo_path = nullptr,
@@ -20,6 +43,7 @@ const Dwfl_Callbacks kCallbacks = {
 RemoteStack::RemoteStack(pid_t pid, int mem_fd) : mem_fd_(mem_fd) {
     dwfl_ = dwfl_begin(&kCallbacks);
     if (!dwfl_) return;
+    t_pid = pid;
     // Reads /proc/PID/maps only: no thread is stopped or attached to by libdw.
     if (dwfl_linux_proc_report(dwfl_, pid) != 0 || dwfl_report_end(dwfl_, nullptr, nullptr) != 0) {
         dwfl_end(dwfl_);

@@ -65,13 +65,13 @@ void expect_views_agree(KlpSession &s) {
     EXPECT_EQ(c.out, text_of(l)) << "graft list --json:\n" << l.dump(2);
 }
 
-std::string enable_lines(const std::string &p) {
+std::string sysfs_enable_lines(const std::string &p) {
     return "% graft load " + p + ".so\ngraft: enabling patch '" + p + "'\ngraft: '" + p +
            "': initializing patching transition\ngraft: '" + p + "': starting patching transition\ngraft: '" +
            p + "': completing patching transition\ngraft: '" + p + "': patching complete\n";
 }
 
-std::string disable_lines(const std::string &p) {
+std::string sysfs_disable_lines(const std::string &p) {
     return "% graft disable " + p + "\ngraft: '" + p + "': initializing unpatching transition\ngraft: '" + p +
            "': starting unpatching transition\ngraft: '" + p +
            "': completing unpatching transition\ngraft: '" + p + "': unpatching complete\n";
@@ -101,7 +101,7 @@ TEST(KlpSysfs, SysfsTest) {
     s.disable_lp("test_klp_livepatch");
     s.unload_lp("test_klp_livepatch");
     expect_views_agree(s);
-    s.check(enable_lines("test_klp_livepatch") + disable_lines("test_klp_livepatch") +
+    s.check(sysfs_enable_lines("test_klp_livepatch") + sysfs_disable_lines("test_klp_livepatch") +
             "% graft unload test_klp_livepatch\n");
 }
 
@@ -169,7 +169,7 @@ TEST(KlpSysfs, ReplaceEnabled) {
     expect_views_agree(s);
     s.disable_lp("test_klp_sysfs_replace1");
     s.unload_lp("test_klp_sysfs_replace1");
-    s.check(enable_lines("test_klp_sysfs_replace1") + disable_lines("test_klp_sysfs_replace1") +
+    s.check(sysfs_enable_lines("test_klp_sysfs_replace1") + sysfs_disable_lines("test_klp_sysfs_replace1") +
             "% graft unload test_klp_sysfs_replace1\n");
 }
 
@@ -184,7 +184,7 @@ TEST(KlpSysfs, ReplaceDisabled) {
     expect_views_agree(s);
     s.disable_lp("test_klp_sysfs_replace0");
     s.unload_lp("test_klp_sysfs_replace0");
-    s.check(enable_lines("test_klp_sysfs_replace0") + disable_lines("test_klp_sysfs_replace0") +
+    s.check(sysfs_enable_lines("test_klp_sysfs_replace0") + sysfs_disable_lines("test_klp_sysfs_replace0") +
             "% graft unload test_klp_sysfs_replace0\n");
 }
 
@@ -214,7 +214,7 @@ TEST(KlpSysfs, StackOrderValue) {
     s.unload_lp("test_klp_livepatch");
     s.disable_lp("test_klp_sysfs_replace0");
     s.unload_lp("test_klp_sysfs_replace0");
-    s.check(enable_lines("test_klp_sysfs_replace0") + R"(% graft load test_klp_sysfs_demo.so
+    s.check(sysfs_enable_lines("test_klp_sysfs_replace0") + R"(% graft load test_klp_sysfs_demo.so
 graft: enabling patch 'test_klp_sysfs_demo'
 graft: 'test_klp_sysfs_demo': initializing patching transition
 test_klp_sysfs_demo: pre_patch_callback: main
@@ -222,7 +222,7 @@ graft: 'test_klp_sysfs_demo': starting patching transition
 graft: 'test_klp_sysfs_demo': completing patching transition
 test_klp_sysfs_demo: post_patch_callback: main
 graft: 'test_klp_sysfs_demo': patching complete
-)" + enable_lines("test_klp_livepatch") +
+)" + sysfs_enable_lines("test_klp_livepatch") +
             R"(% graft disable test_klp_sysfs_demo
 graft: 'test_klp_sysfs_demo': initializing unpatching transition
 test_klp_sysfs_demo: pre_unpatch_callback: main
@@ -231,8 +231,8 @@ graft: 'test_klp_sysfs_demo': completing unpatching transition
 test_klp_sysfs_demo: post_unpatch_callback: main
 graft: 'test_klp_sysfs_demo': unpatching complete
 % graft unload test_klp_sysfs_demo
-)" + disable_lines("test_klp_livepatch") +
-            "% graft unload test_klp_livepatch\n" + disable_lines("test_klp_sysfs_replace0") +
+)" + sysfs_disable_lines("test_klp_livepatch") +
+            "% graft unload test_klp_livepatch\n" + sysfs_disable_lines("test_klp_sysfs_replace0") +
             "% graft unload test_klp_sysfs_replace0\n");
 }
 
