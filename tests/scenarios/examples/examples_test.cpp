@@ -51,7 +51,7 @@ class Example {
     Cmd make_;
 };
 
-std::vector<std::string> patch_names(const nlohmann::json &list) {
+std::vector<std::string> listed_patch_names(const nlohmann::json &list) {
     std::vector<std::string> v;
     for (auto &p : list) v.push_back(p["name"]);
     return v;
@@ -121,7 +121,7 @@ TEST(Examples, Basic) {
     EXPECT_EQ(ask(t, "convert 100", " C = "), "100 C = 212 F");
     EXPECT_EQ(ask(t, "convert -40", " C = "), "-40 C = -40 F");
     auto st = status(t.pid());
-    EXPECT_EQ(patch_names(st["patches"]), std::vector<std::string>{"fix_convert"}) << st.dump(2);
+    EXPECT_EQ(listed_patch_names(st["patches"]), std::vector<std::string>{"fix_convert"}) << st.dump(2);
     // The workers kept serving through the transition.
     std::string served = ask(t, "stats", "served ");
     EXPECT_GT(std::atol(served.c_str() + std::string("served ").size()), 0) << served;
@@ -333,17 +333,18 @@ TEST(Examples, Cumulative) {
     ASSERT_EQ(l.rc, 0) << l.err;
     EXPECT_EQ(ask(t, "show", "2+3="), "2+3=5 5-3=2 4*3=7");
     auto st = status(t.pid());
-    EXPECT_EQ(patch_names(st["patches"]), (std::vector<std::string>{"fix_a", "fix_b"})) << st.dump(2);
+    EXPECT_EQ(listed_patch_names(st["patches"]), (std::vector<std::string>{"fix_a", "fix_b"})) << st.dump(2);
 
     l = load(t, ex.file("fix_all.so"));
     ASSERT_EQ(l.rc, 0) << l.err;
     EXPECT_EQ(ask(t, "show", "2+3="), "2+3=5 5-3=2 4*3=12");
     st = status(t.pid());
-    ASSERT_EQ(patch_names(st["patches"]), std::vector<std::string>{"fix_all"}) << st.dump(2);
+    ASSERT_EQ(listed_patch_names(st["patches"]), std::vector<std::string>{"fix_all"}) << st.dump(2);
     EXPECT_EQ(st["patches"][0]["replace"], true) << st.dump(2);
     EXPECT_EQ(st["patches"][0]["enabled"], true) << st.dump(2);
     // The replaced patches stay in the process until unloaded (the kernel's modules, until rmmod).
-    EXPECT_EQ(patch_names(st["unloadable"]), (std::vector<std::string>{"fix_a", "fix_b"})) << st.dump(2);
+    EXPECT_EQ(listed_patch_names(st["unloadable"]), (std::vector<std::string>{"fix_a", "fix_b"}))
+        << st.dump(2);
     Cmd list = graft_cmd({"list", std::to_string(t.pid())});
     ASSERT_EQ(list.rc, 0) << list.err;
     EXPECT_EQ(list.out.rfind("fix_all\tenabled=1", 0), 0u) << list.out;
@@ -355,7 +356,7 @@ TEST(Examples, Cumulative) {
         EXPECT_EQ(u.rc, 0) << old << ": " << u.err;
     }
     st = status(t.pid());
-    EXPECT_EQ(patch_names(st["patches"]), std::vector<std::string>{"fix_all"}) << st.dump(2);
+    EXPECT_EQ(listed_patch_names(st["patches"]), std::vector<std::string>{"fix_all"}) << st.dump(2);
     EXPECT_TRUE(st["unloadable"].empty()) << st.dump(2);
     EXPECT_EQ(ask(t, "show", "2+3="), "2+3=5 5-3=2 4*3=12");
 
@@ -393,7 +394,7 @@ TEST(Examples, State) {
     ASSERT_EQ(l.rc, 0) << l.err;
     EXPECT_EQ(ask(t, "status", "log_level"), "log_level 7, handler v2");
     auto st = status(t.pid());
-    EXPECT_EQ(patch_names(st["patches"]), std::vector<std::string>{"debug_v2"}) << st.dump(2);
+    EXPECT_EQ(listed_patch_names(st["patches"]), std::vector<std::string>{"debug_v2"}) << st.dump(2);
     Cmd u = unload(t, "debug_v1");
     EXPECT_EQ(u.rc, 0) << u.err;
 
