@@ -12,9 +12,11 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 
 #include "cli/client.hpp"
+#include "cli/namespaces.hpp"
 
 namespace graft::cli {
 namespace {
@@ -117,20 +119,31 @@ std::vector<ProcessRef> controllable_processes() {
 }
 
 std::vector<ProcessRef> agent_processes() {
-    // Agents listen on "@graft/<pid>" in the abstract namespace; a pid that is not running (or
-    // whose socket another process holds) is weeded out by the job that talks to it.
-    std::ifstream f("/proc/net/unix");
-    std::string line;
-    std::set<pid_t> pids;
-    while (std::getline(f, line)) {
-        auto k = line.find("@graft/");
-        if (k == std::string::npos) continue;
-        long v = std::atol(line.c_str() + k + 7);
-        if (v > 0 && v != getpid()) pids.insert(static_cast<pid_t>(v));
-    }
+    // Agents listen on "@graft/<pid>" in the abstract namespace of their network namespace, named
+    // by their pid in their own pid namespace (a container's). Each network namespace's socket
+    // table is read once, through a process in it (/proc/PID/net/unix), and each process is
+    // matched by its own pid there; a match that is not the socket's holder (two pid namespaces
+    // sharing one network namespace) is weeded out by the job that talks to it, which checks the
+    // holder (client.cpp).
+    std::map<std::string, std::set<pid_t>> sockets;  // network namespace -> the pids named
     std::vector<ProcessRef> out;
-    for (pid_t pid : pids)
-        if (may_control(pid)) out.push_back({pid, comm_of(pid)});
+    for (const auto &p : controllable_processes()) {
+        const std::string proc = "/proc/" + std::to_string(p.pid);
+        char ns[64];
+        const ssize_t n = readlink((proc + "/ns/net").c_str(), ns, sizeof ns - 1);
+        if (n <= 0) continue;
+        auto [it, fresh] = sockets.try_emplace(std::string(ns, static_cast<size_t>(n)));
+        if (fresh) {
+            std::ifstream f(proc + "/net/unix");
+            for (std::string line; std::getline(f, line);) {
+                const auto k = line.find("@graft/");
+                if (k == std::string::npos) continue;
+                const long v = std::atol(line.c_str() + k + 7);
+                if (v > 0) it->second.insert(static_cast<pid_t>(v));
+            }
+        }
+        if (it->second.count(pid_in_own_namespace(p.pid))) out.push_back(p);
+    }
     return out;
 }
 

@@ -18,7 +18,8 @@ struct ProcessRef {
 
 // Every process the caller may control: its own (root: every one), graft itself excepted.
 std::vector<ProcessRef> controllable_processes();
-// Those of them whose agent listens (on @graft/PID, in the caller's network namespace).
+// Those of them whose agent listens (on @graft/PID, PID as their own pid namespace names them, in
+// their network namespace: containers included).
 std::vector<ProcessRef> agent_processes();
 
 // The two operands of `OP PID NAME` / `OP --all NAME` (CLI11 fills the first positional first):

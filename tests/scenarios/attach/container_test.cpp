@@ -134,6 +134,22 @@ TEST(Attach, ProcessInOtherPidMountAndNetworkNamespaces) {
     ASSERT_EQ(reload.rc, 0) << reload.out << reload.err;
     EXPECT_EQ(reload.err, "");
     EXPECT_EQ(graft::test::ask(c, "tick", "greet "), "greet 2");
+    // --all finds its agent in its own network namespace, named by its own pid there, and lists
+    // and controls it by the host's pid.
+    Cmd ps = graft::test::graft_cmd({"ps", "--all", "--json"});
+    ASSERT_EQ(ps.rc, 0) << ps.err;
+    bool listed = false;
+    for (auto &p : nlohmann::json::parse(ps.out))
+        if (p["pid"].get<pid_t>() == svc) {
+            listed = true;
+            ASSERT_EQ(p["patches"].size(), 1u) << p.dump();
+            EXPECT_EQ(p["patches"][0]["name"], "basic_fix") << p.dump();
+        }
+    EXPECT_TRUE(listed) << ps.out;
+    Cmd dis_all = graft::test::graft_cmd({"disable", "--all", "basic_fix", "--wait", "--timeout", "60"});
+    EXPECT_EQ(dis_all.rc, 0) << dis_all.out << dis_all.err;
+    EXPECT_NE(dis_all.out.find(pid), std::string::npos) << dis_all.out;
+    EXPECT_EQ(graft::test::ask(c, "tick", "greet "), "greet 1");
     c.send("quit\n");
     EXPECT_EQ(c.wait_exit(), 0);
 }
