@@ -181,6 +181,10 @@ struct Call {
     const char *what;  // as the refusal names it
     long nr;
     uint64_t args[6];
+    // Failing with an errno is not in the way: the agent then writes code through /proc/self/mem
+    // (kWriteThroughMem), as in a process with MDWE (systemd's MemoryDenyWriteExecute= is such a
+    // filter).
+    bool errno_ok = false;
 };
 
 // The calls of the agent's start-up (dlopen of the agent and its libraries, the worker and its
@@ -202,7 +206,9 @@ const Call kCalls[] = {
     {"mprotect", SYS_mprotect, {0, 4096, PROT_READ}},
     {"mprotect of code to write it (PROT_WRITE|PROT_EXEC)",
      SYS_mprotect,
-     {0, 4096, PROT_READ | PROT_WRITE | PROT_EXEC}},
+     {0, 4096, PROT_READ | PROT_WRITE | PROT_EXEC},
+     true},
+    {"mprotect of new code to run it (PROT_EXEC)", SYS_mprotect, {0, 4096, PROT_READ | PROT_EXEC}, true},
     {"munmap", SYS_munmap, {}},
     {"membarrier", SYS_membarrier, {}},
     {"socket", SYS_socket, {AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0}},
@@ -225,6 +231,12 @@ const Call kCalls[] = {
     {"process_vm_readv", SYS_process_vm_readv, {}},
 };
 
+// What the agent writes code with when the filter fails the mprotects above with an errno.
+const Call kWriteThroughMem[] = {
+    {"opening /proc/self/mem for writing", SYS_openat, {0, 0, O_RDWR | O_CLOEXEC}},
+    {"pwrite64 (code written through /proc/self/mem)", SYS_pwrite64, {}},
+};
+
 }  // namespace
 
 uint32_t seccomp_action(const std::vector<SeccompFilter> &filters, const seccomp_data &call) {
@@ -237,17 +249,29 @@ uint32_t seccomp_action(const std::vector<SeccompFilter> &filters, const seccomp
 }
 
 std::string seccomp_refusal(const std::vector<SeccompFilter> &filters) {
-    for (const Call &c : kCalls) {
+    bool code_locked = false;
+    auto refusal = [&](const Call &c) -> std::string {
         seccomp_data d{};
         d.nr = static_cast<int>(c.nr);
         d.arch = arch::kSeccompArch;
         std::memcpy(d.args, c.args, sizeof d.args);
         const uint32_t r = seccomp_action(filters, d);
         const uint32_t act = r & SECCOMP_RET_ACTION_FULL;
-        if (act != SECCOMP_RET_ALLOW && act != SECCOMP_RET_LOG)
-            return std::string("its seccomp filter forbids ") + c.what +
-                   ", which the agent needs (the filter would " + action_text(r) + ")";
-    }
+        if (act == SECCOMP_RET_ALLOW || act == SECCOMP_RET_LOG) return "";
+        if (c.errno_ok && act == SECCOMP_RET_ERRNO) {
+            code_locked = true;
+            return "";
+        }
+        return std::string("its seccomp filter forbids ") + c.what +
+               ", which the agent needs (the filter would " + action_text(r) + ")";
+    };
+    for (const Call &c : kCalls)
+        if (std::string why = refusal(c); !why.empty()) return why;
+    if (code_locked)
+        for (const Call &c : kWriteThroughMem)
+            if (std::string why = refusal(c); !why.empty())
+                return why +
+                       "; its code may not be made writable, so the agent writes it through /proc/self/mem";
     return "";
 }
 

@@ -41,12 +41,12 @@ TEST(UnitRelocate, RipRelativeOperandIsReEncoded) {
     EXPECT_EQ(copy[6], 0xe9);
     EXPECT_EQ(f.block() + kBlockCopyOffset + 11 + static_cast<intptr_t>(reloc_rel32_at(copy + 7)),
               f.at() + 6);
-    // The block's head: jmp *slot(%rip), and the slot naming the copy.
+    // The block's head: jmp *slot(%rip), the slot in the data page beside the block.
     EXPECT_EQ(r.block[0], 0xff);
     EXPECT_EQ(r.block[1], 0x25);
-    uintptr_t slot;
-    std::memcpy(&slot, r.block + graft::arch::kBlockSlotOffset, 8);
-    EXPECT_EQ(slot, f.block() + kBlockCopyOffset);
+    int32_t disp;
+    std::memcpy(&disp, r.block + 2, 4);
+    EXPECT_EQ(f.block() + 6 + disp, f.block() + graft::arch::kBlockSlotDistance);
 }
 
 // endbr64; push %rbp; mov %rsp,%rbp; sub $0x10,%rsp: the jump goes after endbr64 and covers

@@ -75,10 +75,18 @@ TEST(UnitSeccomp, ArgumentsAreLookedAt) {
     const std::vector<SeccompFilter> f = {deny_exec_mprotect()};
     EXPECT_EQ(seccomp_action(f, call(SYS_mprotect, PROT_READ | PROT_WRITE)), SECCOMP_RET_ALLOW);
     EXPECT_EQ(seccomp_action(f, call(SYS_mprotect, PROT_READ | PROT_EXEC)), SECCOMP_RET_ERRNO | EPERM);
+    // The agent writes code through /proc/self/mem where mprotect fails with an errno: not in
+    // the way, unless that is forbidden too; a filter that kills on the mprotect is.
+    EXPECT_EQ(seccomp_refusal(f), "");
     EXPECT_EQ(
-        seccomp_refusal(f),
-        "its seccomp filter forbids mprotect of code to write it (PROT_WRITE|PROT_EXEC), which the agent "
-        "needs (the filter would fail it with Operation not permitted)");
+        seccomp_refusal({deny_exec_mprotect(), deny(SYS_pwrite64, SECCOMP_RET_ERRNO | EPERM)}),
+        "its seccomp filter forbids pwrite64 (code written through /proc/self/mem), which the agent needs "
+        "(the filter would fail it with Operation not permitted); its code may not be made writable, so "
+        "the agent writes it through /proc/self/mem");
+    EXPECT_EQ(seccomp_refusal({deny(SYS_pwrite64, SECCOMP_RET_ERRNO | EPERM)}), "");
+    EXPECT_EQ(
+        seccomp_refusal({deny(SYS_mprotect, SECCOMP_RET_KILL_PROCESS)}),
+        "its seccomp filter forbids mprotect, which the agent needs (the filter would kill the process)");
 }
 
 TEST(UnitSeccomp, RefusalNamesTheFirstForbiddenCall) {

@@ -247,6 +247,17 @@ OpResult prepare_patch(const std::string &path, PreparedPatch *pp) {
     // Opened, checked and copied once (patch_file.hpp): nothing of a file that is not a complete,
     // trusted patch runs in the process, and what dlopen maps is what was checked.
     if (int err = open_patch_file(path, &pp->image, &why)) return fail(err, why);
+    if (pp->image.text_relocations && code_pages_locked()) {
+        // ld.so would make the code writable, relocate it, and fail to make it executable again.
+        close_patch_image(pp->image.fd);
+        pp->image = {};
+        return fail(EPERM,
+                    "'" + path +
+                        "' has relocations in its code (a patch made by `graft diff`), which the dynamic "
+                        "loader applies by making the code writable first; this process forbids writable "
+                        "code that becomes executable (prctl(PR_SET_MDWE) or MemoryDenyWriteExecute=): "
+                        "build the fix as a patch source with `graft build`");
+    }
     void *h = dlopen(pp->image.dl_path.c_str(), RTLD_NOW | RTLD_LOCAL);
     auto refuse = [&](int err, const std::string &msg) {
         if (h) dlclose(h);

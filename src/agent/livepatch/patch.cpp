@@ -48,6 +48,11 @@ FuncStack *stack_for(uintptr_t addr, size_t size, bool compiler_entry, const std
     if (!arch::decode_entry(addr, &e, why)) {
         // No patchable entry the compiler made: rewrite the function's own first instructions.
         if (compiler_entry || !prepare_ordinary_entry(addr, size, &e, why, cold)) return nullptr;
+    } else if (code_pages_locked() && !e.gate_open && !e.prefix_ours) {
+        // A gate and its prefix's pointer change by 2- and 8-byte atomic stores, which a process
+        // that forbids writable code does not allow (code_writer.hpp): its entry is rewritten
+        // as an ordinary one instead, the gate's nop moving into the block with what follows.
+        if (!prepare_ordinary_entry(addr, size, &e, why, cold)) return nullptr;
     }
     if (e.single_byte_nops) {
         *why =

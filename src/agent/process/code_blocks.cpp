@@ -1,6 +1,7 @@
 #include "agent/process/code_blocks.hpp"
 
 #include "agent/proc/mappings.hpp"
+#include "agent/process/code_writer.hpp"
 #include "arch/x86_64/relocate.hpp"
 
 #include <fcntl.h>
@@ -18,7 +19,9 @@ namespace {
 // The reach every block keeps from the code it serves: a rel32 reaches +-2 GiB; the margin
 // leaves room for the object's own size (its rip-relative data may sit at its other end).
 constexpr uintptr_t kReach = uintptr_t{7} << 28;  // 1.75 GiB
-constexpr size_t kChunk = 64 * 1024;
+// A chunk is kChunk bytes of code and, right after them, kChunk bytes of their data (the slot of
+// the block at code offset o is at data offset o).
+constexpr size_t kChunk = arch::kBlockSlotDistance;
 
 struct Chunk {
     uintptr_t base;
@@ -43,9 +46,9 @@ uintptr_t map_chunk(uintptr_t near, std::string *why) {
     std::vector<uintptr_t> candidates;
     uintptr_t prev_end = pg * 16;  // never the zero page's neighbourhood
     for (auto &[a, b] : maps) {
-        if (a >= prev_end + kChunk) {
+        if (a >= prev_end + 2 * kChunk) {
             // The gap [prev_end, a): its two ends.
-            candidates.push_back(a - kChunk);
+            candidates.push_back(a - 2 * kChunk);
             candidates.push_back(prev_end);
         }
         prev_end = b > prev_end ? b : prev_end;
@@ -53,7 +56,7 @@ uintptr_t map_chunk(uintptr_t near, std::string *why) {
     uintptr_t best = 0, best_d = ~uintptr_t{0};
     for (uintptr_t c : candidates) {
         uintptr_t d = c > near ? c - near : near - c;
-        if (near_enough(c, near) && near_enough(c + kChunk, near) && d < best_d) {
+        if (near_enough(c, near) && near_enough(c + 2 * kChunk, near) && d < best_d) {
             best = c;
             best_d = d;
         }
@@ -62,19 +65,30 @@ uintptr_t map_chunk(uintptr_t near, std::string *why) {
         *why = "no free address space within a 32-bit offset of the function for graft's relocation block";
         return 0;
     }
-    void *p = mmap(reinterpret_cast<void *>(best), kChunk, PROT_READ | PROT_WRITE,
+    void *p = mmap(reinterpret_cast<void *>(best), 2 * kChunk, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (p == MAP_FAILED || reinterpret_cast<uintptr_t>(p) != best) {
-        if (p != MAP_FAILED) munmap(p, kChunk);
+        if (p != MAP_FAILED) munmap(p, 2 * kChunk);
         *why = std::string("cannot map graft's relocation blocks near the function: ") + std::strerror(errno);
         return 0;
     }
     std::memset(p, arch::kBreakpoint, kChunk);  // unreachable bytes trap
     if (mprotect(p, kChunk, PROT_READ | PROT_EXEC) != 0) {
-        int e = errno;
-        munmap(p, kChunk);
-        *why = std::string("cannot make graft's relocation blocks executable: ") + std::strerror(e);
-        return 0;
+        // A process that forbids making memory executable once written (prctl(PR_SET_MDWE)) may
+        // still map it executable: the int3s are then written the way its code is
+        // (write_new_code()).
+        const int e = errno;
+        void *x = e == EACCES || e == EPERM
+                      ? mmap(p, kChunk, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
+                      : MAP_FAILED;
+        std::string fill_why;
+        const std::vector<uint8_t> traps(kChunk, arch::kBreakpoint);
+        if (x != p || !write_new_code(best, traps.data(), kChunk, &fill_why)) {
+            munmap(p, 2 * kChunk);
+            *why = std::string("cannot make graft's relocation blocks executable: ") +
+                   (x == p ? fill_why : std::strerror(e));
+            return 0;
+        }
     }
     g_chunks.push_back({best, 0});
     return best;

@@ -11,6 +11,8 @@ namespace graft {
 
 // A block of `size` bytes (<= 4096) whose every byte is within +-1.75 GiB of `near`; 0 and the
 // reason in *why if there is no room. The memory reads as int3 until written with write_code().
+// The block's data lies arch::kBlockSlotDistance bytes after it, in a page that is writable and
+// never executable (its bytes at first zero): its slot (arch/x86_64/relocate.hpp).
 uintptr_t alloc_code_block(uintptr_t near, size_t size, std::string *why);
 
 }  // namespace graft

@@ -4,7 +4,15 @@
 // fallback would crash them) before the first byte changes, so a refusal changes nothing. Each
 // write is one naturally aligned store of 1, 2 or 8 bytes, or a byte copy into code no thread can
 // reach yet. The caller orders the batches and the core-serialising barriers.
+//
+// A process may forbid pages that are writable and executable (prctl(PR_SET_MDWE), SELinux
+// without execmod): then the bytes go through /proc/self/mem, which the kernel writes without
+// changing any mapping (FOLL_FORCE). Such a write is a copy, atomic for one byte only: a 2- or
+// 8-byte store is accepted there only when it changes one byte (a gate's merge); graft routes
+// functions through ordinary entries in such a process (code_pages_locked), whose every write
+// is one byte, code no thread can reach, or data.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,6 +26,15 @@ struct CodeWrite {
 };
 
 bool write_code(const std::vector<CodeWrite> &writes, std::string *why);
+
+// `len` bytes at `addr`, in code no thread can reach yet, through /proc/self/mem: for memory
+// mapped executable from the start in a process that forbids making it so later (MDWE), where
+// the bytes cannot be written first and the page made executable after.
+bool write_new_code(uintptr_t addr, const uint8_t *bytes, size_t len, std::string *why);
+
+// Whether code pages may not be made writable here: the process turned MDWE on, or a write
+// found its pages refused (sticky). Any thread.
+bool code_pages_locked();
 
 // Set when the code is no longer as graft's records say: a page that could not be made
 // read-only again after a write (it stays writable and executable), or an undo of routing

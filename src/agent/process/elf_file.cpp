@@ -200,7 +200,9 @@ bool read_note_section(const ElfFile &f, Elf_Scn *scn, const GElf_Shdr &sh, Symb
     return true;
 }
 
-bool read_soname(const ElfFile &f, Elf_Scn *dynamic, SymbolFile *out, std::string *err) {
+// The facts of .dynamic graft uses: the soname, and whether ld.so must write the code to relocate
+// it (DT_TEXTREL, or DF_TEXTREL in DT_FLAGS).
+bool read_dynamic(const ElfFile &f, Elf_Scn *dynamic, SymbolFile *out, std::string *err) {
     GElf_Shdr sh;
     Elf_Data *d = elf_getdata(dynamic, nullptr);
     if (!gelf_getshdr(dynamic, &sh) || !f.check_entries(sh, d, sizeof(Elf64_Dyn), err)) return false;
@@ -209,6 +211,8 @@ bool read_soname(const ElfFile &f, Elf_Scn *dynamic, SymbolFile *out, std::strin
         GElf_Dyn dyn;
         if (!gelf_getdyn(d, static_cast<int>(i), &dyn)) break;
         if (dyn.d_tag == DT_NULL) break;
+        if (dyn.d_tag == DT_TEXTREL || (dyn.d_tag == DT_FLAGS && (dyn.d_un.d_val & DF_TEXTREL)))
+            out->text_relocations = true;
         if (dyn.d_tag == DT_SONAME) {
             const char *n = elf_strptr(f.e, sh.sh_link, dyn.d_un.d_val);
             if (n) out->soname = n;
@@ -275,7 +279,7 @@ bool read_elf(ElfFile &f, const std::string &name, SymbolFile *out, bool want_sy
             }
         }
     }
-    if (dynamic && !read_soname(f, dynamic, out, err)) return false;
+    if (dynamic && !read_dynamic(f, dynamic, out, err)) return false;
     if (want_syms) {
         Elf_Scn *scn = symtab ? symtab : dynsym;
         if (scn && !read_symbols(f, scn, out, err)) return false;

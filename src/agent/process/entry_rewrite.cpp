@@ -338,13 +338,16 @@ bool prepare_ordinary_entry(uintptr_t func, size_t size, arch::EntryLayout *out,
         std::memcpy(w.bytes, r.block + off, 16);
         writes.push_back(w);
     }
-    // No thread can reach the block before the entry's jump is written (step 4 of a later flip,
-    // after a core-serialising barrier).
+    // The slot is data (code_blocks.hpp): first the copy of the old start, like a closed gate.
+    const uintptr_t slot = block + arch::kBlockSlotDistance;
+    __atomic_store_n(reinterpret_cast<uintptr_t *>(slot), block + arch::kBlockCopyOffset, __ATOMIC_RELAXED);
+    // No thread can reach the block or its slot before the entry's jump is written (step 4 of a
+    // later flip, after a core-serialising barrier).
     if (!write_code(writes, why)) return false;
     arch::EntryLayout e;
     e.func = func;
     e.prefix = block;
-    e.slot = block + arch::kBlockSlotOffset;
+    e.slot = slot;
     e.gate = r.at;
     e.body = block + arch::kBlockCopyOffset;
     e.prefix_ours = true;

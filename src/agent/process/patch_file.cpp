@@ -125,6 +125,7 @@ int check_patch_image(int image, const std::string &label, PatchImage *out, std:
     // Nothing of a file that is not a complete patch may run in the process (dlopen would run
     // its constructors).
     if (!check_loadable_fd(image, label, "graft_patch_descriptor", why)) return ENOEXEC;
+    out->text_relocations = facts.text_relocations;
     auto syms = symbols_of_fd(image, label, why);
     if (!syms) return ENOEXEC;
     out->syms = std::move(syms);
@@ -174,6 +175,7 @@ int open_patch_file(const std::string &path, PatchImage *out, std::string *why) 
     out->fd = image;
     out->dl_path = "/proc/self/fd/" + std::to_string(image);
     out->syms = std::move(img.syms);
+    out->text_relocations = img.text_relocations;
     return 0;
 }
 

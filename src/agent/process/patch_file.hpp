@@ -19,6 +19,7 @@ struct PatchImage {
     int fd = -1;
     std::string dl_path;                     // "/proc/self/fd/N", for dlopen
     std::shared_ptr<const SymbolFile> syms;  // of the same bytes: sizes of the new functions
+    bool text_relocations = false;           // DT_TEXTREL: dlopen writes its code to relocate it
 };
 
 // Opens and checks the patch file at `path`. On failure returns an errno value, *why names the

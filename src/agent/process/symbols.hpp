@@ -20,13 +20,14 @@ struct Symbol {
 struct SymbolFile {
     std::string path;
     std::string soname;
-    std::string build_id;         // hex
-    bool has_interp = false;      // a program (has PT_INTERP), not a library
-    std::vector<Symbol> syms;     // .symtab if present, else .dynsym, in file order
-    bool full_symtab = false;     // syms come from a .symtab (the file's, or its debug file's)
-    std::string debuglink;        // the .gnu_debuglink file name, if any
-    std::string symbols_from;     // the separate debug file syms were read from, if any
-    std::string symbols_refused;  // named symbol files that are not this object's build, and why
+    std::string build_id;           // hex
+    bool has_interp = false;        // a program (has PT_INTERP), not a library
+    bool text_relocations = false;  // DT_TEXTREL: ld.so makes its code writable to relocate it
+    std::vector<Symbol> syms;       // .symtab if present, else .dynsym, in file order
+    bool full_symtab = false;       // syms come from a .symtab (the file's, or its debug file's)
+    std::string debuglink;          // the .gnu_debuglink file name, if any
+    std::string symbols_from;       // the separate debug file syms were read from, if any
+    std::string symbols_refused;    // named symbol files that are not this object's build, and why
     std::multimap<std::string, size_t> by_name;
     std::map<uintptr_t, size_t> funcs_by_addr;  // function symbols by value
     // Link-time addresses of the patchable entries the compiler emitted (the contents of

@@ -213,13 +213,12 @@ bool plan_entry_rewrite(uintptr_t func, size_t size, uintptr_t block, EntryRewri
     ZydisDecoder dec;
     ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
 
-    // The block's head: the prefix jump through the slot, and the slot (first: the copy).
+    // The block's head: the prefix jump through the slot (the caller sets the slot).
     uint8_t *b = r.block;
     std::memset(b, kBreakpoint, kBlockSize);
-    const uint8_t jmp_slot[6] = {0xff, 0x25, 0x02, 0x00, 0x00, 0x00};
-    std::memcpy(b, jmp_slot, 6);
-    uintptr_t body = block + kBlockCopyOffset;
-    std::memcpy(b + kBlockSlotOffset, &body, 8);
+    const int32_t to_slot = static_cast<int32_t>(kBlockSlotDistance - 6);
+    b[0] = 0xff, b[1] = 0x25;
+    std::memcpy(b + 2, &to_slot, 4);
 
     size_t n = 0;                 // displaced bytes so far
     size_t w = kBlockCopyOffset;  // write position in the block

@@ -13,13 +13,16 @@
 
 namespace graft::arch {
 
-// The block in executable memory near the object (within rel32 reach of the entry):
-//   +0   ff 25 02 00 00 00   jmp *slot(%rip)      the "prefix jump" the entry's jmp reaches
-//   +6   cc cc
-//   +8   slot (8 bytes, naturally aligned; changed only by atomic stores)
+// The block in executable memory near the object (within rel32 reach of the entry), and its
+// slot in the data page the block allocator maps kBlockSlotDistance bytes after it: the slot is
+// the one thing that changes while threads may run the block, and a data page can be written
+// with plain atomic stores where code pages may never be writable (MDWE):
+//   +0   ff 25 disp32        jmp *slot(%rip)      the "prefix jump" the entry's jmp reaches
+//   +6   cc ...
 //   +16  the displaced instructions, relocated, then `jmp entry+displaced`: the old function's
 //        start for threads that must keep running it ("body")
-constexpr size_t kBlockSlotOffset = 8;
+//   slot = block + kBlockSlotDistance (8 bytes, naturally aligned; changed only by atomic stores)
+constexpr size_t kBlockSlotDistance = 64 * 1024;
 constexpr size_t kBlockCopyOffset = 16;
 constexpr size_t kBlockSize = 128;
 constexpr int kEntryJumpSize = 5;

@@ -492,3 +492,29 @@ TEST(Attach, SeccompFilterThatForbidsTheAgentIsRefused) {
     EXPECT_EQ(deny.wait_exit(), 0);
     EXPECT_EQ(allow.wait_exit(), 0);
 }
+
+// systemd's MemoryDenyWriteExecute= is a seccomp filter (EPERM for mprotect with PROT_EXEC and mmap
+// with PROT_WRITE|PROT_EXEC): the attach is not refused, and the agent patches without ever making
+// code writable (its functions' entries rewritten, the bytes written through /proc/self/mem).
+TEST(Attach, SystemdMemoryDenyWriteExecuteFilterIsPatchedWithoutWritableCode) {
+    if (geteuid() != 0) GTEST_SKIP() << "reading a seccomp filter needs CAP_SYS_ADMIN";
+    Target t(prog_path("attach_seccomp"), {"deny-wx"}, {}, /*under_graft=*/false);
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    const std::string pid = std::to_string(t.pid());
+    Cmd load = graft_cmd({"load", pid, patch_path("no_disturbance_fix")});
+    ASSERT_EQ(load.rc, 0) << load.err << target_state(t);
+    EXPECT_EQ(split_lines(load.err), std::vector<std::string>{"graft: " + pid + ": attaching the agent"});
+    EXPECT_EQ(ask(t, "tick", "work "), "work 2");
+    auto st = status(t.pid());
+    ASSERT_FALSE(st["patches"].empty()) << st.dump();
+    for (auto &o : st["patches"][0]["objects"])
+        for (auto &f : o["funcs"]) EXPECT_EQ(f["entry"], "rewritten") << f.dump();
+    Cmd dis = graft_cmd({"disable", pid, "no_disturbance_fix", "--wait", "--timeout", "60"});
+    ASSERT_EQ(dis.rc, 0) << dis.err;
+    EXPECT_EQ(ask(t, "tick", "work "), "work 1");
+    ASSERT_EQ(graft_cmd({"unload", pid, "no_disturbance_fix"}).rc, 0);
+    patch_cycles(t, 2);
+    for (auto &l : log_lines(t.pid())) EXPECT_EQ(l.find("cannot"), std::string::npos) << l;
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0);
+}
