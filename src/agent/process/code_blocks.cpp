@@ -73,22 +73,11 @@ uintptr_t map_chunk(uintptr_t near, std::string *why) {
         return 0;
     }
     std::memset(p, arch::kBreakpoint, kChunk);  // unreachable bytes trap
-    if (mprotect(p, kChunk, PROT_READ | PROT_EXEC) != 0) {
-        // A process that forbids making memory executable once written (prctl(PR_SET_MDWE)) may
-        // still map it executable: the int3s are then written the way its code is
-        // (write_new_code()).
-        const int e = errno;
-        void *x = e == EACCES || e == EPERM
-                      ? mmap(p, kChunk, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
-                      : MAP_FAILED;
-        std::string fill_why;
-        const std::vector<uint8_t> traps(kChunk, arch::kBreakpoint);
-        if (x != p || !write_new_code(best, traps.data(), kChunk, &fill_why)) {
-            munmap(p, 2 * kChunk);
-            *why = std::string("cannot make graft's relocation blocks executable: ") +
-                   (x == p ? fill_why : std::strerror(e));
-            return 0;
-        }
+    std::string exec_why;
+    if (!make_executable(p, kChunk, &exec_why)) {
+        munmap(p, 2 * kChunk);
+        *why = "cannot make graft's relocation blocks executable: " + exec_why;
+        return 0;
     }
     g_chunks.push_back({best, 0});
     return best;

@@ -205,11 +205,24 @@ bool code_pages_locked() {
     return locked;
 }
 
-bool write_new_code(uintptr_t addr, const uint8_t *bytes, size_t len, std::string *why) {
+bool make_executable(void *p, size_t len, std::string *why) {
+    if (mprotect(p, len, PROT_READ | PROT_EXEC) == 0) return true;
+    const int e = errno;
+    if (e != EACCES && e != EPERM) {
+        *why = std::string("cannot make the code executable: ") + std::strerror(e);
+        return false;
+    }
+    // Written memory may not become executable (MDWE), but memory may be mapped executable: the
+    // same bytes, into a fresh executable mapping, through /proc/self/mem.
+    const std::vector<uint8_t> bytes(static_cast<const uint8_t *>(p), static_cast<const uint8_t *>(p) + len);
+    if (mmap(p, len, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != p) {
+        *why = std::string("cannot map code executable: ") + std::strerror(errno);
+        return false;
+    }
     FdCloser mem{open("/proc/self/mem", O_RDWR | O_CLOEXEC)};
-    if (mem.fd < 0 || !pwrite_all(mem.fd, bytes, len, addr)) {
-        *why =
-            "cannot write the code at 0x" + hex_of(addr) + " through /proc/self/mem: " + std::strerror(errno);
+    if (mem.fd < 0 || !pwrite_all(mem.fd, bytes.data(), len, reinterpret_cast<uintptr_t>(p))) {
+        *why = "cannot write the code at 0x" + hex_of(reinterpret_cast<uintptr_t>(p)) +
+               " through /proc/self/mem: " + std::strerror(errno);
         return false;
     }
     return true;

@@ -27,10 +27,11 @@ struct CodeWrite {
 
 bool write_code(const std::vector<CodeWrite> &writes, std::string *why);
 
-// `len` bytes at `addr`, in code no thread can reach yet, through /proc/self/mem: for memory
-// mapped executable from the start in a process that forbids making it so later (MDWE), where
-// the bytes cannot be written first and the page made executable after.
-bool write_new_code(uintptr_t addr, const uint8_t *bytes, size_t len, std::string *why);
+// Makes [p, p+len), mapped read-write by the caller and filled with new code no thread can reach
+// yet, readable and executable. Where written memory may not become executable (MDWE, a seccomp
+// filter), the range is mapped executable anew and the same bytes written through
+// /proc/self/mem. On failure the range's contents are unspecified: the caller unmaps it.
+bool make_executable(void *p, size_t len, std::string *why);
 
 // Whether code pages may not be made writable here: the process turned MDWE on, or a write
 // found its pages refused (sticky). Any thread.

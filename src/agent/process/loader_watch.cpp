@@ -132,18 +132,9 @@ uintptr_t trampoline_near(uintptr_t near) {
                 munmap(p, static_cast<size_t>(pg));
                 continue;
             }
-            uint8_t jump[arch::kFarJumpSize];
-            arch::far_jump_bytes(reinterpret_cast<uintptr_t>(&graft_loader_event), jump);
-            std::memcpy(p, jump, sizeof jump);
-            if (mprotect(p, static_cast<size_t>(pg), PROT_READ | PROT_EXEC) == 0) return hint;
-            // A process that forbids making written memory executable (MDWE) may still map it
-            // executable, then have the jump written through /proc/self/mem.
+            arch::far_jump_bytes(reinterpret_cast<uintptr_t>(&graft_loader_event), static_cast<uint8_t *>(p));
             std::string ignored;
-            if ((errno == EACCES || errno == EPERM) &&
-                mmap(p, static_cast<size_t>(pg), PROT_READ | PROT_EXEC,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == p &&
-                write_new_code(hint, jump, sizeof jump, &ignored))
-                return hint;
+            if (make_executable(p, static_cast<size_t>(pg), &ignored)) return hint;
             munmap(p, static_cast<size_t>(pg));
             return 0;
         }
