@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """`graft attach` on processes started without graft: how long the borrowed thread is stopped,
 how many threads are stopped at all, and the time until the agent answers, at 10, 100 and 1000
-threads (two spinning in user code, the rest blocked in read, futex and epoll_wait: the
-benchmark program bench/progs/threads.c, run plain).
+threads (two spinning in user code, then one, the rest blocked in read, futex and epoll_wait:
+the benchmark program bench/progs/threads.c, run plain). With --base, every attach is also made
+by another build's graft in alternation (the same processes' shapes, the same minutes).
 
-    bench/attach.py [--build DIR] [--reps N]      (default: build-bench; bench/run.sh builds it)
+    bench/attach.py [--build DIR] [--base DIR] [--reps N]   (default: build-bench; bench/run.sh builds it)
 
 Prints JSON and writes bench/results/attach.json, which bench/report.py renders in
 docs/performance.md. Every row is measured in this one run; the ratios compare its rows with
@@ -55,8 +56,8 @@ def blocked_snapshot(pid):
     return snap
 
 
-def one(graft, threads_bin, n):
-    p = Proc([threads_bin, "--blocked=%d" % (n - 3), "--spin-unpatched=2"])  # + the main thread
+def one(graft, threads_bin, n, spinning):
+    p = Proc([threads_bin, "--blocked=%d" % (n - 1 - spinning), "--spin-unpatched=%d" % spinning])  # + main
     try:
         time.sleep(0.2)  # every blocked thread is asleep
         before = blocked_snapshot(p.pid)
@@ -76,40 +77,77 @@ def one(graft, threads_bin, n):
         p.close()
 
 
+PHASES = ("checks", "libc", "stack", "borrow", "detour", "ready")
+
+
+def row(runs, n, spinning):
+    med = statistics.median
+    held = [r["held_us"] for r in runs]
+    total = [r["total_ms"] for r in runs]
+    out = {
+        "threads": n, "spinning": spinning, "reps": len(runs),
+        "held_us_median": med(held), "held_us_max": max(held),
+        "stop_wait_us_median": med(r["stop_wait_us"] for r in runs),
+        "stop_wait_us_max": max(r["stop_wait_us"] for r in runs),
+        "total_ms_median": med(total), "total_ms_max": max(total),
+        "detour_ms_median": med(r["detour_ms"] for r in runs),
+        "detour_ms_max": max(r["detour_ms"] for r in runs),
+        "command_ms_median": med(r["command_ms"] for r in runs),
+        "threads_stopped_max": max(r["threads_tried"] + 1 for r in runs),
+        "borrowed_running": sum(r["borrowed"] == "running" for r in runs),
+        "blocked_threads": runs[0]["blocked"],
+        "blocked_stopped_max": max(r["blocked_stopped"] for r in runs),
+    }
+    if all("phases_ms" in r for r in runs):
+        out["phases_ms_median"] = {k: med(r["phases_ms"][k] for r in runs) for k in PHASES}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(os.path.dirname(HERE), "build-bench"))
+    ap.add_argument("--base", help="another build (bench/compare.sh's build-bench-base/build): every row is "
+                    "also measured with its graft, in alternation, and the ratios are this build's over it")
     ap.add_argument("--reps", type=int, default=7)
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     graft = os.path.join(build, "bin", "graft")
     threads_bin = os.path.join(build, "bench", "bin", "threads")
-    rows = []
-    for n in (10, 100, 1000):
-        runs = [one(graft, threads_bin, n) for _ in range(a.reps)]
-        held = [r["held_us"] for r in runs]
-        total = [r["total_ms"] for r in runs]
-        rows.append({
-            "threads": n, "reps": a.reps,
-            "held_us_median": statistics.median(held), "held_us_max": max(held),
-            "stop_wait_us_median": statistics.median(r["stop_wait_us"] for r in runs),
-            "stop_wait_us_max": max(r["stop_wait_us"] for r in runs),
-            "total_ms_median": statistics.median(total), "total_ms_max": max(total),
-            "detour_ms_median": statistics.median(r["detour_ms"] for r in runs),
-            "detour_ms_max": max(r["detour_ms"] for r in runs),
-            "command_ms_median": statistics.median(r["command_ms"] for r in runs),
-            "threads_stopped_max": max(r["threads_tried"] + 1 for r in runs),
-            "borrowed_running": sum(r["borrowed"] == "running" for r in runs),
-            "blocked_threads": runs[0]["blocked"],
-            "blocked_stopped_max": max(r["blocked_stopped"] for r in runs),
-        })
-        print("attach: %d threads: held %.0f us (max %.0f), total %.1f ms (max %.1f)" % (
-            n, rows[-1]["held_us_median"], rows[-1]["held_us_max"], rows[-1]["total_ms_median"],
-            rows[-1]["total_ms_max"]), file=sys.stderr)
-    res = {"schema": 1, "command": "bench/attach.py", "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-           "machine": machine(build), "rows": rows,
-           "ratios": {"total_1000_over_10": rows[2]["total_ms_median"] / rows[0]["total_ms_median"],
-                      "held_1000_over_10": rows[2]["held_us_median"] / rows[0]["held_us_median"]}}
+    base_graft = os.path.join(os.path.abspath(a.base), "bin", "graft") if a.base else None
+    rows, base_rows = [], []
+    # Two spinning threads on a two-CPU machine leave no CPU idle: graft and the agent's start-up
+    # share the CPUs with them. One spinning thread leaves a CPU for them.
+    for spinning in (2, 1):
+        for n in (10, 100, 1000):
+            runs, base_runs = [], []
+            for _ in range(a.reps):
+                runs.append(one(graft, threads_bin, n, spinning))
+                if base_graft:
+                    base_runs.append(one(base_graft, threads_bin, n, spinning))
+            rows.append(row(runs, n, spinning))
+            msg = "attach: %d threads, %d spinning: held %.0f us (max %.0f), total %.1f ms (max %.1f)" % (
+                n, spinning, rows[-1]["held_us_median"], rows[-1]["held_us_max"], rows[-1]["total_ms_median"],
+                rows[-1]["total_ms_max"])
+            if base_graft:
+                base_rows.append(row(base_runs, n, spinning))
+                msg += "; base: total %.1f ms" % base_rows[-1]["total_ms_median"]
+            print(msg, file=sys.stderr)
+
+    def at(rs, n, spinning):
+        return next(r for r in rs if r["threads"] == n and r["spinning"] == spinning)
+
+    ratios = {"total_1000_over_10": at(rows, 1000, 2)["total_ms_median"] / at(rows, 10, 2)["total_ms_median"],
+              "held_1000_over_10": at(rows, 1000, 2)["held_us_median"] / at(rows, 10, 2)["held_us_median"],
+              "total_2_spinning_over_1_at_1000": at(rows, 1000, 2)["total_ms_median"] /
+              at(rows, 1000, 1)["total_ms_median"]}
+    res = {"schema": 2, "command": "bench/attach.py" + (" --base " + a.base if a.base else ""),
+           "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(build), "rows": rows,
+           "ratios": ratios}
+    if base_graft:
+        res["base"] = {"build": os.path.abspath(a.base), "rows": base_rows}
+        res["ratios"]["total_over_base"] = {
+            "%d threads, %d spinning" % (r["threads"], r["spinning"]):
+            r["total_ms_median"] / at(base_rows, r["threads"], r["spinning"])["total_ms_median"] for r in rows}
     with open(os.path.join(HERE, "results", "attach.json"), "w") as f:
         json.dump(res, f, indent=1)
     json.dump(res, sys.stdout, indent=1)

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <sched.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,13 +26,14 @@
 #include <dirent.h>
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -55,7 +57,7 @@ struct Range {
 
 struct LibcFunction {
     uint64_t lo = 0, hi = 0;  // in the process
-    std::string name;
+    uint32_t name = 0;        // offset of its name in Target::libc_names
 };
 
 struct Target {
@@ -65,10 +67,13 @@ struct Target {
     uint64_t libc_base = 0;
     std::vector<Range> libc_code, loader_code;  // executable mappings of libc.so.6 and ld.so
     std::vector<LibcFunction> libc_functions;   // sorted by lo
+    std::string libc_names;                     // their names, each ended by a NUL
+    std::string maps;                           // /proc/PID/maps as read by read_maps
     std::unique_ptr<RemoteStack> stack;         // made before any thread is stopped
     uint64_t dlopen_at = 0, sigreturn_at = 0;
     int64_t errno_tpoff = 0;  // errno's offset from the thread pointer (0: unknown)
     int mem_fd = -1;
+    int task_fd = -1;             // /proc/PID/task
     bool seccomp_filter = false;  // /proc: the process runs under seccomp filters
 };
 
@@ -76,11 +81,15 @@ struct Target {
     die("attach " + std::to_string(pid), why + ": " + errno_text(err));
 }
 
-std::string read_text(const std::string &path) {
-    std::ifstream f(path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
+// A /proc file's text ("" if it cannot be read), relative to `dir_fd` if it is given.
+std::string read_text(const std::string &path, int dir_fd = AT_FDCWD) {
+    std::string out;
+    const int fd = openat(dir_fd, path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return out;
+    char buf[16384];
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+    close(fd);
+    return out;
 }
 
 std::string status_field(const std::string &status, const std::string &key) {
@@ -158,64 +167,104 @@ void check_exe(Target &t) {
     if (machine != EM_X86_64) refuse(t.pid, "it is not an x86-64 program", ENOEXEC);
 }
 
+// One line of /proc/PID/maps: "lo-hi perms offset dev inode   path".
+struct MapsLine {
+    uint64_t lo = 0, hi = 0, offset = 0;
+    bool exec = false;
+    std::string_view path;
+};
+
+bool parse_maps_line(std::string_view line, MapsLine *out) {
+    auto hex = [&](char end, uint64_t *v) {
+        const auto [p, ec] = std::from_chars(line.data(), line.data() + line.size(), *v, 16);
+        if (ec != std::errc() || p == line.data() + line.size() || *p != end) return false;
+        line.remove_prefix(static_cast<size_t>(p - line.data()) + 1);
+        return true;
+    };
+    auto skip_field = [&] {
+        const size_t sp = line.find(' ');
+        line.remove_prefix(sp == std::string_view::npos ? line.size() : sp + 1);
+    };
+    if (!hex('-', &out->lo) || !hex(' ', &out->hi) || line.size() < 5) return false;
+    out->exec = line[2] == 'x';
+    line.remove_prefix(5);
+    if (!hex(' ', &out->offset)) return false;
+    skip_field();  // device
+    skip_field();  // inode
+    const size_t path_at = line.find_first_not_of(' ');
+    out->path = path_at == std::string_view::npos ? std::string_view() : line.substr(path_at);
+    return true;
+}
+
 // Its libc.so.6 (where dlopen and the signal-return stub are) and the code no thread may be
-// borrowed in.
+// borrowed in. At 1000 threads the file is 100 KB (two mappings a thread stack): read once, kept
+// for loaded_agent(), parsed without a copy of each line.
 void read_maps(Target &t) {
-    std::ifstream maps(t.proc + "/maps");
-    std::string line;
+    t.maps = read_text(t.proc + "/maps");
     bool musl = false;
-    while (std::getline(maps, line)) {
-        unsigned long lo, hi, off;
-        char perms[8] = {};
-        int path_at = 0;
-        if (std::sscanf(line.c_str(), "%lx-%lx %7s %lx %*s %*s %n", &lo, &hi, perms, &off, &path_at) < 4)
-            continue;
-        std::string path = path_at > 0 ? line.substr(static_cast<size_t>(path_at)) : std::string();
-        std::string base = path.substr(path.rfind('/') + 1);
-        if (base.find("ld-musl") == 0 || base.find("libc.musl") == 0) musl = true;
-        bool libc = base == "libc.so.6", ld = base.find("ld-linux") == 0;
-        if (libc && off == 0 && t.libc_path.empty()) t.libc_path = path, t.libc_base = lo;
-        if (libc && perms[2] == 'x') t.libc_code.push_back({lo, hi});
-        if (ld && perms[2] == 'x') t.loader_code.push_back({lo, hi});
+    std::string_view rest(t.maps);
+    while (!rest.empty()) {
+        const size_t nl = rest.find('\n');
+        const std::string_view line = rest.substr(0, nl);
+        rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+        MapsLine m;
+        if (!parse_maps_line(line, &m) || m.path.empty()) continue;
+        const std::string_view base = m.path.substr(m.path.rfind('/') + 1);
+        if (base.starts_with("ld-musl") || base.starts_with("libc.musl")) musl = true;
+        const bool libc = base == "libc.so.6", ld = base.starts_with("ld-linux");
+        if (libc && m.offset == 0 && t.libc_path.empty()) t.libc_path = m.path, t.libc_base = m.lo;
+        if (libc && m.exec) t.libc_code.push_back({m.lo, m.hi});
+        if (ld && m.exec) t.loader_code.push_back({m.lo, m.hi});
     }
     if (musl) refuse(t.pid, "it uses musl libc (graft supports glibc 2.34 or newer)", ENOTSUP);
     if (t.libc_path.empty())
         refuse(t.pid, "it has no libc.so.6 mapped (statically linked, or not a glibc program)", ENOTSUP);
 }
 
-// The file's bytes of each executable segment, with the segment's address (segments that do not
-// lie inside the file are left out).
-std::vector<std::pair<uint64_t, std::vector<uint8_t>>> code_segments(const ElfFile &f, int fd) {
-    std::vector<std::pair<uint64_t, std::vector<uint8_t>>> out;
+// The file's executable segments that lie inside it: (address, file offset, size).
+struct CodeSegment {
+    uint64_t vaddr = 0, offset = 0, size = 0;
+};
+
+std::vector<CodeSegment> code_segments(const ElfFile &f) {
+    std::vector<CodeSegment> out;
     for (size_t i = 0; i < f.phnum; i++) {
         GElf_Phdr ph;
-        if (!gelf_getphdr(f.e, static_cast<int>(i), &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) ||
-            !fits(ph.p_offset, ph.p_filesz, f.size))
-            continue;
-        std::vector<uint8_t> code(ph.p_filesz);
-        if (pread(fd, code.data(), code.size(), static_cast<off_t>(ph.p_offset)) ==
-            static_cast<ssize_t>(code.size()))
-            out.emplace_back(ph.p_vaddr, std::move(code));
+        if (gelf_getphdr(f.e, static_cast<int>(i), &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_X) &&
+            fits(ph.p_offset, ph.p_filesz, f.size))
+            out.push_back({ph.p_vaddr, ph.p_offset, ph.p_filesz});
     }
     return out;
 }
 
-// The value of function symbol `name` in `sf`, or 0.
-uint64_t function_symbol(const SymbolFile &sf, const char *name) {
-    auto [b, e] = sf.by_name.equal_range(name);
-    for (auto it = b; it != e; ++it)
-        if (sf.syms[it->second].func && sf.syms[it->second].value) return sf.syms[it->second].value;
+// The address (in the file's terms) of glibc's signal-return stub, 0 if none. Megabytes of code
+// are read through one 64 KiB window, overlapping by more than the stub's length: a copy of the
+// whole text costs tens of milliseconds of page faults on a virtual machine.
+uint64_t find_sigreturn(int fd, const std::vector<CodeSegment> &segs) {
+    constexpr size_t kWindow = 64 << 10, kOverlap = 64;
+    static uint8_t buf[kWindow];
+    for (const CodeSegment &s : segs)
+        for (uint64_t pos = 0; pos < s.size; pos += kWindow - kOverlap) {
+            const size_t want = static_cast<size_t>(std::min<uint64_t>(kWindow, s.size - pos));
+            const ssize_t n = pread(fd, buf, want, static_cast<off_t>(s.offset + pos));
+            if (n <= 0) break;
+            if (long at = arch::find_sigreturn_stub(buf, static_cast<size_t>(n)); at >= 0)
+                return s.vaddr + pos + static_cast<uint64_t>(at);
+            if (static_cast<size_t>(n) < want || pos + want >= s.size) break;
+        }
     return 0;
 }
 
 // errno's offset from the thread pointer, read from the process through __errno_location's GOT
 // slot; 0 if its code has a shape graft does not know (errno is then not put back).
-int64_t errno_tpoff(const Target &t, uint64_t errno_location,
-                    const std::vector<std::pair<uint64_t, std::vector<uint8_t>>> &code) {
-    for (auto &[vaddr, bytes] : code) {
-        if (errno_location < vaddr || errno_location >= vaddr + bytes.size()) continue;
-        const size_t off = errno_location - vaddr;
-        long slot = arch::errno_tpoff_slot(bytes.data() + off, bytes.size() - off);
+int64_t errno_tpoff(const Target &t, int fd, uint64_t errno_location, const std::vector<CodeSegment> &segs) {
+    for (const CodeSegment &s : segs) {
+        if (errno_location < s.vaddr || errno_location >= s.vaddr + s.size) continue;
+        uint8_t code[64];
+        const auto want =
+            static_cast<size_t>(std::min<uint64_t>(sizeof code, s.vaddr + s.size - errno_location));
+        const ssize_t n = pread(fd, code, want, static_cast<off_t>(s.offset + (errno_location - s.vaddr)));
+        long slot = n > 0 ? arch::errno_tpoff_slot(code, static_cast<size_t>(n)) : -1;
         int64_t tpoff = 0;
         if (slot >= 0 && pread(t.mem_fd, &tpoff, sizeof tpoff,
                                static_cast<off_t>(t.libc_base + errno_location + slot)) == sizeof tpoff)
@@ -226,56 +275,80 @@ int64_t errno_tpoff(const Target &t, uint64_t errno_location,
 
 // dlopen and __errno_location in libc's symbols, glibc's signal-return stub in its code. The file
 // comes from the process's own root (a container's, perhaps): it is read with the checked ELF
-// reader, like every ELF file the agent reads.
+// reader, like every ELF file the agent reads. Only what the attach uses is kept: the functions'
+// ranges and names in two flat arrays (a SymbolFile's maps of 3000 strings cost milliseconds).
 void resolve_libc(Target &t) {
     int fd = open_in_target(t.pid, t.libc_path);
     if (fd < 0) refuse(t.pid, "cannot open its C library " + t.libc_path, errno);
     ElfFile f;
-    SymbolFile sf;
+    SymbolFile layout;  // the headers, notes and .dynamic, checked as read_elf checks them
     std::string err;
-    std::vector<std::pair<uint64_t, std::vector<uint8_t>>> code;
+    std::vector<CodeSegment> segs;
+    uint64_t dlopen_v = 0, errno_v = 0, sigreturn_v = 0;
     try {
-        if (!open_elf(fd, t.libc_path, true, &f, &err) || !read_elf(f, t.libc_path, &sf, true, &err))
+        auto visit = [&](const char *name, uint64_t value, uint64_t size, bool func) {
+            if (!func) return;
+            if (!dlopen_v && std::strcmp(name, "dlopen") == 0) dlopen_v = value;
+            if (!errno_v && std::strcmp(name, "__errno_location") == 0) errno_v = value;
+            if (!size) return;
+            t.libc_functions.push_back({t.libc_base + value, t.libc_base + value + size,
+                                        static_cast<uint32_t>(t.libc_names.size())});
+            t.libc_names.append(name).push_back('\0');
+        };
+        if (!open_elf(fd, t.libc_path, true, &f, &err) || !read_elf(f, t.libc_path, &layout, false, &err) ||
+            !visit_symbols(f, visit, &err))
             refuse(t.pid, "cannot read its C library: " + err, ENOEXEC);
-        code = code_segments(f, fd);
+        segs = code_segments(f);
     } catch (const std::bad_alloc &) {
         refuse(t.pid, "cannot read its C library " + t.libc_path, ENOMEM);
     }
+    sigreturn_v = find_sigreturn(fd, segs);
+    if (errno_v) t.errno_tpoff = errno_tpoff(t, fd, errno_v, segs);
     close(fd);
-    for (auto &[vaddr, bytes] : code) {
-        long at = arch::find_sigreturn_stub(bytes.data(), bytes.size());
-        if (at >= 0 && !t.sigreturn_at) t.sigreturn_at = t.libc_base + vaddr + static_cast<uint64_t>(at);
-    }
-    for (const Symbol &s : sf.syms)
-        if (s.func && s.value && s.size)
-            t.libc_functions.push_back({t.libc_base + s.value, t.libc_base + s.value + s.size, s.name});
     std::sort(t.libc_functions.begin(), t.libc_functions.end(),
               [](const LibcFunction &a, const LibcFunction &b) { return a.lo < b.lo; });
-    if (uint64_t dl = function_symbol(sf, "dlopen")) t.dlopen_at = t.libc_base + dl;
-    if (uint64_t el = function_symbol(sf, "__errno_location")) t.errno_tpoff = errno_tpoff(t, el, code);
+    if (dlopen_v) t.dlopen_at = t.libc_base + dlopen_v;
+    if (sigreturn_v) t.sigreturn_at = t.libc_base + sigreturn_v;
     if (!t.dlopen_at) refuse(t.pid, "its glibc is older than 2.34 (libc.so.6 has no dlopen)", ENOTSUP);
     if (!t.sigreturn_at) refuse(t.pid, "its libc.so.6 has no signal-return stub graft recognises", ENOTSUP);
 }
 
-// The threads worth trying: running ones, then (`blocked`) those blocked in calls that restart.
-std::vector<std::pair<pid_t, std::string>> candidates(const Target &t, bool blocked_too) {
-    std::vector<std::pair<pid_t, std::string>> running, blocked;
-    DIR *d = opendir((t.proc + "/task").c_str());
-    if (!d) return {};
-    while (dirent *e = readdir(d)) {
-        pid_t tid = static_cast<pid_t>(std::atoi(e->d_name));
-        if (tid <= 0) continue;
-        std::string sc = read_text(t.proc + "/task/" + std::to_string(tid) + "/syscall");
-        if (sc.rfind("running", 0) == 0) {
-            running.emplace_back(tid, "running");
-        } else if (long nr = arch::blocked_syscall_nr(sc);
-                   blocked_too && nr >= 0 && arch::syscall_restarts_after_stop(nr)) {
-            blocked.emplace_back(tid, "blocked in system call " + std::to_string(nr));
-        }
+// The process's threads, from a rotating start: the scan below stops at the first thread it may
+// borrow, and a fixed order (oldest first) would make every attach read the same threads first.
+std::vector<pid_t> thread_ids(const Target &t) {
+    std::vector<pid_t> tids;
+    const int fd = openat(t.task_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : nullptr;
+    if (!d) {
+        if (fd >= 0) close(fd);
+        return tids;
     }
+    while (dirent *e = readdir(d))
+        if (pid_t tid = static_cast<pid_t>(std::atoi(e->d_name)); tid > 0) tids.push_back(tid);
     closedir(d);
-    running.insert(running.end(), blocked.begin(), blocked.end());
-    return running;
+    if (!tids.empty()) {
+        const auto spin = static_cast<size_t>(Clock::now().time_since_epoch().count()) % tids.size();
+        std::rotate(tids.begin(), tids.begin() + static_cast<std::ptrdiff_t>(spin), tids.end());
+    }
+    return tids;
+}
+
+// What /proc says thread `tid` is doing: running (or waiting for a CPU), blocked in system call
+// *nr, or gone. One small read through the task directory's descriptor: at 1000 threads the
+// scan's cost is these reads (about 10 us each here), so it ends at the first thread it may use.
+enum class ThreadNow { kRunning, kBlocked, kGone };
+ThreadNow thread_now(const Target &t, pid_t tid, long *nr) {
+    char path[32], buf[128];
+    std::snprintf(path, sizeof path, "%d/syscall", tid);
+    const int fd = openat(t.task_fd, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ThreadNow::kGone;
+    const ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return ThreadNow::kGone;
+    buf[n] = 0;
+    if (std::strncmp(buf, "running", 7) == 0) return ThreadNow::kRunning;
+    *nr = arch::blocked_syscall_nr(buf);
+    return ThreadNow::kBlocked;
 }
 
 struct Signals {
@@ -301,6 +374,9 @@ enum class Borrow { kDone, kUnsuitable, kGone };
 // itself), the stack cache's (pthread_create). A thread blocked anywhere else (malloc, dlopen,
 // pthread_create, fork, getaddrinfo, output to a FILE...) is not borrowed. Input from a FILE is
 // here: it holds that FILE's lock only, and nothing the agent's constructor runs reads a FILE.
+// So is the refill of a FILE's buffer that getc_unlocked() and libstdc++'s std::cin (its stdio
+// filebuf) call directly (__uflow, which jumps to _IO_default_uflow: the outermost libc frame of
+// a program idle in std::getline).
 bool blocks_without_library_locks(const std::string &name) {
     static const char kNames[] =
         "read __read pread pread64 __pread64 readv preadv preadv64 preadv2 preadv64v2 write "
@@ -322,7 +398,8 @@ bool blocks_without_library_locks(const std::string &name) {
         "copy_file_range getrandom sched_yield fgets fgets_unlocked getline getdelim "
         "__getdelim fread fread_unlocked getc _IO_getc fgetc getchar getc_unlocked "
         "getchar_unlocked fgetc_unlocked fgetws getwc fgetwc getwchar scanf fscanf "
-        "__isoc99_scanf __isoc99_fscanf ";
+        "__isoc99_scanf __isoc99_fscanf __uflow __underflow _IO_default_uflow _IO_file_underflow "
+        "__wuflow __wunderflow _IO_wdefault_uflow _IO_wfile_underflow ";
     static const std::set<std::string> names = [] {
         std::set<std::string> out;
         std::istringstream in(kNames);
@@ -344,7 +421,7 @@ std::vector<std::string> libc_names_at(const Target &t, uint64_t pc) {
     // Functions do not nest, but sizes may overlap a little (aliases, padding): look back a few.
     for (int n = 0; it != t.libc_functions.begin() && n < 16; n++) {
         --it;
-        if (pc >= it->lo && pc < it->hi) out.push_back(it->name);
+        if (pc >= it->lo && pc < it->hi) out.emplace_back(t.libc_names.c_str() + it->name);
     }
     return out;
 }
@@ -385,9 +462,34 @@ bool may_borrow(Target &t, const arch::RemoteThread &rt, int stop_sig, const Sig
     return false;
 }
 
+// While a thread is held graft must keep its CPU: a time slice lost to the process's own running
+// threads (4 ms here) would be a 4 ms hold. Where it may (root, CAP_SYS_NICE or RLIMIT_RTPRIO),
+// graft runs at the lowest real-time priority from the stop request until it lets the thread go;
+// elsewhere it runs as it was.
+class RealtimeWhileHeld {
+  public:
+    RealtimeWhileHeld() {
+        const int policy = sched_getscheduler(0);
+        if ((policy != SCHED_OTHER && policy != SCHED_BATCH) || sched_getparam(0, &old_) != 0) return;
+        sched_param rt{};
+        rt.sched_priority = 1;
+        if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &rt) == 0) policy_ = policy;
+    }
+    ~RealtimeWhileHeld() {
+        if (policy_ >= 0) sched_setscheduler(0, policy_, &old_);
+    }
+    RealtimeWhileHeld(const RealtimeWhileHeld &) = delete;
+    RealtimeWhileHeld &operator=(const RealtimeWhileHeld &) = delete;
+
+  private:
+    int policy_ = -1;
+    sched_param old_{};
+};
+
 // Stops `tid`, and if it stands where it may be borrowed, sends it into dlopen(agent) and lets
 // it go. Any other outcome lets it go unchanged.
 Borrow borrow(Target &t, pid_t tid, const std::string &agent, AttachReport *rep) {
+    const RealtimeWhileHeld realtime;
     const auto t0 = Clock::now();
     if (ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
         if (errno == ESRCH) return Borrow::kGone;
@@ -428,8 +530,7 @@ Borrow borrow(Target &t, pid_t tid, const std::string &agent, AttachReport *rep)
 
 // Whether the agent is mapped: by its path, or in another mount namespace (where it may be a
 // copy, path_for_target) by its file name.
-bool loaded_agent(const Target &t, const std::string &agent) {
-    const std::string maps = read_text(t.proc + "/maps");
+bool loaded_agent(const Target &t, const std::string &maps, const std::string &agent) {
     if (!other_mount_namespace(t.pid)) return maps.find(agent) != std::string::npos;
     const std::string name = agent.substr(agent.rfind('/')) + "\n";
     return maps.find(name) != std::string::npos;
@@ -449,20 +550,48 @@ bool wait_for_present_agent(pid_t pid) {
            EPROTO);
 }
 
-// Threads come and go and run or sleep: looks again until one can be borrowed, a blocked one
-// only when none has been seen running for a while.
-bool borrow_some_thread(Target &t, const std::string &agent, Clock::time_point start, AttachReport *rep) {
+// Threads come and go and run or sleep: looks again until one can be borrowed. A running thread
+// is borrowed as soon as the scan meets one; one blocked in a call that restarts only when no
+// thread has been seen running for a while (it is woken by the stop, as a blocked thread should
+// not be).
+// The first threads of the scan below seen running, read while the C library and the CFI are (on
+// another CPU where there is one: the scan is /proc reads only, 5 ms at 1000 threads here).
+std::vector<pid_t> running_threads(const Target &t, size_t max) {
+    std::vector<pid_t> out;
+    for (pid_t tid : thread_ids(t)) {
+        long nr = -1;
+        if (thread_now(t, tid, &nr) == ThreadNow::kRunning) out.push_back(tid);
+        if (out.size() == max) break;
+    }
+    return out;
+}
+
+bool borrow_some_thread(Target &t, const std::string &agent, Clock::time_point start,
+                        const std::vector<pid_t> &seen_running, AttachReport *rep) {
     const auto deadline = start + std::chrono::seconds(10);
     const auto running_only_until = start + std::chrono::milliseconds(200);
+    auto take = [&](pid_t tid, std::string how) {
+        const Borrow b = borrow(t, tid, agent, rep);
+        if (b == Borrow::kDone) rep->borrowed_tid = tid, rep->borrowed_how = std::move(how);
+        if (b == Borrow::kUnsuitable) rep->threads_tried++;
+        return b == Borrow::kDone;
+    };
+    for (pid_t tid : seen_running) {  // as long as /proc still says it runs
+        long nr = -1;
+        if (thread_now(t, tid, &nr) == ThreadNow::kRunning && take(tid, "running")) return true;
+    }
     while (Clock::now() < deadline) {
-        for (auto &[tid, how] : candidates(t, Clock::now() > running_only_until)) {
-            Borrow b = borrow(t, tid, agent, rep);
-            if (b == Borrow::kDone) {
-                rep->borrowed_tid = tid, rep->borrowed_how = how;
-                return true;
-            }
-            if (b == Borrow::kUnsuitable) rep->threads_tried++;
+        const bool blocked_too = Clock::now() > running_only_until;
+        std::vector<std::pair<pid_t, long>> blocked;
+        for (pid_t tid : thread_ids(t)) {
+            long nr = -1;
+            const ThreadNow now = thread_now(t, tid, &nr);
+            if (now == ThreadNow::kRunning && take(tid, "running")) return true;
+            if (now == ThreadNow::kBlocked && blocked_too && nr >= 0 && arch::syscall_restarts_after_stop(nr))
+                blocked.emplace_back(tid, nr);
         }
+        for (auto [tid, nr] : blocked)
+            if (take(tid, "blocked in system call " + std::to_string(nr))) return true;
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return false;
@@ -492,17 +621,34 @@ AttachReport attach_agent(pid_t pid) {
     check_process(t);
     check_exe(t);
     read_maps(t);
-    if (loaded_agent(t, agent_path())) {
+    if (loaded_agent(t, t.maps, agent_path())) {
         rep.already = wait_for_present_agent(pid);
         return rep;
     }
     t.mem_fd = open((t.proc + "/mem").c_str(), O_RDWR | O_CLOEXEC);
     if (t.mem_fd < 0) refuse(pid, ptrace_refusal(errno), errno);
+    t.task_fd = open((t.proc + "/task").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (t.task_fd < 0) refuse(pid, "cannot read its threads in " + t.proc + "/task", errno);
+    auto since = [](Clock::time_point &mark) {
+        const auto now = Clock::now();
+        const double ms = std::chrono::duration<double, std::milli>(now - mark).count();
+        mark = now;
+        return ms;
+    };
+    auto mark = start;
+    rep.checks_ms = since(mark);
+    // Beside the reading below, a scout finds running threads. If graft refuses meanwhile it
+    // exits with the scout still reading /proc: it touches nothing else.
+    std::vector<pid_t> seen_running;
+    std::thread scout([&] { seen_running = running_threads(t, 1); });
     resolve_libc(t);
+    rep.libc_ms = since(mark);
     // Where the process finds the agent: a copy in its own files if it runs in another mount
     // namespace that does not show graft's (a container).
     const std::string agent = path_for_target(pid, agent_path(), "attach " + std::to_string(pid));
     t.stack = std::make_unique<RemoteStack>(t.pid, t.mem_fd);
+    scout.join();
+    rep.stack_ms = since(mark);
     std::cerr << "graft: " << pid << ": attaching the agent" << std::endl;
     if (!dumpable(t))
         std::cerr << "graft: " << pid
@@ -510,9 +656,11 @@ AttachReport attach_agent(pid_t pid) {
                      "cannot read its threads' /proc files, so a transition waits for blocked threads "
                      "to wake up or for its signal (docs/limitations.md)"
                   << std::endl;
-    const bool done = borrow_some_thread(t, agent, start, &rep);
+    const bool done = borrow_some_thread(t, agent, start, seen_running, &rep);
     const auto detached = Clock::now();
+    rep.borrow_ms = since(mark);
     close(t.mem_fd);
+    close(t.task_fd);
     if (!done)
         refuse(pid,
                "no thread could be borrowed for 10 s (every thread is blocked in a call a stop would "
@@ -521,13 +669,15 @@ AttachReport attach_agent(pid_t pid) {
     while (!agent_answers(pid)) {
         if (Clock::now() > start + std::chrono::seconds(20))
             refuse(pid,
-                   loaded_agent(t, agent) ? "the agent was loaded but did not start (see the process's log)"
-                                          : "the process did not load the agent " + agent,
+                   loaded_agent(t, read_text(t.proc + "/maps"), agent)
+                       ? "the agent was loaded but did not start (see the process's log)"
+                       : "the process did not load the agent " + agent,
                    ETIMEDOUT);
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        std::this_thread::sleep_for(std::chrono::microseconds(200));  // a connect() a try: cheap
     }
     // The constructor's last step is to listen: the borrowed thread is back in its own code.
     rep.detour_ms = std::chrono::duration<double, std::milli>(Clock::now() - detached).count();
+    mark = Clock::now();
     // The worker answers once the rest of the start-up is done (the membarrier registrations):
     // only then is the agent ready to patch.
     bool connected = false;
@@ -535,6 +685,7 @@ AttachReport attach_agent(pid_t pid) {
     if (!pong.value("ok", false))
         refuse(pid, "the agent started but does not answer: " + pong.value("error", std::string("?")),
                EPROTO);
+    rep.ready_ms = since(mark);
     rep.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     return rep;
 }

@@ -16,6 +16,12 @@ struct AttachReport {
     double detour_ms = 0;      // from PTRACE_DETACH until the agent listened: the borrowed thread's
                                // time in dlopen (the agent's constructor ends by listening)
     int threads_tried = 0;     // threads stopped and let go unchanged before one could be used
+    // Where total_ms went, in order (detour_ms comes between borrow_ms and ready_ms):
+    double checks_ms = 0;  // the process's status, executable and maps; the agent not there
+    double libc_ms = 0;    // reading its C library (dlopen, the signal-return stub, errno)
+    double stack_ms = 0;   // the agent's path for it; the stack walker's CFI of its objects
+    double borrow_ms = 0;  // finding a thread that may be borrowed, and the borrowing
+    double ready_ms = 0;   // from the agent's listening to its first answer (its worker's start-up)
 };
 
 // Loads the agent into `pid` and waits until it answers (once the checks pass, says so on stderr:

@@ -30,7 +30,14 @@ void add_attach(CLI::App &app) {
                                         {"stop_wait_us", r.stop_wait_us},
                                         {"total_ms", r.total_ms},
                                         {"detour_ms", r.detour_ms},
-                                        {"threads_tried", r.threads_tried}}
+                                        {"threads_tried", r.threads_tried},
+                                        {"phases_ms",
+                                         {{"checks", r.checks_ms},
+                                          {"libc", r.libc_ms},
+                                          {"stack", r.stack_ms},
+                                          {"borrow", r.borrow_ms},
+                                          {"detour", r.detour_ms},
+                                          {"ready", r.ready_ms}}}}
                       << std::endl;
         } else if (r.already) {
             std::cout << "graft: " << pid << ": the agent is already loaded; nothing to do" << std::endl;

@@ -29,53 +29,20 @@ bool g_broken = false;  // core mutex (code_writer.hpp)
 std::atomic<bool> g_locked{false};
 std::string &g_broken_why = *new std::string;  // never destroyed: read by a late status
 
-// Parses a hexadecimal number at *p, moving *p past it.
-uintptr_t parse_hex(const char **p) {
-    uintptr_t v = 0;
-    for (const char *s = *p;; s++) {
-        int d = *s >= '0' && *s <= '9' ? *s - '0' : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : -1;
-        if (d < 0) {
-            *p = s;
-            return v;
-        }
-        v = v << 4 | static_cast<uintptr_t>(d);
-    }
-}
-
 std::string hex_of(uintptr_t v) {
     char b[32];
     std::snprintf(b, sizeof b, "%lx", static_cast<unsigned long>(v));
     return b;
 }
 
-// Protection of every page the writes touch, from one read of /proc/self/maps; false if any
-// page is unmapped. Parsed by hand: the file has a line per mapping, two per thread stack, and
-// is read at every batch of writes.
+// Protection of every page the writes touch; false if any page is unmapped.
 bool page_prots(const std::vector<CodeWrite> &writes, std::map<uintptr_t, int> *out) {
     const uintptr_t pg = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    std::map<uintptr_t, int> wanted;  // page -> -1 until found
+    std::map<uintptr_t, int> wanted;
     for (const auto &w : writes)
         for (uintptr_t p = w.addr & ~(pg - 1); p < w.addr + w.len; p += pg) wanted[p] = -1;
-    const std::string text = read_self_maps();
-    if (text.empty()) return false;
-    for (size_t pos = 0; pos < text.size();) {
-        size_t eol = text.find('\n', pos);
-        if (eol == std::string::npos) eol = text.size();
-        const char *p = text.c_str() + pos;
-        pos = eol + 1;
-        uintptr_t a = parse_hex(&p);
-        if (*p++ != '-') continue;
-        uintptr_t b = parse_hex(&p);
-        if (*p++ != ' ' || eol - (p - text.c_str()) < 3) continue;
-        auto it = wanted.lower_bound(a);
-        if (it == wanted.end() || it->first >= b) continue;
-        int prot =
-            (p[0] == 'r' ? PROT_READ : 0) | (p[1] == 'w' ? PROT_WRITE : 0) | (p[2] == 'x' ? PROT_EXEC : 0);
-        for (; it != wanted.end() && it->first < b; ++it) it->second = prot;
-    }
-    for (auto &[p, prot] : wanted)
-        if (prot < 0) return false;
-    *out = wanted;
+    if (!page_protections(&wanted)) return false;
+    *out = std::move(wanted);
     return true;
 }
 

@@ -289,6 +289,32 @@ bool read_elf(ElfFile &f, const std::string &name, SymbolFile *out, bool want_sy
     return true;
 }
 
+bool visit_symbols(const ElfFile &f, const std::function<void(const char *, uint64_t, uint64_t, bool)> &visit,
+                   std::string *err) {
+    Elf_Scn *symtab = nullptr, *dynsym = nullptr;
+    for (Elf_Scn *scn = elf_nextscn(f.e, nullptr); scn; scn = elf_nextscn(f.e, scn)) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh)) continue;
+        if (sh.sh_type == SHT_SYMTAB && !symtab) symtab = scn;
+        if (sh.sh_type == SHT_DYNSYM && !dynsym) dynsym = scn;
+    }
+    Elf_Scn *scn = symtab ? symtab : dynsym;
+    if (!scn) return true;
+    GElf_Shdr sh;
+    Elf_Data *d = elf_getdata(scn, nullptr);
+    if (!gelf_getshdr(scn, &sh) || !f.check_entries(sh, d, sizeof(Elf64_Sym), err)) return false;
+    const size_t n = d->d_size / sizeof(Elf64_Sym);
+    for (size_t i = 0; i < n && i <= INT_MAX; i++) {
+        GElf_Sym s;
+        if (!gelf_getsym(d, static_cast<int>(i), &s) || s.st_shndx == SHN_UNDEF || s.st_value == 0) continue;
+        const int type = GELF_ST_TYPE(s.st_info);
+        if (type != STT_FUNC && type != STT_OBJECT && type != STT_GNU_IFUNC) continue;
+        const char *nm = elf_strptr(f.e, sh.sh_link, s.st_name);
+        if (nm && *nm) visit(nm, s.st_value, s.st_size, type == STT_FUNC);
+    }
+    return true;
+}
+
 bool read_elf_fd(int fd, const std::string &name, SymbolFile *out, bool want_syms, std::string *err,
                  bool want_entries) {
     try {

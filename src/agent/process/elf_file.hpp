@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "agent/process/symbols.hpp"
@@ -66,6 +67,12 @@ bool open_elf(int fd, const std::string &name, bool shared_object, ElfFile *f, s
 // patchable entries alone if want_entries.
 bool read_elf(ElfFile &f, const std::string &name, SymbolFile *out, bool want_syms, std::string *err,
               bool want_entries = false);
+// Calls visit(name, value, size, is_function) for each symbol read_elf would keep (defined
+// functions, IFUNCs and data objects of .symtab, else .dynsym), with the same checks but without
+// building a SymbolFile: for a caller that keeps a few facts of thousands of symbols (graft attach
+// reading a C library, the loader hook checking ld.so). `name` lives as long as `f`.
+bool visit_symbols(const ElfFile &f, const std::function<void(const char *, uint64_t, uint64_t, bool)> &visit,
+                   std::string *err);
 // open_elf + read_elf, out of memory reported as an error.
 bool read_elf_fd(int fd, const std::string &name, SymbolFile *out, bool want_syms, std::string *err,
                  bool want_entries = false);

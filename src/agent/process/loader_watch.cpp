@@ -15,6 +15,7 @@
 
 #include "agent/livepatch/core.hpp"
 #include "agent/process/code_writer.hpp"
+#include "agent/process/elf_file.hpp"
 #include "agent/process/object_events.hpp"
 #include "agent/process/symbols.hpp"
 #include "arch/arch.hpp"
@@ -94,21 +95,36 @@ bool find_debug_state(uintptr_t *at, std::string *why) {
                " does not start with a bare return (a debugger's breakpoint, or another tool's hook)";
         return false;
     }
+    // Its symbols are looked at once, not kept: a SymbolFile of ld.so would cost the attach a
+    // millisecond for nothing else.
+    const uintptr_t base = reinterpret_cast<uintptr_t>(info.dli_fbase);
+    bool crowded = false;
+    auto look = [&](const char *name, uint64_t value, uint64_t size, bool) {
+        const uintptr_t a = base + value;
+        const bool is_it = std::strcmp(name, "_dl_debug_state") == 0;
+        if ((is_it && a == addr && size > 1) || (!is_it && a > addr && a < addr + arch::kJumpSize))
+            crowded = true;
+    };
     std::string err;
-    auto syms = symbols_of(info.dli_fname, &err);
-    if (!syms) {
+    const bool read = with_file(info.dli_fname, &err, [&](int fd) {
+        try {
+            ElfFile f;
+            SymbolFile layout;
+            return open_elf(fd, info.dli_fname, false, &f, &err) &&
+                   read_elf(f, info.dli_fname, &layout, false, &err) && visit_symbols(f, look, &err);
+        } catch (const std::bad_alloc &) {
+            err = std::string("out of memory while reading ") + info.dli_fname;
+            return false;
+        }
+    });
+    if (!read) {
         *why = err;
         return false;
     }
-    const uintptr_t base = reinterpret_cast<uintptr_t>(info.dli_fbase);
-    for (const auto &s : syms->syms) {
-        const uintptr_t a = base + s.value;
-        const bool is_it = s.name == "_dl_debug_state";
-        if ((is_it && a == addr && s.size > 1) || (!is_it && a > addr && a < addr + arch::kJumpSize)) {
-            *why = std::string("_dl_debug_state in ") + info.dli_fname +
-                   " is not the one-byte function graft expects (no room for a jump)";
-            return false;
-        }
+    if (crowded) {
+        *why = std::string("_dl_debug_state in ") + info.dli_fname +
+               " is not the one-byte function graft expects (no room for a jump)";
+        return false;
     }
     if ((addr & 15) + arch::kJumpSize > 16) {
         *why = "_dl_debug_state's padding ends before the jump would";

@@ -56,13 +56,15 @@ enum graft_object_state g_state = GRAFT_OBJECT_LIVE;
 // the second `90` of `90 90` finds the same byte there after it); the jump layout's is not (a
 // thread on its second nop would find the middle of `0f 1f 44 00 00`): without `alone` those five
 // nops stay, and their rewrite waits for threads (design.md §2.7).
-void merge_entry_nops(const LoadedObject &o, bool alone) {
+// `known`: the entries, read with the object's name (loaded_objects()); else read here.
+void merge_entry_nops(const LoadedObject &o, bool alone, const std::vector<uintptr_t> *known = nullptr) {
     if (o.path.empty() || o.path[0] != '/') return;
     // The checked reader (symbols.hpp): the file is read, never mapped, so an object file
     // truncated on disk cannot fault here, and a malformed one yields no entries.
     std::string err;
-    std::vector<uintptr_t> entries;
-    if (!patchable_entries_of(o.path, &entries, &err)) return;
+    std::vector<uintptr_t> read;
+    if (!known && !patchable_entries_of(o.path, &read, &err)) return;
+    const std::vector<uintptr_t> &entries = known ? *known : read;
     std::vector<CodeWrite> writes;
     for (uintptr_t entry : entries) {
         // The jump layout (`graft flags target --entry jump`): gcc's five 1-byte nops become
@@ -101,10 +103,11 @@ void on_object_event(int event, struct link_map *map, Lmid_t) {
         std::lock_guard<std::recursive_mutex> g(g_core_mutex);
         if (event == 0) {
             LoadedObject lo;
-            bool found =
-                loaded_object_at(map->l_addr, &lo) || loaded_object_from_file(map->l_addr, map->l_name, &lo);
+            std::vector<uintptr_t> entries;
+            const bool listed = loaded_object_at(map->l_addr, &lo, &entries);
+            const bool found = listed || loaded_object_from_file(map->l_addr, map->l_name, &lo);
             if (found && !lo.path.empty() && lo.path[0] == '/') {
-                merge_entry_nops(lo, true);
+                merge_entry_nops(lo, true, listed ? &entries : nullptr);
                 arch::sync_cores();
                 g_live[lo.base] = lo;
                 if (!livepatch_object_coming(lo)) {  // refused: not live
@@ -153,9 +156,12 @@ bool attach_audit_module() {
 
 void object_events_init(bool alone) {
     auto adopt_mapped = [alone] {
-        for (const auto &o : loaded_objects()) {
+        std::vector<std::vector<uintptr_t>> entries;  // one read of each file: name and entries
+        const std::vector<LoadedObject> objects = loaded_objects(&entries);
+        for (size_t i = 0; i < objects.size(); i++) {
+            const LoadedObject &o = objects[i];
             if (g_live.count(o.base)) continue;  // the loader hook took it for new already
-            merge_entry_nops(o, alone);
+            merge_entry_nops(o, alone, &entries[i]);
             g_live[o.base] = o;
         }
     };

@@ -117,15 +117,25 @@ std::string object_display_name(const char *name) {
 }
 
 namespace {
-void name_object(LoadedObject &o) {
-    if (o.is_main || o.path.empty() || o.path[0] != '/') {
+// Its name (the soname), and with `entries` its patchable entries, from one read of the file.
+void name_object(LoadedObject &o, std::vector<uintptr_t> *entries = nullptr) {
+    const bool file = !o.path.empty() && o.path[0] == '/';
+    if (o.is_main || !file) {
         if (!o.is_main) o.name = basename_of(o.path);
-        return;
+        if (!o.is_main || !file || !entries) return;
     }
     // The soname only: its symbols are read when a patch names the object, not for every object.
     std::string err;
     SymbolFile sf;
-    o.name = describe_file(o.path, &sf, &err) && !sf.soname.empty() ? sf.soname : basename_of(o.path);
+    auto read = [&](bool want_entries) {
+        sf = SymbolFile();
+        return with_file(o.path, &err,
+                         [&](int fd) { return read_elf_fd(fd, o.path, &sf, false, &err, want_entries); });
+    };
+    bool named = read(entries != nullptr);
+    if (named && entries) *entries = std::move(sf.patchable_entries);
+    if (!named && entries && !o.is_main) named = read(false);  // a malformed entry list: the name still
+    if (!o.is_main) o.name = named && !sf.soname.empty() ? sf.soname : basename_of(o.path);
 }
 
 // dl_iterate_phdr holds the loader's lock while it calls back: nothing may unwind through it.
@@ -138,11 +148,12 @@ int iter_cb_noexcept(dl_phdr_info *info, size_t size, void *arg) {
 }
 }  // namespace
 
-std::vector<LoadedObject> loaded_objects() {
+std::vector<LoadedObject> loaded_objects(std::vector<std::vector<uintptr_t>> *entries) {
     std::vector<LoadedObject> v;
     IterCtx c{&v, self_exe()};
     dl_iterate_phdr(iter_cb_noexcept, &c);
-    for (auto &o : v) name_object(o);
+    if (entries) entries->assign(v.size(), {});
+    for (size_t i = 0; i < v.size(); i++) name_object(v[i], entries ? &(*entries)[i] : nullptr);
     return v;
 }
 
@@ -178,13 +189,13 @@ bool loaded_object_from_file(uintptr_t base, const char *name, LoadedObject *out
     return true;
 }
 
-bool loaded_object_at(uintptr_t base, LoadedObject *out) {
+bool loaded_object_at(uintptr_t base, LoadedObject *out, std::vector<uintptr_t> *entries) {
     std::vector<LoadedObject> v;
     IterCtx c{&v, self_exe()};
     dl_iterate_phdr(iter_cb_noexcept, &c);
     for (auto &o : v) {
         if (o.is_main || o.base != base) continue;
-        name_object(o);
+        name_object(o, entries);
         *out = std::move(o);
         return true;
     }

@@ -44,12 +44,15 @@ struct LoadedObject {
     uintptr_t text_lo = 0, text_hi = 0;  // executable PT_LOAD span
 };
 
-// Every object currently mapped (dl_iterate_phdr). Worker only (may allocate).
-std::vector<LoadedObject> loaded_objects();
+// Every object currently mapped (dl_iterate_phdr). Worker only (may allocate). With `entries`,
+// each object's patchable entries too (entries[i] for the i-th object, empty if its file cannot
+// be read), from the same read of its file.
+std::vector<LoadedObject> loaded_objects(std::vector<std::vector<uintptr_t>> *entries = nullptr);
 // nullptr-named = main executable. False if not loaded.
 bool find_loaded_object(const char *name, LoadedObject *out);
-// The shared object (not the executable) whose load bias is `base`.
-bool loaded_object_at(uintptr_t base, LoadedObject *out);
+// The shared object (not the executable) whose load bias is `base`; with `entries`, its
+// patchable entries too, from the same read of its file.
+bool loaded_object_at(uintptr_t base, LoadedObject *out, std::vector<uintptr_t> *entries = nullptr);
 // The same from the file, for an object dl_iterate_phdr does not list to the agent (it lists
 // only the caller's namespace: objects of dlmopen).
 bool loaded_object_from_file(uintptr_t base, const char *name, LoadedObject *out);

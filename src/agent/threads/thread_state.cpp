@@ -64,6 +64,10 @@ namespace {
 // published by g_high_water, release/acquire).
 std::atomic<bool> g_adopted{false};
 
+// Slots claimed since the array was made (never decremented): 1 means the caller's alone.
+// Incremented by claim_slot() after its CAS (release), read by adopt_existing_threads() (acquire).
+std::atomic<uint32_t> g_claims{0};
+
 // The slot the agent claimed for this thread when it attached, if any (a scan: once per thread).
 ThreadSlot *adopted_slot(ThreadSlot *arr, pid_t me) {
     for (uint32_t i = 0, n = slots_high_water(); i < n; i++)
@@ -80,6 +84,7 @@ ThreadSlot *claim_slot(ThreadSlot *arr, pid_t me) {
         if (arr[i].tid.load(std::memory_order_relaxed) != 0) continue;
         if (!arr[i].tid.compare_exchange_strong(expected, me, std::memory_order_acq_rel)) continue;
         ThreadSlot *s = &arr[i];
+        g_claims.fetch_add(1, std::memory_order_release);
         // A previous owner may have left an approval for its own seq: move seq past it so no
         // stale approval can ever match this owner (look_at_thread() in transition.cpp gives them).
         s->seq.store((s->seq.load(std::memory_order_relaxed) | 1) + 1, std::memory_order_relaxed);
@@ -124,10 +129,14 @@ size_t adopt_existing_threads(const std::vector<pid_t> &tids) {
     size_t n = 0;
     pid_t me = current_tid();
     // The threads that hold a slot already, read once: slots are spread over the whole array by
-    // tid, so a scan per thread would cost threads x array (20 ms at 1000 threads).
+    // tid, so a scan per thread would cost threads x array (20 ms at 1000 threads). When the
+    // only slot ever claimed is the caller's (the array is new: the constructor of an attach),
+    // there is nothing to read: the scan would fault in up to a megabyte of zero pages on the
+    // borrowed thread (4 ms of its dlopen on a virtual machine, where a fault is dear).
     try {
         std::unordered_set<pid_t> have;
-        for (uint32_t i = 0, hw = slots_high_water(); i < hw; i++)
+        const bool only_mine = g_claims.load(std::memory_order_acquire) == 1 && t_slot;
+        for (uint32_t i = 0, hw = only_mine ? 0 : slots_high_water(); i < hw; i++)
             if (pid_t t = arr[i].tid.load(std::memory_order_acquire)) have.insert(t);
         for (pid_t tid : tids)
             if (tid != me && have.insert(tid).second && claim_slot(arr, tid)) n++;

@@ -9,3 +9,5 @@ target_link_options(attach_idle_now PRIVATE -Wl,-z,relro -Wl,-z,now)
 graft_test_prog(attach_regs ${CMAKE_CURRENT_LIST_DIR}/attach_regs.c)
 graft_test_prog(attach_seccomp ${CMAKE_CURRENT_LIST_DIR}/attach_seccomp.c)
 graft_test_prog(attach_loader ${CMAKE_CURRENT_LIST_DIR}/attach_loader.c)
+# A C++ program whose only thread waits in std::getline(std::cin).
+graft_test_prog(attach_getline ${CMAKE_CURRENT_LIST_DIR}/attach_getline.cpp)

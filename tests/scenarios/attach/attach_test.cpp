@@ -213,6 +213,37 @@ TEST(Attach, BorrowsAThreadBlockedInARestartingCallWhenNoneRuns) {
     EXPECT_EQ(t.wait_exit(), 0);
 }
 
+// A C++ program whose only thread is idle in std::getline(std::cin): the thread is blocked in
+// read() with the C library's FILE-refill frames (_IO_default_uflow, reached from libstdc++
+// through __uflow) as the outermost libc frames. They hold no lock of the library's but the
+// FILE's own, so the thread is borrowed (before, no thread could be for 10 s), and the line it
+// was waiting for arrives whole afterwards.
+TEST(Attach, IdleCppProgramWaitingInStdGetlineIsAttached) {
+    Target t(prog_path("attach_getline"), {}, {}, /*under_graft=*/false);
+    ASSERT_GE(t.wait_line("ready"), 0);
+    ASSERT_EQ(ask(t, "tick", "work "), "work 1");
+    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+         !all_blocked(t.pid()) && std::chrono::steady_clock::now() < end;)
+        std::this_thread::yield();
+    ASSERT_TRUE(all_blocked(t.pid()));
+    const std::string pid = std::to_string(t.pid());
+    Cmd a = graft_cmd({"attach", pid, "--json"});
+    ASSERT_EQ(a.rc, 0) << a.err;
+    auto rep = nlohmann::json::parse(a.out);
+    EXPECT_EQ(rep["borrowed"], "blocked in system call 0") << a.out;
+    EXPECT_EQ(rep["borrowed_tid"], t.pid()) << a.out;
+    EXPECT_EQ(ask(t, "a line the thread was waiting for", "echo "), "echo a line the thread was waiting for");
+    Cmd load = graft_cmd({"load", pid, patch_path("no_disturbance_fix"), "--timeout", "60"});
+    ASSERT_EQ(load.rc, 0) << load.out << load.err;
+    ASSERT_EQ(ask(t, "tick", "work "), "work 2");
+    Cmd dis = graft_cmd({"disable", pid, "no_disturbance_fix", "--wait", "--timeout", "60"});
+    ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
+    ASSERT_EQ(ask(t, "tick", "work "), "work 1");
+    ASSERT_EQ(graft_cmd({"unload", pid, "no_disturbance_fix"}).rc, 0);
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0);
+}
+
 // Threads the program creates after the attach, through its own pthread_create calls, get graft
 // state at birth (the agent points the program's GOT slot at its own pthread_create) and are
 // checked where they block, before they ever call a patched function: the transition completes
