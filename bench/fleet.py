@@ -67,12 +67,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(os.path.dirname(HERE), "build-bench"))
     ap.add_argument("--procs", type=int, default=200)
+    ap.add_argument("--base", help="another build (bench/compare.sh's build-bench-base/build): each row is also "
+                    "measured with its graft right after, and the ratios are this build's over it")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     graft = os.path.join(build, "bin", "graft")
     threads_bin = os.path.join(build, "bench", "bin", "threads")
     patch = os.path.join(build, "bench", "patches", "p_threads.so")
-    rows = [one(graft, threads_bin, patch, a.procs, jobs) for jobs in (1, 4, 8, 16)]
+    base_graft = os.path.join(os.path.abspath(a.base), "bin", "graft") if a.base else None
+    rows, base_rows = [], []
+    for jobs in (1, 4, 8, 16):
+        rows.append(one(graft, threads_bin, patch, a.procs, jobs))
+        if base_graft:  # the same program and patch, the other build's graft and agent
+            base_rows.append(one(base_graft, threads_bin, patch, a.procs, jobs))
     by = {r["jobs"]: r for r in rows}
     res = {"schema": 1, "command": "bench/fleet.py", "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
            "machine": machine(build), "rows": rows,
@@ -80,6 +87,13 @@ def main():
                       "load_with_agent_8_over_1": by[8]["load_with_agent_ms"] / by[1]["load_with_agent_ms"],
                       "attach_and_load_over_load_with_agent_at_8":
                           by[8]["attach_and_load_ms"] / by[8]["load_with_agent_ms"]}}
+    if base_graft:
+        res["command"] += " --base " + a.base
+        res["base"] = {"build": os.path.abspath(a.base), "rows": base_rows}
+        res["ratios"]["over_base"] = {
+            "%d at a time" % r["jobs"]: {"attach_and_load": r["attach_and_load_ms"] / b["attach_and_load_ms"],
+                                         "load_with_agent": r["load_with_agent_ms"] / b["load_with_agent_ms"]}
+            for r, b in zip(rows, base_rows)}
     with open(os.path.join(HERE, "results", "fleet.json"), "w") as f:
         json.dump(res, f, indent=1)
     json.dump(res, sys.stdout, indent=1)

@@ -185,9 +185,6 @@ struct Call {
     // (kWriteThroughMem), as in a process with MDWE (systemd's MemoryDenyWriteExecute= is such a
     // filter).
     bool errno_ok = false;
-    // Failing with an errno is not in the way either: the agent then does without it (the
-    // PROCMAP_QUERY ioctl: it reads the whole maps file instead).
-    bool errno_fallback = false;
 };
 
 // The calls of the agent's start-up (dlopen of the agent and its libraries, the worker and its
@@ -232,7 +229,6 @@ const Call kCalls[] = {
     {"memfd_create", SYS_memfd_create, {}},
     {"fcntl", SYS_fcntl, {}},
     {"process_vm_readv", SYS_process_vm_readv, {}},
-    {"ioctl (PROCMAP_QUERY on /proc/self/maps)", SYS_ioctl, {3, 0xc0686611}, false, true},
 };
 
 // What the agent writes code with when the filter fails the mprotects above with an errno.
@@ -262,7 +258,6 @@ std::string seccomp_refusal(const std::vector<SeccompFilter> &filters) {
         const uint32_t r = seccomp_action(filters, d);
         const uint32_t act = r & SECCOMP_RET_ACTION_FULL;
         if (act == SECCOMP_RET_ALLOW || act == SECCOMP_RET_LOG) return "";
-        if (c.errno_fallback && act == SECCOMP_RET_ERRNO) return "";
         if (c.errno_ok && act == SECCOMP_RET_ERRNO) {
             code_locked = true;
             return "";

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 namespace graft {
@@ -34,18 +35,42 @@ struct ProcmapQuery {
     uint64_t build_id_addr;
 };
 constexpr unsigned long kProcmapQuery = _IOWR('f', 17, ProcmapQuery);
-static_assert(sizeof(ProcmapQuery) == 104 && kProcmapQuery == 0xc0686611);  // seccomp_check.cpp
+static_assert(sizeof(ProcmapQuery) == 104 && kProcmapQuery == 0xc0686611);
 constexpr uint64_t kVmaReadable = 1, kVmaWritable = 2, kVmaExecutable = 4;
 
 // Cleared when the ioctl fails for any reason but an unmapped page (ENOTTY, EINVAL: a kernel
-// before 6.11; EPERM: a seccomp filter): the whole file from then on. Relaxed: a stale true
-// costs one refused ioctl.
+// before 6.11), or once the process runs under a seccomp filter: the whole file from then on.
+// Relaxed: a stale true costs one more look.
 std::atomic<bool> g_query_works{true};
+
+// Whether the process runs under a seccomp filter (/proc/self/status, "Seccomp: 2"). The agent
+// makes no system call a filter might kill it for that it did not make before: `graft attach`
+// checks a filtered process's filters against the agent's calls, which do not include this
+// ioctl, and a `graft run` process may install a filter at any time (filters are never removed:
+// once seen, for good).
+bool seccomp_filtered() {
+    const int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return true;
+    char buf[4096];
+    const ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return true;
+    buf[n] = 0;
+    const char *at = std::strstr(buf, "\nSeccomp:");
+    if (!at) return false;  // a kernel without seccomp
+    at += std::strlen("\nSeccomp:");
+    while (*at == ' ' || *at == '\t') at++;
+    return *at != '0';
+}
 
 // PROCMAP_QUERY for every page; false if the kernel lacks it (or refused, or a page is unmapped:
 // the caller reads the whole file and decides).
 bool query_each(std::map<uintptr_t, int> *pages) {
     if (!g_query_works.load(std::memory_order_relaxed)) return false;
+    if (seccomp_filtered()) {
+        g_query_works.store(false, std::memory_order_relaxed);
+        return false;
+    }
     const int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
     bool ok = true;
