@@ -43,7 +43,11 @@ std::atomic<uint32_t> g_entry_count{0};
 // the core mutex before sigaction() installs the handler that reads it.
 struct sigaction g_prev_trap {};
 
-constexpr auto kWait = std::chrono::milliseconds(2000);
+// How long a rewrite waits for every thread to be seen outside the changing bytes before it gives
+// up (nothing changed). 2 s was once too short for a spinning thread under AddressSanitizer on a
+// loaded two-CPU CI machine (it gets the transition signal only when it had a fair share of a
+// CPU); a refusal costs the user a retry, a longer wait nothing while threads are seen at once.
+constexpr auto kWait = std::chrono::milliseconds(5000);
 // How long a thread must be seen on a CPU without sleeping before it is signalled.
 constexpr auto kBusyBeforeSignal = std::chrono::milliseconds(2);
 
