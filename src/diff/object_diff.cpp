@@ -106,15 +106,17 @@ void describe_target(const std::vector<Section> &secs, const std::vector<Symbol>
     // clang's `.L.str.1`): named by its text.
     if (sec && is_string_section(*sec) && (s.type == STT_SECTION || s.bind == STB_LOCAL)) {
         // PC-relative references point 4 bytes (the field) before the text: the usual case.
-        int64_t at = static_cast<int64_t>(s.value) + addend +
-                     (r->type == R_X86_64_PC32 || r->type == R_X86_64_PLT32 ? 4 : 0);
+        // Addresses wrap as the linker's do: a hostile object's value and addend must not overflow.
+        const auto at =
+            static_cast<int64_t>(static_cast<uint64_t>(s.value) + static_cast<uint64_t>(addend) +
+                                 (r->type == R_X86_64_PC32 || r->type == R_X86_64_PLT32 ? 4u : 0u));
         r->target = "str:" + string_at(*sec, at);
         r->addend = 0;
         return;
     }
     if (s.type == STT_SECTION && sec) {
         r->target = "sec:" + normalise_name(sec->name);
-        r->addend = static_cast<int64_t>(s.value) + addend;
+        r->addend = static_cast<int64_t>(static_cast<uint64_t>(s.value) + static_cast<uint64_t>(addend));
         return;
     }
     r->target = "sym:" + normalise_name(s.name);
