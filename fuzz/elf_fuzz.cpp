@@ -1,11 +1,11 @@
 // The ELF reader of the agent (src/agent/process/elf_file.cpp) on hostile bytes: every input is a patch
 // file the agent checks and reads (describe_fd, check_loadable_fd, symbols_of_fd, in the order
-// the agent uses them, and read_patch_targets_fd, as `graft load --all` reads a patch), and an object whose
-// CFI libdw reads for the transition's stack checks (frame_rule_compute, src/agent/unwind/frame_rules.cpp),
-// and a symbols file named with `graft load --symbols` compared with an object (same_code_and_data,
-// src/agent/process/user_symbols.cpp: here the input against itself and against its first half).
-// None may fault, hang, or allocate without bound; the input is held in a memfd, as the agent holds a patch
-// file.
+// the agent uses them; visit_symbols, as `graft attach` reads a C library; and read_patch_targets_fd, as
+// `graft load --all` reads a patch), and an object whose CFI libdw reads for the transition's stack checks
+// (frame_rule_compute, src/agent/unwind/frame_rules.cpp), and a symbols file named with `graft load
+// --symbols` compared with an object (same_code_and_data, src/agent/process/user_symbols.cpp: here the input
+// against itself and against its first half). None may fault, hang, or allocate without bound; the input is
+// held in a memfd, as the agent holds a patch file.
 #include <elfutils/libdwfl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -13,8 +13,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <new>
 #include <string>
 
+#include "agent/process/elf_file.hpp"
 #include "agent/process/patch_targets.hpp"
 #include "agent/process/symbols.hpp"
 #include "agent/process/user_symbols.hpp"
@@ -90,6 +92,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!described && err.find("'fuzz.so'") == std::string::npos) abort();
     err.clear();
     (void)graft::check_loadable_fd(fd, name, "graft_patch_descriptor", &err);
+    err.clear();
+    // What `graft attach` reads of a process's C library: the checked headers, then every symbol
+    // visited once (its names are kept).
+    err.clear();
+    try {
+        graft::ElfFile f;
+        graft::SymbolFile layout;
+        size_t kept = 0;
+        if (graft::open_elf(fd, name, true, &f, &err) && graft::read_elf(f, name, &layout, false, &err))
+            (void)graft::visit_symbols(
+                f, [&](const char *nm, uint64_t, uint64_t, bool) { kept += std::string(nm).size(); }, &err);
+    } catch (const std::bad_alloc &) {
+    }
     err.clear();
     auto syms = graft::symbols_of_fd(fd, name, &err);
     if (syms) {

@@ -221,22 +221,32 @@ bool read_dynamic(const ElfFile &f, Elf_Scn *dynamic, SymbolFile *out, std::stri
     return true;
 }
 
-// Functions, objects and ifuncs of a symbol table, indexed by name and (functions) by address.
-bool read_symbols(const ElfFile &f, Elf_Scn *scn, SymbolFile *out, std::string *err) {
+using SymbolVisit = std::function<void(const char *, uint64_t, uint64_t, bool)>;
+
+// visit(name, value, size, is_function) for each defined function, object and ifunc of table
+// `scn`: the one reading of a symbol table, for read_symbols() and visit_symbols().
+bool each_symbol(const ElfFile &f, Elf_Scn *scn, const SymbolVisit &visit, std::string *err) {
     GElf_Shdr sh;
     Elf_Data *d = elf_getdata(scn, nullptr);
     if (!gelf_getshdr(scn, &sh) || !f.check_entries(sh, d, sizeof(Elf64_Sym), err)) return false;
     const size_t n = d->d_size / sizeof(Elf64_Sym);
     for (size_t i = 0; i < n && i <= INT_MAX; i++) {
         GElf_Sym s;
-        if (!gelf_getsym(d, static_cast<int>(i), &s)) continue;
-        int type = GELF_ST_TYPE(s.st_info);
-        if (s.st_shndx == SHN_UNDEF || s.st_value == 0) continue;
+        if (!gelf_getsym(d, static_cast<int>(i), &s) || s.st_shndx == SHN_UNDEF || s.st_value == 0) continue;
+        const int type = GELF_ST_TYPE(s.st_info);
         if (type != STT_FUNC && type != STT_OBJECT && type != STT_GNU_IFUNC) continue;
         const char *nm = elf_strptr(f.e, sh.sh_link, s.st_name);
-        if (!nm || !*nm) continue;
-        out->syms.push_back(Symbol{nm, s.st_value, s.st_size, type == STT_FUNC});
+        if (nm && *nm) visit(nm, s.st_value, s.st_size, type == STT_FUNC);
     }
+    return true;
+}
+
+// Functions, objects and ifuncs of a symbol table, indexed by name and (functions) by address.
+bool read_symbols(const ElfFile &f, Elf_Scn *scn, SymbolFile *out, std::string *err) {
+    auto keep = [&](const char *nm, uint64_t value, uint64_t size, bool func) {
+        out->syms.push_back(Symbol{nm, value, size, func});
+    };
+    if (!each_symbol(f, scn, keep, err)) return false;
     for (size_t i = 0; i < out->syms.size(); i++) {
         out->by_name.emplace(out->syms[i].name, i);
         if (out->syms[i].func) out->funcs_by_addr.emplace(out->syms[i].value, i);
@@ -289,8 +299,7 @@ bool read_elf(ElfFile &f, const std::string &name, SymbolFile *out, bool want_sy
     return true;
 }
 
-bool visit_symbols(const ElfFile &f, const std::function<void(const char *, uint64_t, uint64_t, bool)> &visit,
-                   std::string *err) {
+bool visit_symbols(const ElfFile &f, const SymbolVisit &visit, std::string *err) {
     Elf_Scn *symtab = nullptr, *dynsym = nullptr;
     for (Elf_Scn *scn = elf_nextscn(f.e, nullptr); scn; scn = elf_nextscn(f.e, scn)) {
         GElf_Shdr sh;
@@ -299,20 +308,7 @@ bool visit_symbols(const ElfFile &f, const std::function<void(const char *, uint
         if (sh.sh_type == SHT_DYNSYM && !dynsym) dynsym = scn;
     }
     Elf_Scn *scn = symtab ? symtab : dynsym;
-    if (!scn) return true;
-    GElf_Shdr sh;
-    Elf_Data *d = elf_getdata(scn, nullptr);
-    if (!gelf_getshdr(scn, &sh) || !f.check_entries(sh, d, sizeof(Elf64_Sym), err)) return false;
-    const size_t n = d->d_size / sizeof(Elf64_Sym);
-    for (size_t i = 0; i < n && i <= INT_MAX; i++) {
-        GElf_Sym s;
-        if (!gelf_getsym(d, static_cast<int>(i), &s) || s.st_shndx == SHN_UNDEF || s.st_value == 0) continue;
-        const int type = GELF_ST_TYPE(s.st_info);
-        if (type != STT_FUNC && type != STT_OBJECT && type != STT_GNU_IFUNC) continue;
-        const char *nm = elf_strptr(f.e, sh.sh_link, s.st_name);
-        if (nm && *nm) visit(nm, s.st_value, s.st_size, type == STT_FUNC);
-    }
-    return true;
+    return !scn || each_symbol(f, scn, visit, err);
 }
 
 bool read_elf_fd(int fd, const std::string &name, SymbolFile *out, bool want_syms, std::string *err,

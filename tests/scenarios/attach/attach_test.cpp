@@ -77,6 +77,14 @@ bool all_blocked(pid_t pid) {
     return true;
 }
 
+// Whether every thread of `pid` is asleep in a system call within 30 s.
+bool wait_all_blocked(pid_t pid) {
+    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+         !all_blocked(pid) && std::chrono::steady_clock::now() < end;)
+        std::this_thread::yield();
+    return all_blocked(pid);
+}
+
 void expect_undisturbed(Target &t, const std::map<std::string, long> &before) {
     // The pipe reader waits without a timeout: one byte shows it still waits, and only for it.
     ASSERT_EQ(ask(t, "poke", "piperead "), "piperead 1");
@@ -188,10 +196,7 @@ TEST(Attach, BorrowsAThreadBlockedInARestartingCallWhenNoneRuns) {
     Target t(prog_path("attach_idle"), {}, {}, /*under_graft=*/false);
     ASSERT_GE(t.wait_line("ready"), 0);
     ASSERT_EQ(ask(t, "tick", "work "), "work 1");
-    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-         !all_blocked(t.pid()) && std::chrono::steady_clock::now() < end;)
-        std::this_thread::yield();
-    ASSERT_TRUE(all_blocked(t.pid()));
+    ASSERT_TRUE(wait_all_blocked(t.pid()));
     Cmd a = graft_cmd({"attach", std::to_string(t.pid()), "--json"});
     ASSERT_EQ(a.rc, 0) << a.err;
     EXPECT_EQ(a.err.find("not dumpable"), std::string::npos) << a.err;
@@ -222,10 +227,7 @@ TEST(Attach, IdleCppProgramWaitingInStdGetlineIsAttached) {
     Target t(prog_path("attach_getline"), {}, {}, /*under_graft=*/false);
     ASSERT_GE(t.wait_line("ready"), 0);
     ASSERT_EQ(ask(t, "tick", "work "), "work 1");
-    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-         !all_blocked(t.pid()) && std::chrono::steady_clock::now() < end;)
-        std::this_thread::yield();
-    ASSERT_TRUE(all_blocked(t.pid()));
+    ASSERT_TRUE(wait_all_blocked(t.pid()));
     const std::string pid = std::to_string(t.pid());
     Cmd a = graft_cmd({"attach", pid, "--json"});
     ASSERT_EQ(a.rc, 0) << a.err;
@@ -263,10 +265,7 @@ static void threads_born_after_the_attach(const char *prog) {
         << log[1];
 
     ASSERT_EQ(ask(t, "spawn", "spawned "), "spawned 3");
-    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-         !all_blocked(t.pid()) && std::chrono::steady_clock::now() < end;)
-        std::this_thread::yield();
-    ASSERT_TRUE(all_blocked(t.pid()));
+    ASSERT_TRUE(wait_all_blocked(t.pid()));
     auto before = threads(t.pid());
     EXPECT_EQ(before.size(), 8u) << before.dump();  // main, 3 + 3 waiters, graft's worker
 
