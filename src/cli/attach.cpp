@@ -44,6 +44,7 @@
 #include "cli/remote_stack.hpp"
 #include "cli/seccomp_check.hpp"
 #include "cli/target_root.hpp"
+#include "cli/thread_files.hpp"
 
 namespace graft::cli {
 namespace {
@@ -99,17 +100,6 @@ std::string status_field(const std::string &status, const std::string &key) {
     size_t b = status.find_first_not_of(" \t", at + key.size() + 2);
     size_t e = status.find('\n', b);
     return b == std::string::npos ? std::string() : status.substr(b, e - b);
-}
-
-// The kernel gives a non-dumpable process's /proc files (not its directories) to root, or to the
-// owner of its user namespace: a process that does not run as root but whose /proc/PID/syscall
-// is root's is not dumpable, and its agent cannot open its own threads' files.
-bool dumpable(const Target &t) {
-    struct stat st {};
-    const std::string uids = status_field("\n" + read_text(t.proc + "/status"), "Uid");
-    const auto euid =
-        static_cast<uid_t>(std::strtoul(uids.substr(uids.find_first_of(" \t") + 1).c_str(), nullptr, 10));
-    return uids.empty() || stat((t.proc + "/syscall").c_str(), &st) != 0 || euid == 0 || st.st_uid != 0;
 }
 
 void check_process(Target &t) {
@@ -651,11 +641,11 @@ AttachReport attach_agent(pid_t pid) {
     scout.join();
     rep.stack_ms = since(mark);
     std::cerr << "graft: " << pid << ": attaching the agent" << std::endl;
-    if (!dumpable(t))
+    if (!process_dumpable(pid))
         std::cerr << "graft: " << pid
-                  << ": warning: the process is not dumpable (it changed its user itself): the agent "
-                     "cannot read its threads' /proc files, so a transition waits for blocked threads "
-                     "to wake up or for its signal (docs/limitations.md)"
+                  << ": warning: the process is not dumpable (it changed its user itself): its agent "
+                     "cannot open its threads' /proc files, which graft run as root passes to it with "
+                     "each command that starts a transition (docs/limitations.md)"
                   << std::endl;
     const bool done = borrow_some_thread(t, agent, start, seen_running, &rep);
     const auto detached = Clock::now();

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -14,6 +15,7 @@
 
 #include "cli/namespaces.hpp"
 #include "cli/target_root.hpp"
+#include "cli/thread_files.hpp"
 #include "common/protocol.hpp"
 
 namespace graft::cli {
@@ -39,26 +41,49 @@ namespace {
 // Longest answer read (a status of many threads is large; past this the peer is not an agent).
 constexpr size_t kMaxAnswerBytes = 64u << 20;
 
-// Sends `line` with `pass_fd` (if >= 0) attached to its first bytes (SCM_RIGHTS).
-bool send_with_fd(int fd, const std::string &line, int pass_fd) {
-    if (pass_fd < 0) return protocol::write_all(fd, line);
-    iovec iov{const_cast<char *>(line.data()), line.size()};
-    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+// Descriptors in one message after the first (the agent's kFdsPerTrustedMessage is the kernel's
+// SCM_MAX_FD, 253).
+constexpr size_t kFdsPerMessage = 250;
+
+// Sends `len` (> 0) bytes of `data` with `fds` attached (SCM_RIGHTS); the bytes sent, or -1.
+ssize_t send_some_with_fds(int fd, const char *data, size_t len, const int *fds, size_t n_fds) {
+    iovec iov{const_cast<char *>(data), len};
+    alignas(cmsghdr) char ctl[CMSG_SPACE(kFdsPerMessage * sizeof(int))] = {};
     msghdr m{};
     m.msg_iov = &iov;
     m.msg_iovlen = 1;
     m.msg_control = ctl;
-    m.msg_controllen = sizeof ctl;
+    m.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
     cmsghdr *h = CMSG_FIRSTHDR(&m);
     h->cmsg_level = SOL_SOCKET;
     h->cmsg_type = SCM_RIGHTS;
-    h->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(h), &pass_fd, sizeof(int));
+    h->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
+    std::memcpy(CMSG_DATA(h), fds, n_fds * sizeof(int));
     ssize_t n;
     do n = sendmsg(fd, &m, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
+    return n;
+}
+
+// Sends `line` with `proof` (if >= 0) attached to its first byte alone, then `extra` in messages
+// of at most kFdsPerMessage descriptors, each attached to some bytes of the line: the agent
+// reads the proof before it accepts more than a few descriptors, and the kernel never merges
+// two messages that carry descriptors into one read.
+bool send_with_fds(int fd, const std::string &line, int proof, const std::vector<int> &extra) {
+    if (proof < 0) return protocol::write_all(fd, line);
+    size_t at = 0;
+    ssize_t n = send_some_with_fds(fd, line.data(), 1, &proof, 1);
     if (n <= 0) return false;
-    return protocol::write_all(fd, line.substr(static_cast<size_t>(n)));
+    at = static_cast<size_t>(n);
+    for (size_t i = 0; i < extra.size() && at < line.size(); i += kFdsPerMessage) {
+        const size_t k = std::min(kFdsPerMessage, extra.size() - i);
+        // At most a few bytes a message, so that the line lasts for every batch.
+        const size_t len = std::min<size_t>(8, line.size() - at);
+        n = send_some_with_fds(fd, line.data() + at, len, extra.data() + i, k);
+        if (n <= 0) return false;
+        at += static_cast<size_t>(n);
+    }
+    return protocol::write_all(fd, line.substr(at));
 }
 
 // Reads the answer line (without its newline). False on EOF or error before a newline; sets
@@ -155,6 +180,17 @@ bool agent_answers(pid_t pid) {
 }
 
 nlohmann::json request_raw(pid_t pid, const nlohmann::json &req, const std::string &what, bool *connected) {
+    // Requests that may start a transition: a process that cannot read its own threads' files
+    // gets them first (thread_files.hpp).
+    static const char *const kTransitions[] = {"load", "enable", "disable", "unload", "force"};
+    const std::string op = req.value("op", std::string());
+    if (std::find(std::begin(kTransitions), std::end(kTransitions), op) != std::end(kTransitions))
+        pass_thread_files(pid, what);
+    return request_with_fds(pid, req, {}, what, connected);
+}
+
+nlohmann::json request_with_fds(pid_t pid, const nlohmann::json &req, const std::vector<int> &fds,
+                                const std::string &what, bool *connected) {
     *connected = false;
     std::string proc = "/proc/" + std::to_string(pid);
     struct stat st {};
@@ -188,7 +224,7 @@ nlohmann::json request_raw(pid_t pid, const nlohmann::json &req, const std::stri
     int mem = open_memory_proof(pid, proc);
     std::string line;
     // Read the answer even if sending failed: a refusing agent answers before it reads.
-    bool sent = send_with_fd(fd, req.dump() + "\n", mem);
+    bool sent = send_with_fds(fd, req.dump() + "\n", mem, fds);
     if (mem >= 0) close(mem);
     bool too_long = false;
     bool got = read_answer(fd, &line, &too_long);

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,9 @@ namespace graft::cli {
 nlohmann::json request(pid_t pid, const nlohmann::json &req, const std::string &what);
 // Like request() but returns the error answer instead of dying on it.
 nlohmann::json request_raw(pid_t pid, const nlohmann::json &req, const std::string &what, bool *connected);
+// Like request_raw, with descriptors passed after the proof of access, in order (task_files).
+nlohmann::json request_with_fds(pid_t pid, const nlohmann::json &req, const std::vector<int> &fds,
+                                const std::string &what, bool *connected);
 // Who holds the control socket of `pid`: its agent, nobody, or another process (*holder).
 enum class AgentSocket { kAnswers, kNobody, kForeign };
 AgentSocket probe_agent(pid_t pid, pid_t *holder);

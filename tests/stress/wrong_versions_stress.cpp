@@ -88,6 +88,49 @@ TEST(WrongVersionsStress, NoMixedVersionsOverLoadDisableCycles) {
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
 
+// The same pair in a process started without graft and attached, whose workers are short-lived
+// threads created through dlsym's pthread_create (no birth hook: no graft state at birth), each
+// sleeping in a system call before its first call and between calls. The worker finds them
+// blocked without a slot and offers them one while they wake, take it or claim their own
+// (offer_slot): an approval given to an offer the thread did not take, or a thread running on two
+// slots, would show as a mixed pair. ~100 cycles (2000 with GRAFT_STRESS_LONG=1).
+TEST(WrongVersionsStress, NoMixedVersionsForThreadsOfferedSlotsWhereTheyBlock) {
+    const int cycles = stress_long() ? 2000 : scaled(100, 10);
+    const double budget = stress_long() ? 1000 : 1e9;
+    const auto start = std::chrono::steady_clock::now();
+    SigpipeBlocked no_sigpipe;
+    Target t(prog_path("wrong_versions"), {"8", "churn"}, {}, /*under_graft=*/false);
+    ASSERT_GE(t.wait_line("ready"), 0);
+    const std::string pid = std::to_string(t.pid());
+    ASSERT_EQ(graft_cmd({"attach", pid}).rc, 0);
+    const std::string patch = patch_path("wrong_versions_fix");
+    auto s0 = stats(t);
+    int done = 0;
+    for (int i = 0; i < cycles; i++, done++) {
+        SCOPED_TRACE("cycle " + std::to_string(i));
+        if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > budget) break;
+        Cmd load = graft_cmd({"load", pid, patch, "--timeout", "60"});
+        ASSERT_EQ(load.rc, 0) << load.out << load.err << target_state(t);
+        ASSERT_EQ(ask(t, "tick", "outer "), "outer 2");
+        Cmd dis = graft_cmd({"disable", pid, "wrong_versions_fix", "--wait", "--timeout", "60"});
+        ASSERT_EQ(dis.rc, 0) << dis.out << dis.err << target_state(t);
+        ASSERT_EQ(graft_cmd({"unload", pid, "wrong_versions_fix"}).rc, 0) << target_state(t);
+        if (i % 25 == 24) {
+            ASSERT_EQ(stats(t)["mixed"], 0) << "mixed versions seen by cycle " << i;
+        }
+    }
+    auto s = stats(t);
+    EXPECT_EQ(s["mixed"], 0) << "calls where outer() and inner() were of different versions";
+    EXPECT_GT(s["v2"], s0["v2"]) << "the workers never ran the patched pair";
+    int signalled = 0;
+    for (auto &l : log_lines(t.pid()))
+        signalled += l.find("signaling remaining threads") != std::string::npos;
+    std::cout << "cycles: " << done << " of " << cycles << "; calls " << s["calls"] << " (v1 " << s["v1"]
+              << ", v2 " << s["v2"] << "); signal rounds " << signalled << std::endl;
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
+
 // The same pair, with the transition held open by two threads blocked in park() (the patch
 // replaces it too), one in each version: every `graft disable` and `graft enable` then reverses a live
 // transition while the workers check their own stacks at every call. A worker must never pair the new target

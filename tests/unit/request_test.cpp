@@ -48,6 +48,11 @@ TEST(UnitRequest, WellFormedRequestsAreTyped) {
     ASSERT_TRUE(set.req.signal_timeout.has_value());
     EXPECT_DOUBLE_EQ(*set.req.signal_timeout, 2.5);
 
+    auto files = parse(R"({"op":"task_files","tids":[101,7,4194304]})");
+    ASSERT_TRUE(files.ok) << files.err;
+    EXPECT_EQ(files.req.op, Op::kTaskFiles);
+    EXPECT_EQ(files.req.tids, (std::vector<pid_t>{101, 7, 4194304}));
+
     auto status = parse(R"({"op":"status"})");
     ASSERT_TRUE(status.ok) << status.err;
     EXPECT_EQ(status.req.op, Op::kStatus);
@@ -81,6 +86,12 @@ TEST(UnitRequest, MalformedLinesAreRefusedWithTheReason) {
         {"{\"op\":\"set\",\"signal_timeout\":-1}", "from 0 to 86400"},
         {"{\"op\":\"set\",\"signal_timeout\":86401}", "from 0 to 86400"},
         {"{\"op\":\"set\",\"signal_timeout\":1e400}", ""},
+        {"{\"op\":\"task_files\"}", "'tids' must be an array of at most 1024"},
+        {"{\"op\":\"task_files\",\"tids\":7}", "'tids' must be an array of at most 1024"},
+        {"{\"op\":\"task_files\",\"tids\":[0]}", "a thread id in 'tids' is not a positive integer"},
+        {"{\"op\":\"task_files\",\"tids\":[-5]}", "a thread id in 'tids' is not a positive integer"},
+        {"{\"op\":\"task_files\",\"tids\":[\"12\"]}", "a thread id in 'tids' is not a positive integer"},
+        {"{\"op\":\"task_files\",\"tids\":[1073741824]}", "a thread id in 'tids' is not a positive integer"},
     };
     for (const auto &c : cases) {
         auto p = parse(c.line);

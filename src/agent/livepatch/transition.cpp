@@ -115,7 +115,19 @@ std::map<pid_t, ThreadSlot *> slot_map() {
     for (uint32_t i = 0; i < n; i++) {
         ThreadSlot *s = slot_at(i);
         pid_t t = s->tid.load(std::memory_order_acquire);
-        if (t > 0) m[t] = s;
+        if (t <= 0) continue;
+        auto [it, fresh] = m.emplace(t, s);
+        if (fresh) continue;
+        // Two slots name one thread: it claimed its own while the worker's offer was being made
+        // (offer_slot). The offer is the one to drop; an approval the worker gave it was never
+        // counted (the thread was not seen blocked throughout). Its own slot is the one it uses.
+        ThreadSlot *other = it->second;
+        ThreadSlot *offered = s->offer.load(std::memory_order_acquire) == kOffered       ? s
+                              : other->offer.load(std::memory_order_acquire) == kOffered ? other
+                                                                                         : nullptr;
+        if (!offered) continue;
+        withdraw_offer(offered);
+        if (offered->tid.load(std::memory_order_acquire) == 0) it->second = offered == s ? other : s;
     }
     return m;
 }

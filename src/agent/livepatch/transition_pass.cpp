@@ -150,6 +150,27 @@ bool seen_running(pid_t tid, const Frozen &a) {
     return extend_running_streak(&g_streaks[tid], x);
 }
 
+// A thread seen blocked with no slot (born where no birth hook ran): the worker offers it one
+// (offer_slot), so that it can be checked where it stands and approved like any other. The offer
+// comes after the first look's scheduling count and before the check's second: an approval needs
+// the two to be equal, so the thread stayed blocked from before the offer until after its check,
+// and can neither have claimed a slot of its own unseen nor have missed the offer when it wakes.
+// A slot it claimed before the first look is found here, and the offer taken back.
+ThreadSlot *offer_to_blocked_thread(Pass &ps, pid_t tid) {
+    ThreadSlot *offered = offer_slot(tid);
+    if (!offered) return nullptr;
+    for (uint32_t i = 0, n = slots_high_water(); i < n; i++) {
+        ThreadSlot *s = slot_at(i);
+        if (s != offered && s->tid.load(std::memory_order_acquire) == tid) {
+            withdraw_offer(offered);
+            ps.slots[tid] = s;
+            return s;
+        }
+    }
+    ps.slots[tid] = offered;
+    return offered;
+}
+
 // Looks at one thread not yet switched, from its first reads (read ahead or not): reads what its
 // verdict needs, has it judged (judge_thread) and records the report, approval and signal.
 void look_at_thread(Pass &ps, pid_t tid, int state, FirstLook &look) {
@@ -183,6 +204,8 @@ void look_at_thread(Pass &ps, pid_t tid, int state, FirstLook &look) {
         } else {
             g_streaks.erase(tid);  // a running streak ends when the thread is seen asleep
         }
+        if (a.sleeping && !s) s = offer_to_blocked_thread(ps, tid);
+        f.has_state = s != nullptr;
         if (a.sleeping && s) {
             f.seq = s->seq.load(std::memory_order_acquire);  // while frozen: the approval names it
             f.stack = check_blocked_thread(tid, a.sp, a.pc, ps.table, &look.stack);

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "agent/proc/passed_task_files.hpp"
+
 namespace graft {
 namespace {
 
@@ -27,6 +29,16 @@ bool pread_text(int fd, char *buf, size_t len) {
 // ESRCH if the thread is gone. Raw open/read: no stdio buffer to allocate for a file read once.
 int read_task_file_err(pid_t tid, const char *leaf, char *buf, size_t len) {
     int fd = open_task_file(tid, leaf);
+    if (fd < 0 && errno == EACCES && std::strcmp(leaf, "syscall") == 0) {
+        // Not dumpable: the file is root's. A descriptor root passed reads it (passed_task_files.hpp).
+        // One that fails names an earlier thread of the same tid (ESRCH): the live one stays
+        // unreadable, never "gone".
+        const int passed = passed_syscall_file(tid);
+        ssize_t n = passed >= 0 ? pread(passed, buf, len - 1, 0) : -1;
+        if (n <= 0) return EACCES;
+        buf[n] = 0;
+        return 0;
+    }
     if (fd < 0) return errno;
     ssize_t n = pread(fd, buf, len - 1, 0);
     int e = n < 0 ? errno : n == 0 ? ESRCH : 0;  // empty: the task died after the open

@@ -28,6 +28,7 @@
 
 #include "agent/livepatch/core.hpp"
 #include "agent/livepatch/transition.hpp"
+#include "agent/proc/passed_task_files.hpp"
 #include "agent/process/user_symbols.hpp"
 #include "agent/service/log.hpp"
 #include "agent/service/request.hpp"
@@ -48,14 +49,26 @@ constexpr size_t kMaxClients = 32;
 constexpr auto kRequestDeadline = std::chrono::seconds(2);
 // ...and this long from the answer being ready to take all of it.
 constexpr auto kAnswerDeadline = std::chrono::seconds(10);
-// Descriptors accepted in one message; more are closed by the kernel (MSG_CTRUNC).
+// Descriptors accepted in one message; more are closed by the kernel (MSG_CTRUNC). Until the
+// client proved its access, 4: a stranger cannot make the host hold more than that for a moment.
+// A client that proved it may pass threads' /proc files (task_files), up to the kernel's
+// SCM_MAX_FD a message.
 constexpr size_t kFdsPerMessage = 4;
+constexpr size_t kFdsPerTrustedMessage = 253;
+// Passed thread files are kept until the transition that used them ends, or this long if none
+// starts (a load that failed): they hold slots of the host's descriptor table.
+constexpr auto kTaskFilesUnusedFor = std::chrono::seconds(10);
 
 const char *const kNotTracer =
     "only a user who could ptrace this process (its own user when it is dumpable, or "
     "one with CAP_SYS_PTRACE such as root) may control it";
 
 int g_listen = -1;
+
+// When the passed thread files (passed_task_files.hpp) were installed, and the transition epoch
+// then (each transition's start moves it on). Core mutex.
+Clock::time_point g_task_files_since;
+uint32_t g_task_files_epoch = 0;
 // /proc/self/mem, held open (O_PATH) for the life of the agent: it pins the inode that every
 // /proc/<pid>/mem opened through the same procfs resolves to, so that a client's descriptor can
 // be compared with it (fstat) before it is read. `g_self_mem_st` is its fstat.
@@ -81,6 +94,8 @@ struct Client {
     // Fresh per connection, never sent: only a read through a descriptor of this process's own
     // memory, opened by someone the kernel let read it, can return it (proves_access).
     uint64_t nonce[2] = {0, 0};
+    bool trusted = false;     // its /proc/<pid>/mem proved access (proves_access), checked on arrival
+    std::vector<int> passed;  // descriptors after the proof (task_files), in the order sent
 };
 
 nlohmann::json error_json(int err, const std::string &msg) {
@@ -145,6 +160,8 @@ nlohmann::json execute(const Request &r) {
                 return error_json(EINVAL, "malformed request: 'signal_timeout' out of range");
             return {{"ok", true}};
         }
+        case Op::kTaskFiles:  // its descriptors belong to the connection: serve() runs it
+            break;
     }
     return error_json(EINVAL, "unknown request");
 }
@@ -212,6 +229,8 @@ void close_client(Client &c) {
     g_client_fds[2 * c.slot + 1].store(-1, std::memory_order_relaxed);
     if (c.mem_fd >= 0) close(c.mem_fd);
     if (c.fd >= 0) close(c.fd);
+    for (int fd : c.passed) close(fd);
+    c.passed.clear();
     c.fd = c.mem_fd = -1;
     c.done = true;
 }
@@ -252,6 +271,12 @@ void serve(Client &c) {
             a = error_json(EACCES, kNotTracer);
         } else if (!parse_request(c.in, &req, &err)) {
             a = error_json(EINVAL, err);
+        } else if (req.op == Op::kTaskFiles) {
+            std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+            const PassedTaskFiles r = passed_task_files_replace(req.tids, &c.passed);
+            g_task_files_since = Clock::now();
+            g_task_files_epoch = g_view.epoch.load(std::memory_order_relaxed);
+            a = {{"ok", true}, {"kept", r.kept}, {"refused", r.refused}};
         } else {
             a = execute(req);
         }
@@ -270,10 +295,14 @@ void keep_fds(Client &c, msghdr &m) {
         for (size_t i = 0; i < n; i++) {
             int fd;
             std::memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
-            // The first descriptor is the proof; any other is closed at once.
+            // The first descriptor is the proof; others are kept only from a client it proved
+            // (task_files), any other is closed at once.
             if (c.mem_fd < 0) {
                 c.mem_fd = fd;
                 g_client_fds[2 * c.slot + 1].store(fd, std::memory_order_relaxed);
+                c.trusted = proves_access(c);
+            } else if (c.trusted && c.passed.size() < kMaxPassedTaskFiles) {
+                c.passed.push_back(fd);
             } else {
                 close(fd);
             }
@@ -285,13 +314,13 @@ void keep_fds(Client &c, msghdr &m) {
 void read_some(Client &c) {
     for (;;) {
         char buf[4096];
-        alignas(cmsghdr) char ctl[CMSG_SPACE(kFdsPerMessage * sizeof(int))];
+        alignas(cmsghdr) char ctl[CMSG_SPACE(kFdsPerTrustedMessage * sizeof(int))];
         iovec iov{buf, sizeof buf};
         msghdr m{};
         m.msg_iov = &iov;
         m.msg_iovlen = 1;
         m.msg_control = ctl;
-        m.msg_controllen = sizeof ctl;
+        m.msg_controllen = c.trusted ? sizeof ctl : CMSG_SPACE(kFdsPerMessage * sizeof(int));
         ssize_t n = recvmsg(c.fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n >= 0) keep_fds(c, m);
         if (n < 0) {
@@ -415,6 +444,15 @@ void serve_clients(std::vector<std::unique_ptr<Client>> &clients, std::vector<po
 // fork, so the child sees it either pending or done).
 bool (*g_first_step)(std::string *why) = nullptr;
 
+// Closes the passed thread files once a transition started after they came and ended, or
+// unused after kTaskFilesUnusedFor. Worker, core mutex held.
+void expire_task_files() {
+    if (!passed_task_files_count() || transition_retry_ms() >= 0) return;
+    if (g_view.epoch.load(std::memory_order_relaxed) != g_task_files_epoch ||
+        Clock::now() - g_task_files_since > kTaskFilesUnusedFor)
+        passed_task_files_clear();
+}
+
 void *worker_main(void *) {
     set_worker_tid(static_cast<pid_t>(syscall(SYS_gettid)));
     stack_check_init_worker();
@@ -450,6 +488,7 @@ void *worker_main(void *) {
             clients.clear();
         }
         std::lock_guard<std::recursive_mutex> g(g_core_mutex);
+        expire_task_files();
         if (transition_retry_ms() == 0) {
             try {
                 try_complete_transition();

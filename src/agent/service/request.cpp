@@ -96,6 +96,24 @@ bool parse_signal_timeout(const nlohmann::json &req, Request *out, std::string *
     return true;
 }
 
+// "tids" of a task_files request: an array of at most kMaxTaskFileTids thread ids (> 0).
+bool parse_tids(const nlohmann::json &req, Request *out, std::string *err) {
+    auto it = req.find("tids");
+    if (it == req.end() || !it->is_array() || it->size() > kMaxTaskFileTids) {
+        *err = "malformed request: 'tids' must be an array of at most " + std::to_string(kMaxTaskFileTids) +
+               " thread ids";
+        return false;
+    }
+    for (const auto &v : *it) {
+        if (!v.is_number_unsigned() || v.get<uint64_t>() == 0 || v.get<uint64_t>() > 0x3fffffff) {
+            *err = "malformed request: a thread id in 'tids' is not a positive integer";
+            return false;
+        }
+        out->tids.push_back(static_cast<pid_t>(v.get<uint64_t>()));
+    }
+    return true;
+}
+
 bool parse_json(const nlohmann::json &req, Request *out, std::string *err) {
     if (!req.is_object()) {
         *err = "malformed request: expected {\"op\": ...}";
@@ -130,6 +148,9 @@ bool parse_json(const nlohmann::json &req, Request *out, std::string *err) {
     } else if (op == "set") {
         out->op = Op::kSet;
         if (!parse_signal_timeout(req, out, err)) return false;
+    } else if (op == "task_files") {
+        out->op = Op::kTaskFiles;
+        if (!parse_tids(req, out, err)) return false;
     } else {
         *err = "unknown request " + quoted(op);
         return false;

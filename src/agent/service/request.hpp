@@ -2,6 +2,8 @@
 // typed Request. Pure: no I/O, no global state, never throws, so that it can be fuzzed on its own
 // (fuzz/request_fuzz.cpp) and every check on untrusted bytes lives in one place.
 #pragma once
+#include <sys/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,7 +12,7 @@
 
 namespace graft {
 
-enum class Op { kPing, kLoad, kDisable, kEnable, kForce, kUnload, kStatus, kThreads, kLog, kSet };
+enum class Op { kPing, kLoad, kDisable, kEnable, kForce, kUnload, kStatus, kThreads, kLog, kSet, kTaskFiles };
 
 struct Request {
     Op op = Op::kPing;
@@ -20,7 +22,12 @@ struct Request {
     uint64_t since = 0;                // log: the first sequence number wanted
     // set: seconds, finite, 0 <= v <= kMaxSignalTimeout (one day, transition.hpp).
     std::optional<double> signal_timeout;
+    // task_files: the thread ids of the descriptors sent with the request, in their order (at
+    // most kMaxTaskFileTids, each > 0).
+    std::vector<pid_t> tids;
 };
+
+constexpr size_t kMaxTaskFileTids = 1024;
 
 // A load names at most this many symbol files.
 constexpr size_t kMaxSymbolFiles = 16;

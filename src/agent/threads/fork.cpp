@@ -8,6 +8,7 @@
 #include "agent/livepatch/core.hpp"
 #include "agent/livepatch/shadow.hpp"
 #include "agent/lock_order.hpp"
+#include "agent/proc/passed_task_files.hpp"
 #include "agent/process/symbols.hpp"
 #include "agent/service/control.hpp"
 #include "agent/service/log.hpp"
@@ -45,6 +46,8 @@ void child() {
     new (&g_shadow_mutex) std::mutex;
     new (&g_core_mutex) std::recursive_mutex;
     thread_state_after_fork_child();
+    // Files of the parent's threads: of no use here, and slots of the child's descriptor table.
+    passed_task_files_clear();
     stack_check_after_fork_child();
     std::string why;
     // membarrier registrations belong to the address space: a new one starts unregistered.

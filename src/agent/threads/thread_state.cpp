@@ -59,32 +59,46 @@ uint32_t slots_high_water() {
 }
 
 namespace {
-// Set once by adopt_existing_threads() (attach), before any thread can enter the selector or the
-// transition signal's handler; read by self_slot() (relaxed: the slots it then scans are
-// published by g_high_water, release/acquire).
+// Set by adopt_existing_threads() (attach), before any thread can enter the selector or the
+// transition signal's handler, and by offer_slot() before its first offer; read by self_slot()
+// (relaxed: the slots it then scans are published by g_high_water and each offer's tid,
+// release/acquire; a thread that misses it claims its own slot, and the worker then withdraws
+// the offer, transition.cpp's slot_map()).
 std::atomic<bool> g_adopted{false};
 
 // Slots claimed since the array was made (never decremented): 1 means the caller's alone.
 // Incremented by claim_slot() after its CAS (release), read by adopt_existing_threads() (acquire).
 std::atomic<uint32_t> g_claims{0};
 
-// The slot the agent claimed for this thread when it attached, if any (a scan: once per thread).
+// The slot the agent claimed for this thread when it attached, or offered it since (offer_slot),
+// if any (a scan: once per thread). An offer is taken by CAS, against the worker's withdrawal.
 ThreadSlot *adopted_slot(ThreadSlot *arr, pid_t me) {
-    for (uint32_t i = 0, n = slots_high_water(); i < n; i++)
-        if (arr[i].tid.load(std::memory_order_acquire) == me) return &arr[i];
+    for (uint32_t i = 0, n = slots_high_water(); i < n; i++) {
+        if (arr[i].tid.load(std::memory_order_acquire) != me) continue;
+        uint32_t o = arr[i].offer.load(std::memory_order_acquire);
+        if (o == kWithdrawn) continue;
+        // Acquire: the offer's initial state and approval, stored before it was published.
+        if (o == kOffered && !arr[i].offer.compare_exchange_strong(o, kOwned, std::memory_order_acq_rel,
+                                                                   std::memory_order_acquire))
+            continue;
+        return &arr[i];
+    }
     return nullptr;
 }
 
-// Claims a free slot for thread `me`, reset for a new owner.
-ThreadSlot *claim_slot(ThreadSlot *arr, pid_t me) {
+// Claims a free slot for thread `me`, reset for a new owner. An offer (offer_slot) holds the
+// negated tid while it is set up, which no lookup matches, and is published with the tid.
+ThreadSlot *claim_slot(ThreadSlot *arr, pid_t me, bool offered = false) {
     uint32_t start = static_cast<uint32_t>(me) % kMaxSlots;
     for (uint32_t k = 0; k < kMaxSlots; k++) {
         uint32_t i = (start + k) % kMaxSlots;
         pid_t expected = 0;
         if (arr[i].tid.load(std::memory_order_relaxed) != 0) continue;
-        if (!arr[i].tid.compare_exchange_strong(expected, me, std::memory_order_acq_rel)) continue;
+        if (!arr[i].tid.compare_exchange_strong(expected, offered ? -me : me, std::memory_order_acq_rel))
+            continue;
         ThreadSlot *s = &arr[i];
         g_claims.fetch_add(1, std::memory_order_release);
+        s->offer.store(offered ? kOffered : kOwned, std::memory_order_relaxed);
         // A previous owner may have left an approval for its own seq: move seq past it so no
         // stale approval can ever match this owner (look_at_thread() in transition.cpp gives them).
         s->seq.store((s->seq.load(std::memory_order_relaxed) | 1) + 1, std::memory_order_relaxed);
@@ -101,6 +115,9 @@ ThreadSlot *claim_slot(ThreadSlot *arr, pid_t me) {
         // Publishes the claimed slot to the agent's scans (pairs with slots_high_water()).
         while (hw < i + 1 && !g_high_water.compare_exchange_weak(hw, i + 1, std::memory_order_release)) {
         }
+        // Release: the reset fields before the thread can find its offer (pairs with the
+        // acquire loads in adopted_slot()).
+        if (offered) s->tid.store(me, std::memory_order_release);
         return s;
     }
     return nullptr;
@@ -147,6 +164,20 @@ size_t adopt_existing_threads(const std::vector<pid_t> &tids) {
     }
     g_adopted.store(true, std::memory_order_relaxed);
     return n;
+}
+
+ThreadSlot *offer_slot(pid_t tid) {
+    ThreadSlot *arr = slots();
+    if (!arr || tid <= 0) return nullptr;
+    // From now on a thread without a slot looks for one offered to it before claiming its own.
+    g_adopted.store(true, std::memory_order_relaxed);
+    return claim_slot(arr, tid, /*offered=*/true);
+}
+
+void withdraw_offer(ThreadSlot *s) {
+    uint32_t o = kOffered;
+    if (s->offer.compare_exchange_strong(o, kWithdrawn, std::memory_order_acq_rel))
+        s->tid.store(0, std::memory_order_release);
 }
 
 void thread_state_after_fork_child() {

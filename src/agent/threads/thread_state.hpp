@@ -58,7 +58,13 @@ struct alignas(64) ThreadSlot {
     // Owner-only: the fast path took the slow path because the busy function returned (below),
     // not because the countdown ran out: check at once.
     uint32_t slow_forced = 0;
+    // kOwned, or kOffered: the worker claimed this slot for thread `tid`, which had none, while
+    // it was blocked (offer_slot), and the thread has not taken it yet; kWithdrawn: the worker
+    // took the offer back. The thread takes it and the worker withdraws it by CAS from kOffered,
+    // so exactly one of the two happens.
+    std::atomic<uint32_t> offer{0};
 };
+constexpr uint32_t kOwned = 0, kOffered = 1, kWithdrawn = 2;
 
 // An approval names the transition's epoch and the thread's selector sequence when its stack
 // was seen clean (ThreadSlot::approved): the one encoding, for the agent that gives it and the
@@ -147,6 +153,15 @@ void claim_for_new_thread(uint64_t creator_word);
 // handler is installed and before any patch can be loaded. Returns how many it claimed.
 size_t adopt_existing_threads(const std::vector<pid_t> &tids);
 void release_self_slot();
+// The worker's adoption of a thread it finds blocked without a slot (born where no birth hook
+// runs: a C library's own thread, a pthread_create reached through dlsym, an object loaded after
+// an attach): a slot offered to `tid`, with the initial state, which the thread takes at its
+// first selector entry (self_slot). nullptr if every slot is taken. Only while the thread is
+// seen blocked, and the approval it gets only if it stayed blocked from before the offer until
+// after its check (the thread cannot have claimed a slot of its own unseen). Worker, core mutex.
+ThreadSlot *offer_slot(pid_t tid);
+// Takes an offer back unless the thread took it (a duplicate: the thread claimed its own).
+void withdraw_offer(ThreadSlot *s);
 // In a fork() child, from the atfork handler (one thread).
 void thread_state_after_fork_child();
 void thread_birth_init();

@@ -178,6 +178,21 @@ auto &g_rules = *new std::unordered_map<Dwarf_Addr, FrameRule>;  // worker only;
 // cleared with the session.
 auto &g_heights = *new std::unordered_map<Dwarf_Addr, int32_t>;
 
+// The process's modules, from its maps. libdwfl's own report first reads /proc/PID/auxv (for the
+// vDSO's address), which a process that is not dumpable may not open (its /proc files are root's;
+// maps stays readable by everyone): it then reads the maps alone, without the vDSO, whose code
+// has no blocking calls to be found in.
+bool report_modules(Dwfl *d) {
+    int rc = dwfl_linux_proc_report(d, getpid());
+    if (rc == EACCES || rc == EPERM) {
+        FILE *f = std::fopen("/proc/self/maps", "re");
+        if (!f) return false;
+        rc = dwfl_linux_proc_maps_report(d, f);
+        std::fclose(f);
+    }
+    return rc == 0 && dwfl_report_end(d, nullptr, nullptr) == 0;
+}
+
 bool ensure_dwfl() {
     if (g_dw.dwfl && g_dw.refresh) {
         // Objects were only added: report the modules again into the same session. Modules
@@ -185,8 +200,7 @@ bool ensure_dwfl() {
         // them (their ELF, their CFI); only the new ones are read.
         g_dw.refresh = false;
         dwfl_report_begin(g_dw.dwfl);
-        if (dwfl_linux_proc_report(g_dw.dwfl, getpid()) != 0 ||
-            dwfl_report_end(g_dw.dwfl, nullptr, nullptr) != 0) {
+        if (!report_modules(g_dw.dwfl)) {
             dwfl_end(g_dw.dwfl);
             g_dw.dwfl = nullptr;
             g_cfi_known.clear();
@@ -197,7 +211,7 @@ bool ensure_dwfl() {
     if (g_dw.dwfl) return true;
     Dwfl *d = dwfl_begin(&kDwflCallbacks);
     if (!d) return false;
-    if (dwfl_linux_proc_report(d, getpid()) != 0 || dwfl_report_end(d, nullptr, nullptr) != 0) {
+    if (!report_modules(d)) {
         dwfl_end(d);
         return false;
     }

@@ -9,15 +9,22 @@
  * stdin commands:  tick   -> "work N" (work(), the function the patch replaces)
  *                  spawn  -> "spawned 3": three more threads like the first three (born after
  *                            an attach, they block before ever calling work())
+ *                  dlspawn -> "dlspawned 2": a pipe reader and an epoll waiter more, created
+ *                            through dlsym(RTLD_DEFAULT, "pthread_create") (no GOT slot)
+ *                  timer  -> "timer 1": a SIGEV_THREAD timer that expires in an hour: the C
+ *                            library creates its helper thread itself, every signal blocked
  *                  counts -> "counts pipe=N cond=N epoll=N eintr=N"
  *                  quit */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fixture.h"
@@ -63,6 +70,10 @@ static void *epoll_waiter(void *arg) {
     return NULL;
 }
 
+static void on_timer(union sigval v) {
+    (void)v;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "nobody") == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) return 1;
     if (pipe(quiet_pipe) != 0) return 1;
@@ -79,6 +90,23 @@ int main(int argc, char **argv) {
                     (pthread_create(&t, NULL, cond_waiter, NULL) == 0) +
                     (pthread_create(&t, NULL, epoll_waiter, NULL) == 0);
             printf("spawned %d\n", n);
+        }
+        if (strcmp(line, "dlspawn") == 0) {
+            int (*create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *) =
+                (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))dlsym(RTLD_DEFAULT,
+                                                                                              "pthread_create");
+            int n = create && create(&t, NULL, pipe_reader, NULL) == 0;
+            n += create && create(&t, NULL, epoll_waiter, NULL) == 0;
+            printf("dlspawned %d\n", n);
+        }
+        if (strcmp(line, "timer") == 0) {
+            struct sigevent ev;
+            memset(&ev, 0, sizeof ev);
+            ev.sigev_notify = SIGEV_THREAD;
+            ev.sigev_notify_function = on_timer;
+            timer_t id;
+            struct itimerspec later = {{0, 0}, {3600, 0}};
+            printf("timer %d\n", timer_create(CLOCK_MONOTONIC, &ev, &id) == 0 && timer_settime(id, 0, &later, NULL) == 0);
         }
         if (strcmp(line, "counts") == 0)
             printf("counts pipe=%ld cond=%ld epoll=%ld eintr=%ld\n", atomic_load(&pipe_returns),

@@ -296,6 +296,38 @@ TEST(Attach, ThreadsBornAfterTheAttachOfABindNowProgramAreCheckedWhereTheyBlock)
     threads_born_after_the_attach("attach_idle_now");
 }
 
+// Threads born where no birth hook runs have no graft state until the worker finds them blocked
+// and offers them a slot: the C library's SIGEV_THREAD helper (created by libc's own call, every
+// signal blocked, waiting in sigwaitinfo) and threads created through dlsym's pthread_create
+// (no GOT slot to redirect). They are checked where they block, before ever calling a patched
+// function: the transitions complete without the signal, none of them returns from its wait.
+TEST(Attach, ThreadsBornWithoutABirthHookAreCheckedWhereTheyBlock) {
+    Target t(prog_path("attach_idle"), {}, {}, /*under_graft=*/false);
+    ASSERT_GE(t.wait_line("ready"), 0);
+    const std::string pid = std::to_string(t.pid());
+    ASSERT_EQ(graft_cmd({"attach", pid}).rc, 0);
+    ASSERT_EQ(ask(t, "timer", "timer "), "timer 1");
+    ASSERT_EQ(ask(t, "dlspawn", "dlspawned "), "dlspawned 2");
+    ASSERT_TRUE(wait_all_blocked(t.pid()));
+    EXPECT_EQ(threads(t.pid()).size(), 8u);  // main, 3 waiters, timer helper, 2 more, graft's worker
+
+    Cmd load = graft_cmd({"load", pid, patch_path("no_disturbance_fix"), "--timeout", "60"});
+    ASSERT_EQ(load.rc, 0) << load.out << load.err << target_state(t);
+    EXPECT_NE(load.out.find("'no_disturbance_fix': patching complete"), std::string::npos) << load.out;
+    ASSERT_EQ(ask(t, "tick", "work "), "work 2");
+    Cmd dis = graft_cmd({"disable", pid, "no_disturbance_fix", "--wait", "--timeout", "60"});
+    ASSERT_EQ(dis.rc, 0) << dis.out << dis.err << target_state(t);
+    ASSERT_EQ(ask(t, "tick", "work "), "work 1");
+    for (auto &l : log_lines(t.pid())) {
+        EXPECT_EQ(l.find("signaling remaining threads"), std::string::npos) << l;
+        EXPECT_EQ(l.find("no graft state yet"), std::string::npos) << l;
+    }
+    EXPECT_EQ(ask(t, "counts", "counts "), "counts pipe=0 cond=0 epoll=0 eintr=0");
+    ASSERT_EQ(graft_cmd({"unload", pid, "no_disturbance_fix"}).rc, 0);
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0);
+}
+
 // A thread blocked inside dlopen (ld.so reading a FIFO whose writer sends nothing yet) holds the
 // loader's lock, in a read() that restarts after a stop: before graft walked the stacks of the
 // threads it may borrow, it took that thread first (its tid comes before the reader's), and the
@@ -375,6 +407,61 @@ TEST(Attach, NonDumpableProcessIsAttachedWithAWarning) {
         std::string::npos)
         << a.err;
     EXPECT_EQ(ask(t, "tick", "work "), "work 1");
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
+
+// Descriptors of /proc/.../syscall files the process holds now (root reads any fd directory).
+static size_t syscall_file_descriptors(pid_t pid) {
+    size_t n = 0;
+    std::error_code ec;
+    for (auto &e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+        const auto target = std::filesystem::read_symlink(e.path(), ec).string();
+        if (target.size() > 8 && target.compare(target.size() - 8, 8, "/syscall") == 0) n++;
+    }
+    return n;
+}
+
+// The daemon that switched users: `graft` (root) opens its threads' /proc files and passes them
+// to the agent with each command that starts a transition, so blocked threads are checked where
+// they stand as in any other process. Every thread is blocked without a timeout: the transitions
+// must complete without the signal (a signal would make epoll_wait return EINTR), and the passed
+// descriptors must be closed once the transition ended.
+TEST(Attach, NonDumpableDaemonsBlockedThreadsAreCheckedWhereTheyStand) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root to start a process that switches users";
+#if defined(GRAFT_TEST_AGENT_ASAN)
+    GTEST_SKIP() << "an ASan-built agent cannot start in a non-dumpable process";
+#endif
+    Target t(prog_path("attach_idle"), {"nobody"}, {}, /*under_graft=*/false);
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    const std::string pid = std::to_string(t.pid());
+    ASSERT_EQ(graft_cmd({"attach", pid}).rc, 0);
+    ASSERT_TRUE(wait_all_blocked(t.pid()));
+
+    Cmd load = graft_cmd({"load", pid, patch_path("no_disturbance_fix"), "--timeout", "60"});
+    ASSERT_EQ(load.rc, 0) << load.out << load.err << target_state(t);
+    EXPECT_NE(load.out.find("'no_disturbance_fix': patching complete"), std::string::npos) << load.out;
+    EXPECT_EQ(load.err.find("warning"), std::string::npos) << load.err;
+    ASSERT_EQ(ask(t, "tick", "work "), "work 2");
+    // Threads born after the files were passed get theirs with the next command.
+    ASSERT_EQ(ask(t, "spawn", "spawned "), "spawned 3");
+    ASSERT_TRUE(wait_all_blocked(t.pid()));
+    Cmd dis = graft_cmd({"disable", pid, "no_disturbance_fix", "--wait", "--timeout", "60"});
+    ASSERT_EQ(dis.rc, 0) << dis.out << dis.err << target_state(t);
+    ASSERT_EQ(ask(t, "tick", "work "), "work 1");
+    for (auto &l : log_lines(t.pid())) {
+        EXPECT_EQ(l.find("signaling remaining threads"), std::string::npos) << l;
+        EXPECT_EQ(l.find("Permission denied"), std::string::npos) << l;
+    }
+    EXPECT_EQ(ask(t, "counts", "counts "), "counts pipe=0 cond=0 epoll=0 eintr=0");
+    // The agent closes the descriptors once the transition they served has ended (its worker
+    // looks at least once a second).
+    size_t left = syscall_file_descriptors(t.pid());
+    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+         left != 0 && std::chrono::steady_clock::now() < end; left = syscall_file_descriptors(t.pid()))
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(left, 0u);
+    ASSERT_EQ(graft_cmd({"unload", pid, "no_disturbance_fix"}).rc, 0);
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
