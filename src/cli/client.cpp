@@ -82,6 +82,7 @@ bool send_with_fds(int fd, const std::string &line, int proof, const std::vector
         n = send_some_with_fds(fd, line.data() + at, len, extra.data() + i, k);
         if (n <= 0) return false;
         at += static_cast<size_t>(n);
+        if (at == line.size() && i + k < extra.size()) return false;  // a line too short for them all
     }
     return protocol::write_all(fd, line.substr(at));
 }

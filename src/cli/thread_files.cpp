@@ -103,7 +103,7 @@ void pass_thread_files(pid_t pid, const std::string &what) {
     const bool other_mounts = other_mount_namespace(pid);
     const pid_t inner_pid = pid_in_own_namespace(pid);
     std::vector<int> fds;
-    nlohmann::json inner_tids = nlohmann::json::array();
+    nlohmann::json tid_list = nlohmann::json::array();
     struct Close {
         std::vector<int> &v;
         ~Close() {
@@ -131,11 +131,13 @@ void pass_thread_files(pid_t pid, const std::string &what) {
             }
         }
         fds.push_back(fd);
-        inner_tids.push_back(inner_tid);
+        // The id the agent finds in its own /proc: the process's namespace's where it mounted
+        // its own procfs, else this one's.
+        tid_list.push_back(other_mounts ? inner_tid : tid);
     }
     if (fds.empty()) return;
     bool connected = false;
-    auto a = request_with_fds(pid, {{"op", "task_files"}, {"tids", inner_tids}}, fds, what, &connected);
+    auto a = request_with_fds(pid, {{"op", "task_files"}, {"tids", tid_list}}, fds, what, &connected);
     if (!a.value("ok", false)) return;  // an agent that does not know the request: as before
     const size_t kept = a.value("kept", size_t{0});
     if (kept < tids.size() && room < tids.size())

@@ -114,19 +114,20 @@ std::map<pid_t, ThreadSlot *> slot_map() {
     uint32_t n = slots_high_water();
     for (uint32_t i = 0; i < n; i++) {
         ThreadSlot *s = slot_at(i);
-        pid_t t = s->tid.load(std::memory_order_acquire);
-        if (t <= 0) continue;
-        auto [it, fresh] = m.emplace(t, s);
+        const pid_t t = s->tid.load(std::memory_order_acquire);
+        const pid_t owner = slot_owner(t);
+        if (!owner) continue;
+        auto [it, fresh] = m.emplace(owner, s);
         if (fresh) continue;
         // Two slots name one thread: it claimed its own while the worker's offer was being made
-        // (offer_slot). The offer is the one to drop; an approval the worker gave it was never
-        // counted (the thread was not seen blocked throughout). Its own slot is the one it uses.
+        // (offer_slot), and was not approved on the offer (it did not stay blocked). The offer
+        // is the one to drop; its own slot is the one it uses.
         ThreadSlot *other = it->second;
-        ThreadSlot *offered = s->offer.load(std::memory_order_acquire) == kOffered       ? s
-                              : other->offer.load(std::memory_order_acquire) == kOffered ? other
+        ThreadSlot *offered = (t & kOfferBit)                                            ? s
+                              : (other->tid.load(std::memory_order_acquire) & kOfferBit) ? other
                                                                                          : nullptr;
         if (!offered) continue;
-        withdraw_offer(offered);
+        withdraw_offer(offered, owner);
         if (offered->tid.load(std::memory_order_acquire) == 0) it->second = offered == s ? other : s;
     }
     return m;

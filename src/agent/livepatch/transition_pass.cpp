@@ -107,13 +107,14 @@ void note_object_changes() {
 std::vector<pid_t> reap_dead_slots() {
     std::vector<std::pair<ThreadSlot *, pid_t>> claimed;
     for (uint32_t i = 0, n = slots_high_water(); i < n; i++)
-        if (pid_t t = slot_at(i)->tid.load(std::memory_order_acquire); t > 0)
+        if (pid_t t = slot_at(i)->tid.load(std::memory_order_acquire); slot_owner(t))
             claimed.emplace_back(slot_at(i), t);
     auto tids = list_tids();
     std::vector<pid_t> sorted = tids;
     std::sort(sorted.begin(), sorted.end());
     for (auto &[slot, t] : claimed)
-        if (!std::binary_search(sorted.begin(), sorted.end(), t)) slot->tid.compare_exchange_strong(t, 0);
+        if (!std::binary_search(sorted.begin(), sorted.end(), slot_owner(t)))
+            slot->tid.compare_exchange_strong(t, 0);
     return tids;
 }
 
@@ -130,6 +131,7 @@ struct Pass {
         size_t report;
         ThreadSlot *slot;
         uint32_t seq;
+        bool offered;  // the slot was the worker's offer, not taken yet (offer_to_blocked_thread)
     };
     std::vector<Approval> approvals;
     std::vector<pid_t> to_signal;
@@ -161,11 +163,12 @@ ThreadSlot *offer_to_blocked_thread(Pass &ps, pid_t tid) {
     if (!offered) return nullptr;
     for (uint32_t i = 0, n = slots_high_water(); i < n; i++) {
         ThreadSlot *s = slot_at(i);
-        if (s != offered && s->tid.load(std::memory_order_acquire) == tid) {
-            withdraw_offer(offered);
-            ps.slots[tid] = s;
-            return s;
-        }
+        const pid_t t = s->tid.load(std::memory_order_acquire);
+        if (s == offered || (slot_owner(t) != tid && t != -tid)) continue;
+        withdraw_offer(offered, tid);
+        if (t != tid) return nullptr;  // one being set up, or another offer: next pass
+        ps.slots[tid] = s;
+        return s;
     }
     ps.slots[tid] = offered;
     return offered;
@@ -225,7 +228,8 @@ void look_at_thread(Pass &ps, pid_t tid, int state, FirstLook &look) {
     if (v.kind == ThreadVerdict::kGone) return;
     if (v.kind == ThreadVerdict::kApprove) {
         s->approved.store(make_approval(ps.epoch, f.seq), std::memory_order_release);
-        ps.approvals.push_back({ps.reports.size(), s, f.seq});
+        const bool offered = s->tid.load(std::memory_order_acquire) & kOfferBit;
+        ps.approvals.push_back({ps.reports.size(), s, f.seq, offered});
     }
     if (v.signal) ps.to_signal.push_back(tid);
     // Its name is read only if someone asks (thread_reports()).
@@ -245,6 +249,15 @@ bool confirm_switches(Pass &ps) {
     };
     for (auto &ap : ps.approvals) {
         auto &r = ps.reports[ap.report];
+        // An offer counts only while no other slot names its thread (after the membarrier, a
+        // slot the thread claimed for itself is seen): one that missed its offer runs on its own,
+        // which was not approved. The approval is taken back with the offer.
+        if (ap.offered && !only_slot_of(ap.slot, r.tid)) {
+            ap.slot->approved.store(0, std::memory_order_release);
+            withdraw_offer(ap.slot, r.tid);
+            r.reason = "running";
+            continue;
+        }
         if (ap.slot->seq.load(std::memory_order_acquire) == ap.seq || effective_state(ap.slot) == ps.target)
             switched(r);
         else

@@ -34,6 +34,9 @@ PassedTaskFiles passed_task_files_replace(const std::vector<pid_t> &tids, std::v
     passed_task_files_clear();
     PassedTaskFiles r;
     std::vector<std::pair<pid_t, int>> files;
+    // Reserved first: past this line nothing throws, so every descriptor is kept or closed once
+    // (if this throws, the caller still holds them all and closes them).
+    files.reserve(std::min(fds->size(), kMaxPassedTaskFiles));
     for (size_t i = 0; i < fds->size(); i++) {
         const int fd = (*fds)[i];
         const bool ok =

@@ -302,7 +302,11 @@ void keep_fds(Client &c, msghdr &m) {
                 g_client_fds[2 * c.slot + 1].store(fd, std::memory_order_relaxed);
                 c.trusted = proves_access(c);
             } else if (c.trusted && c.passed.size() < kMaxPassedTaskFiles) {
-                c.passed.push_back(fd);
+                try {
+                    c.passed.push_back(fd);
+                } catch (...) {  // out of memory: the descriptor is not kept
+                    close(fd);
+                }
             } else {
                 close(fd);
             }

@@ -74,31 +74,28 @@ std::atomic<uint32_t> g_claims{0};
 // if any (a scan: once per thread). An offer is taken by CAS, against the worker's withdrawal.
 ThreadSlot *adopted_slot(ThreadSlot *arr, pid_t me) {
     for (uint32_t i = 0, n = slots_high_water(); i < n; i++) {
-        if (arr[i].tid.load(std::memory_order_acquire) != me) continue;
-        uint32_t o = arr[i].offer.load(std::memory_order_acquire);
-        if (o == kWithdrawn) continue;
-        // Acquire: the offer's initial state and approval, stored before it was published.
-        if (o == kOffered && !arr[i].offer.compare_exchange_strong(o, kOwned, std::memory_order_acq_rel,
-                                                                   std::memory_order_acquire))
-            continue;
-        return &arr[i];
+        pid_t t = arr[i].tid.load(std::memory_order_acquire);
+        if (t == me) return &arr[i];
+        // Acquire on success: the offer's reset fields, published with its tid word.
+        if (t == (me | kOfferBit) &&
+            arr[i].tid.compare_exchange_strong(t, me, std::memory_order_acq_rel, std::memory_order_acquire))
+            return &arr[i];
     }
     return nullptr;
 }
 
-// Claims a free slot for thread `me`, reset for a new owner. An offer (offer_slot) holds the
-// negated tid while it is set up, which no lookup matches, and is published with the tid.
+// Claims a free slot for thread `me`, reset for a new owner, or offers it to `me` (offer_slot).
+// The slot holds -me while it is reset: a reader never pairs the new owner with the previous
+// owner's sequence or approval.
 ThreadSlot *claim_slot(ThreadSlot *arr, pid_t me, bool offered = false) {
     uint32_t start = static_cast<uint32_t>(me) % kMaxSlots;
     for (uint32_t k = 0; k < kMaxSlots; k++) {
         uint32_t i = (start + k) % kMaxSlots;
         pid_t expected = 0;
         if (arr[i].tid.load(std::memory_order_relaxed) != 0) continue;
-        if (!arr[i].tid.compare_exchange_strong(expected, offered ? -me : me, std::memory_order_acq_rel))
-            continue;
+        if (!arr[i].tid.compare_exchange_strong(expected, -me, std::memory_order_acq_rel)) continue;
         ThreadSlot *s = &arr[i];
         g_claims.fetch_add(1, std::memory_order_release);
-        s->offer.store(offered ? kOffered : kOwned, std::memory_order_relaxed);
         // A previous owner may have left an approval for its own seq: move seq past it so no
         // stale approval can ever match this owner (look_at_thread() in transition.cpp gives them).
         s->seq.store((s->seq.load(std::memory_order_relaxed) | 1) + 1, std::memory_order_relaxed);
@@ -115,9 +112,9 @@ ThreadSlot *claim_slot(ThreadSlot *arr, pid_t me, bool offered = false) {
         // Publishes the claimed slot to the agent's scans (pairs with slots_high_water()).
         while (hw < i + 1 && !g_high_water.compare_exchange_weak(hw, i + 1, std::memory_order_release)) {
         }
-        // Release: the reset fields before the thread can find its offer (pairs with the
-        // acquire loads in adopted_slot()).
-        if (offered) s->tid.store(me, std::memory_order_release);
+        // Release: the reset fields before any reader takes the slot as `me`'s (pairs with the
+        // acquire loads of slot_map(), adopted_slot() and the approval checks).
+        s->tid.store(offered ? (me | kOfferBit) : me, std::memory_order_release);
         return s;
     }
     return nullptr;
@@ -136,6 +133,12 @@ ThreadSlot *self_slot() {
     // on its stack.
     ThreadSlot *s = g_adopted.load(std::memory_order_relaxed) ? adopted_slot(arr, me) : nullptr;
     if (!s) s = claim_slot(arr, me);
+    // A signal handler that interrupted the claim and called a patched function claimed a slot
+    // of its own meanwhile: the thread keeps that one (it may have switched there), one slot only.
+    if (ThreadSlot *nested = t_slot) {
+        if (s && s != nested) s->tid.store(0, std::memory_order_release);
+        return nested;
+    }
     t_slot = s;
     return s;
 }
@@ -154,7 +157,7 @@ size_t adopt_existing_threads(const std::vector<pid_t> &tids) {
         std::unordered_set<pid_t> have;
         const bool only_mine = g_claims.load(std::memory_order_acquire) == 1 && t_slot;
         for (uint32_t i = 0, hw = only_mine ? 0 : slots_high_water(); i < hw; i++)
-            if (pid_t t = arr[i].tid.load(std::memory_order_acquire)) have.insert(t);
+            if (pid_t t = slot_owner(arr[i].tid.load(std::memory_order_acquire))) have.insert(t);
         for (pid_t tid : tids)
             if (tid != me && have.insert(tid).second && claim_slot(arr, tid)) n++;
     } catch (const std::bad_alloc &) {
@@ -168,16 +171,30 @@ size_t adopt_existing_threads(const std::vector<pid_t> &tids) {
 
 ThreadSlot *offer_slot(pid_t tid) {
     ThreadSlot *arr = slots();
-    if (!arr || tid <= 0) return nullptr;
+    if (!arr || tid <= 0 || tid >= kOfferBit) return nullptr;
     // From now on a thread without a slot looks for one offered to it before claiming its own.
     g_adopted.store(true, std::memory_order_relaxed);
-    return claim_slot(arr, tid, /*offered=*/true);
+    ThreadSlot *s = claim_slot(arr, tid, /*offered=*/true);
+    // A full fence: the offer is visible to every thread before the worker's next reads (the
+    // check's second scheduling count). A thread that then wakes finds it; one that looked
+    // before was scheduled in before that read, which shows it (the pair is the scheduler's own
+    // full barrier at the switch; docs/design.md §4.10).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return s;
 }
 
-void withdraw_offer(ThreadSlot *s) {
-    uint32_t o = kOffered;
-    if (s->offer.compare_exchange_strong(o, kWithdrawn, std::memory_order_acq_rel))
-        s->tid.store(0, std::memory_order_release);
+void withdraw_offer(ThreadSlot *s, pid_t tid) {
+    pid_t offered = tid | kOfferBit;
+    s->tid.compare_exchange_strong(offered, 0, std::memory_order_acq_rel);
+}
+
+bool only_slot_of(const ThreadSlot *s, pid_t tid) {
+    ThreadSlot *arr = slots();
+    for (uint32_t i = 0, n = slots_high_water(); arr && i < n; i++) {
+        const pid_t t = arr[i].tid.load(std::memory_order_acquire);
+        if (&arr[i] != s && (slot_owner(t) == tid || t == -tid)) return false;
+    }
+    return true;
 }
 
 void thread_state_after_fork_child() {

@@ -19,8 +19,21 @@ enum PatchState : int { kIdle = -1, kUnpatched = 0, kPatched = 1 };
 
 constexpr uint32_t kMaxSlots = 1u << 16;
 
+// A slot's tid word: 0 free; T owned by thread T; -T being set up for T (claim_slot: no lookup
+// matches it until it is published, with a release store, after the reset of the other fields);
+// T | kOfferBit offered to T by the worker (offer_slot) and not taken yet. Thread ids are below
+// 2^22 (the kernel's PID_MAX_LIMIT). An offer is taken by the thread (CAS to T) or withdrawn by
+// the worker (CAS to 0) on this one word, so exactly one of the two happens, and an offer
+// withdrawn and made again can never be taken as the old one.
+constexpr pid_t kOfferBit = 1 << 30;
+// The thread a published tid word names (0 for a free slot or one being set up).
+inline pid_t slot_owner(pid_t word) {
+    return word > 0 ? (word & ~kOfferBit) : 0;
+}
+
 struct alignas(64) ThreadSlot {
-    // Owner: 0 = free. Written by claim (CAS) and by release at thread exit.
+    // Owner (above). Written by claim (CAS), offer, take and withdraw (CAS), and by release at
+    // thread exit.
     std::atomic<pid_t> tid{0};
     // Grace-period counter: odd while the owner is inside a read-side section (the selector,
     // a self-check). Written only by the owner; read by synchronize_threads() and by the
@@ -58,13 +71,7 @@ struct alignas(64) ThreadSlot {
     // Owner-only: the fast path took the slow path because the busy function returned (below),
     // not because the countdown ran out: check at once.
     uint32_t slow_forced = 0;
-    // kOwned, or kOffered: the worker claimed this slot for thread `tid`, which had none, while
-    // it was blocked (offer_slot), and the thread has not taken it yet; kWithdrawn: the worker
-    // took the offer back. The thread takes it and the worker withdraws it by CAS from kOffered,
-    // so exactly one of the two happens.
-    std::atomic<uint32_t> offer{0};
 };
-constexpr uint32_t kOwned = 0, kOffered = 1, kWithdrawn = 2;
 
 // An approval names the transition's epoch and the thread's selector sequence when its stack
 // was seen clean (ThreadSlot::approved): the one encoding, for the agent that gives it and the
@@ -160,8 +167,10 @@ void release_self_slot();
 // seen blocked, and the approval it gets only if it stayed blocked from before the offer until
 // after its check (the thread cannot have claimed a slot of its own unseen). Worker, core mutex.
 ThreadSlot *offer_slot(pid_t tid);
-// Takes an offer back unless the thread took it (a duplicate: the thread claimed its own).
-void withdraw_offer(ThreadSlot *s);
+// Takes the offer to `tid` back unless the thread took it (a duplicate: it claimed its own).
+void withdraw_offer(ThreadSlot *s, pid_t tid);
+// Whether no slot other than `s` names thread `tid` (owned, offered or being set up). Worker.
+bool only_slot_of(const ThreadSlot *s, pid_t tid);
 // In a fork() child, from the atfork handler (one thread).
 void thread_state_after_fork_child();
 void thread_birth_init();
