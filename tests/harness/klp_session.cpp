@@ -6,8 +6,12 @@
 
 namespace graft::test {
 
-KlpSession::KlpSession() : host_(prog_path("klp_host")) {
+KlpSession::KlpSession(bool attached) : host_(prog_path("klp_host"), {}, {}, /*under_graft=*/!attached) {
     EXPECT_GE(host_.wait_line("ready"), 0) << target_state(host_);
+    if (attached) {
+        Cmd a = graft_cmd({"attach", std::to_string(host_.pid())});
+        EXPECT_EQ(a.rc, 0) << a.out << a.err;
+    }
     EXPECT_TRUE(host_.wait_agent()) << target_state(host_);
 }
 
@@ -113,6 +117,9 @@ void KlpSession::wait_idle() {
 std::vector<std::string> klp_transcript(pid_t pid, const std::vector<std::string> &prefixes) {
     std::vector<std::string> v;
     for (auto &l : log_lines(pid)) {
+        if (l.rfind("graft: attached to a running process", 0) == 0 ||
+            l.find(" pthread_create call slot") != std::string::npos)
+            continue;
         bool keep = l.rfind("% ", 0) == 0 || l.rfind("graft: ", 0) == 0;
         for (auto &p : prefixes) keep = keep || l.rfind(p, 0) == 0;
         if (keep) v.push_back(l);

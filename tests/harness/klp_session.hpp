@@ -17,7 +17,8 @@
 namespace graft::test {
 
 // The transcript of process `pid`: its agent's log lines that start with "% ", "graft: " or one
-// of `prefixes` (the test modules' names), as the kernel's check_result filters kmsg.
+// of `prefixes` (the test modules' names), as the kernel's check_result filters kmsg; without
+// the lines an attach logs first.
 std::vector<std::string> klp_transcript(pid_t pid, const std::vector<std::string> &prefixes = {"test_klp"});
 // Lines joined, each ended by "\n".
 std::string join_lines(const std::vector<std::string> &lines);
@@ -26,7 +27,10 @@ std::vector<std::string> patch_names(pid_t pid);
 
 class KlpSession {
   public:
-    KlpSession();
+    // `attached`: klp_host is started without graft and `graft attach`ed to, so the patches and
+    // objects meet the agent's attached paths (the loader's debugger hook instead of the audit
+    // module); the transcript is the same.
+    explicit KlpSession(bool attached = false);
     pid_t pid() const { return host_.pid(); }
     Target &host() { return host_; }
 

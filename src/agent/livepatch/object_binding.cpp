@@ -111,6 +111,7 @@ bool bind_object(Object *o, const LoadedObject &lo, std::string *why, int *err) 
     }
     o->loaded = true;
     o->base = lo.base;
+    object_bound(lo);
     return true;
 }
 

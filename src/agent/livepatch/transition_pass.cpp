@@ -161,10 +161,8 @@ bool seen_running(pid_t tid, const Frozen &a) {
 ThreadSlot *offer_to_blocked_thread(Pass &ps, pid_t tid) {
     ThreadSlot *offered = offer_slot(tid);
     if (!offered) return nullptr;
-    for (uint32_t i = 0, n = slots_high_water(); i < n; i++) {
-        ThreadSlot *s = slot_at(i);
-        const pid_t t = s->tid.load(std::memory_order_acquire);
-        if (s == offered || (slot_owner(t) != tid && t != -tid)) continue;
+    pid_t t = 0;
+    if (ThreadSlot *s = other_slot_of(offered, tid, &t)) {
         withdraw_offer(offered, tid);
         if (t != tid) return nullptr;  // one being set up, or another offer: next pass
         ps.slots[tid] = s;
@@ -252,7 +250,7 @@ bool confirm_switches(Pass &ps) {
         // An offer counts only while no other slot names its thread (after the membarrier, a
         // slot the thread claimed for itself is seen): one that missed its offer runs on its own,
         // which was not approved. The approval is taken back with the offer.
-        if (ap.offered && !only_slot_of(ap.slot, r.tid)) {
+        if (ap.offered && other_slot_of(ap.slot, r.tid)) {
             ap.slot->approved.store(0, std::memory_order_release);
             withdraw_offer(ap.slot, r.tid);
             r.reason = "running";

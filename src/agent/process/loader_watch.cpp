@@ -48,14 +48,17 @@ void on_loader_event() {
     const auto me = static_cast<pid_t>(syscall(SYS_gettid));
     if (state == r_debug::RT_DELETE) {
         // Nothing the loader publishes says which objects it is about to unmap (a raw link_map
-        // is no dlsym handle: trying crashed ld.so). So no patch operation may run until they
-        // are gone and the next RT_CONSISTENT has dropped them from the live set: this thread
-        // holds the core mutex across the unmapping (it holds the loader's lock already, the
-        // order lock_order.hpp sets). ld.so reaches RT_CONSISTENT on every path from here.
+        // is no dlsym handle: trying crashed ld.so). The objects graft watches (fini_watch.hpp)
+        // say it themselves: their destructors ran. They go now, still mapped; for the others
+        // no patch operation may run until they are gone and the next RT_CONSISTENT has dropped
+        // them from the live set: this thread holds the core mutex across the unmapping (it holds
+        // the loader's lock already, the order lock_order.hpp sets). ld.so reaches RT_CONSISTENT
+        // on every path from here.
         if (g_unmapping != me) {
             g_core_mutex.lock();
             g_unmapping = me;
         }
+        objects_finished();
         return;
     }
     if (state == r_debug::RT_ADD) return;  // nothing is mapped yet

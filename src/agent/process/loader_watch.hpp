@@ -6,8 +6,10 @@
 // RT_DELETE once a dlclose has run the destructors of the objects it removes, RT_CONSISTENT again
 // once they are unmapped. gdb puts a breakpoint there; graft, inside the process, puts a jump to
 // its handler (docs/design.md §4.11), which at each RT_CONSISTENT compares the loader's lists
-// with the live objects: a new object is COMING, at the audit module's point; a live object that
-// is no longer listed is GOING, later than under the audit module: its code is unmapped by then
+// with the live objects: a new object is COMING, at the audit module's point. At RT_DELETE the
+// objects whose destructors graft saw finish (fini_watch.hpp: those a patch is bound to) are
+// GOING, at the audit module's point too; a live object that is no longer listed at the next
+// RT_CONSISTENT is GOING then, later than under the audit module: its code is unmapped by then
 // (the unloading thread holds the core mutex from RT_DELETE to RT_CONSISTENT, so no patch
 // operation sees it half gone), which means a patch's unpatch callbacks for it must not touch its
 // data (docs/limitations.md).

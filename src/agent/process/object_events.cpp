@@ -14,6 +14,7 @@
 #include "agent/livepatch/core.hpp"
 #include "agent/livepatch/object_binding.hpp"
 #include "agent/process/code_writer.hpp"
+#include "agent/process/fini_watch.hpp"
 #include "agent/process/loader_watch.hpp"
 #include "agent/process/symbols.hpp"
 #include "agent/service/log.hpp"
@@ -26,6 +27,10 @@ namespace {
 // Live objects by load bias (the kernel's mod->klp_alive): core mutex.
 auto &g_live = *new std::map<uintptr_t, LoadedObject>;  // never destroyed: events come at exit
 bool g_watched = false;                                 // written once, at start-up
+bool g_loader_hook = false;  // the loader's debugger hook watches, not the audit module (start-up)
+// The dynamic sections of live objects seen through their link_map (the loader hook's events):
+// fini_watch finds those of other namespaces only here (core mutex).
+auto &g_dynamic = *new std::map<uintptr_t, void *>;
 // Objects whose coming a patch refused, by load bias, while they stay mapped: the loader hook
 // must not take them for new at its next look (core mutex).
 auto &g_refused = *new std::set<uintptr_t>;
@@ -40,6 +45,16 @@ auto &g_gates_to_probe = *new std::set<uintptr_t>;
 
 void forget_gates(const LoadedObject &o) {
     g_gates_to_probe.erase(g_gates_to_probe.lower_bound(o.text_lo), g_gates_to_probe.lower_bound(o.text_hi));
+}
+
+// The live object at `it` is going: out of the live set, then every patch reverted from it.
+void going(std::map<uintptr_t, LoadedObject>::iterator it) {
+    const LoadedObject lo = it->second;
+    g_live.erase(it);
+    g_dynamic.erase(lo.base);
+    fini_watch_forget(lo.base);
+    forget_gates(lo);
+    livepatch_object_going(lo);
 }
 
 // The object coming or going right now, and which (core mutex).
@@ -110,18 +125,17 @@ void on_object_event(int event, struct link_map *map, Lmid_t) {
                 merge_entry_nops(lo, true, listed ? &entries : nullptr);
                 arch::sync_cores();
                 g_live[lo.base] = lo;
+                if (g_loader_hook) g_dynamic[lo.base] = map->l_ld;
                 if (!livepatch_object_coming(lo)) {  // refused: not live
                     g_live.erase(lo.base);
+                    g_dynamic.erase(lo.base);
                     g_refused.insert(lo.base);
                 }
             }
         } else {
             auto it = g_live.find(map->l_addr);
             if (it != g_live.end()) {
-                LoadedObject lo = it->second;
-                g_live.erase(it);
-                forget_gates(lo);
-                livepatch_object_going(lo);
+                going(it);
             } else {
                 // Its extent is unknown (an object never declared live): drop every row.
                 frame_rules_forget(0, UINTPTR_MAX);
@@ -180,6 +194,7 @@ void object_events_init(bool alone) {
     std::string why;
     if (loader_watch_start(&why)) {
         g_watched = true;
+        g_loader_hook = true;
         for (int waited_ms = 0;; waited_ms++) {
             {
                 std::lock_guard<std::recursive_mutex> g(g_core_mutex);
@@ -205,7 +220,10 @@ void object_events_init(bool alone) {
 void object_adopt(struct link_map *map) {
     LoadedObject lo;
     if (g_live.count(map->l_addr) || !loaded_object_from_file(map->l_addr, map->l_name, &lo)) return;
-    if (!lo.path.empty() && lo.path[0] == '/') g_live[lo.base] = lo;
+    if (!lo.path.empty() && lo.path[0] == '/') {
+        g_live[lo.base] = lo;
+        g_dynamic[lo.base] = map->l_ld;
+    }
 }
 
 bool object_is_live(uintptr_t base) {
@@ -222,13 +240,29 @@ void objects_present(const std::set<uintptr_t> &bases) {
     std::vector<uintptr_t> gone;
     for (auto &[base, o] : g_live)
         if (!o.is_main && !bases.count(base)) gone.push_back(base);
-    for (uintptr_t base : gone) {
-        // Its code is unmapped already: livepatch_object_going() writes none of it.
-        LoadedObject lo = g_live[base];
-        g_live.erase(base);
-        forget_gates(lo);
-        livepatch_object_going(lo);
+    // Its code is unmapped already (its destructors were not seen: fini_watch.hpp):
+    // livepatch_object_going() writes none of it.
+    for (uintptr_t base : gone) going(g_live.find(base));
+}
+
+void objects_finished() {
+    // The loader runs destructors only for the objects it is removing (and at exit, when the
+    // agent's events have stopped): every watched object whose DT_FINI ran is going, and is
+    // still mapped.
+    for (uintptr_t base : fini_watch_finished()) {
+        auto it = g_live.find(base);
+        if (it != g_live.end())
+            going(it);
+        else
+            fini_watch_forget(base);
     }
+}
+
+void object_bound(const LoadedObject &lo) {
+    if (!g_loader_hook || lo.is_main) return;
+    auto d = g_dynamic.find(lo.base);
+    std::string why;
+    fini_watch(lo.base, d == g_dynamic.end() ? nullptr : d->second, &why);  // else: GOING after the unmap
 }
 
 bool objects_watched() {

@@ -52,6 +52,11 @@ void object_coming(struct link_map *map);
 // After a change (RT_CONSISTENT): the load biases of every object the loader lists now; a live
 // object missing from them is GOING (already unmapped).
 void objects_present(const std::set<uintptr_t> &bases);
+// At RT_DELETE: the objects whose destructors have run (fini_watch.hpp) are GOING, still mapped.
+void objects_finished();
+// A patch was bound to the live object `lo` (bind_object): without the audit module, its
+// destructors are watched, so that its GOING comes before it is unmapped.
+void object_bound(const LoadedObject &lo);
 // The live object named `name` (nullptr: the executable); core mutex held. Without the audit
 // module, whatever the dynamic linker lists now.
 bool find_live_object(const char *name, LoadedObject *out);

@@ -188,13 +188,15 @@ void withdraw_offer(ThreadSlot *s, pid_t tid) {
     s->tid.compare_exchange_strong(offered, 0, std::memory_order_acq_rel);
 }
 
-bool only_slot_of(const ThreadSlot *s, pid_t tid) {
+ThreadSlot *other_slot_of(const ThreadSlot *s, pid_t tid, pid_t *word) {
     ThreadSlot *arr = slots();
     for (uint32_t i = 0, n = slots_high_water(); arr && i < n; i++) {
         const pid_t t = arr[i].tid.load(std::memory_order_acquire);
-        if (&arr[i] != s && (slot_owner(t) == tid || t == -tid)) return false;
+        if (&arr[i] == s || (slot_owner(t) != tid && t != -tid)) continue;
+        if (word) *word = t;
+        return &arr[i];
     }
-    return true;
+    return nullptr;
 }
 
 void thread_state_after_fork_child() {

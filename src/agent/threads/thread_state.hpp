@@ -169,8 +169,9 @@ void release_self_slot();
 ThreadSlot *offer_slot(pid_t tid);
 // Takes the offer to `tid` back unless the thread took it (a duplicate: it claimed its own).
 void withdraw_offer(ThreadSlot *s, pid_t tid);
-// Whether no slot other than `s` names thread `tid` (owned, offered or being set up). Worker.
-bool only_slot_of(const ThreadSlot *s, pid_t tid);
+// The first slot other than `s` that names thread `tid` (owned, offered or being set up), with
+// the tid word it held when looked at in *word; nullptr if there is none. Worker.
+ThreadSlot *other_slot_of(const ThreadSlot *s, pid_t tid, pid_t *word = nullptr);
 // In a fork() child, from the atfork handler (one thread).
 void thread_state_after_fork_child();
 void thread_birth_init();

@@ -41,17 +41,28 @@ bool agent_mapped(pid_t pid) {
     return maps_of(pid).find("libgraft.so") != std::string::npos;
 }
 
-// Loads and disables no_disturbance_fix `cycles` times, checking work() each way.
-void patch_cycles(Target &t, int cycles) {
+// Loads no_disturbance_fix (its transition completes, work() is 2), runs `between`, disables it
+// (work() is 1 again); the load's command in *load.
+void patch_and_revert(Target &t, Cmd *load, const std::function<void()> &between = {}) {
     const std::string pid = std::to_string(t.pid());
+    *load = graft_cmd({"load", pid, patch_path("no_disturbance_fix"), "--timeout", "60"});
+    ASSERT_EQ(load->rc, 0) << load->out << load->err << target_state(t);
+    EXPECT_NE(load->out.find("'no_disturbance_fix': patching complete"), std::string::npos) << load->out;
+    ASSERT_EQ(ask(t, "tick", "work "), "work 2");
+    if (between) {
+        ASSERT_NO_FATAL_FAILURE(between());
+    }
+    Cmd dis = graft_cmd({"disable", pid, "no_disturbance_fix", "--wait", "--timeout", "60"});
+    ASSERT_EQ(dis.rc, 0) << dis.out << dis.err << target_state(t);
+    ASSERT_EQ(ask(t, "tick", "work "), "work 1");
+}
+
+// Loads, disables and unloads no_disturbance_fix `cycles` times, checking work() each way.
+void patch_cycles(Target &t, int cycles) {
     for (int i = 0; i < cycles; i++) {
-        Cmd load = graft_cmd({"load", pid, patch_path("no_disturbance_fix")});
-        ASSERT_EQ(load.rc, 0) << load.out << load.err << target_state(t);
-        ASSERT_EQ(ask(t, "tick", "work "), "work 2");
-        Cmd dis = graft_cmd({"disable", pid, "no_disturbance_fix", "--wait", "--timeout", "60"});
-        ASSERT_EQ(dis.rc, 0) << dis.out << dis.err << target_state(t);
-        ASSERT_EQ(ask(t, "tick", "work "), "work 1");
-        Cmd unl = graft_cmd({"unload", pid, "no_disturbance_fix"});
+        Cmd load;
+        ASSERT_NO_FATAL_FAILURE(patch_and_revert(t, &load));
+        Cmd unl = graft_cmd({"unload", std::to_string(t.pid()), "no_disturbance_fix"});
         ASSERT_EQ(unl.rc, 0) << unl.err;
     }
 }
@@ -269,18 +280,11 @@ static void threads_born_after_the_attach(const char *prog) {
     auto before = threads(t.pid());
     EXPECT_EQ(before.size(), 8u) << before.dump();  // main, 3 + 3 waiters, graft's worker
 
-    Cmd load = graft_cmd({"load", pid, patch_path("no_disturbance_fix"), "--timeout", "60"});
-    ASSERT_EQ(load.rc, 0) << load.out << load.err;
-    EXPECT_NE(load.out.find("'no_disturbance_fix': patching complete"), std::string::npos) << load.out;
-    for (auto &l : log_lines(t.pid())) {
-        EXPECT_EQ(l.find("signaling remaining threads"), std::string::npos) << l;
-        EXPECT_EQ(l.find("no graft state yet"), std::string::npos) << l;
-    }
-    for (auto &x : threads(t.pid())) EXPECT_EQ(x["pending"], false) << x.dump();
-    ASSERT_EQ(ask(t, "tick", "work "), "work 2");
-    Cmd dis = graft_cmd({"disable", pid, "no_disturbance_fix", "--wait", "--timeout", "60"});
-    ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
-    ASSERT_EQ(ask(t, "tick", "work "), "work 1");
+    Cmd load;
+    ASSERT_NO_FATAL_FAILURE(patch_and_revert(t, &load, [&] {
+        for (auto &x : threads(t.pid())) EXPECT_EQ(x["pending"], false) << x.dump();
+        for (auto &l : log_lines(t.pid())) EXPECT_EQ(l.find("no graft state yet"), std::string::npos) << l;
+    }));
     for (auto &l : log_lines(t.pid()))
         EXPECT_EQ(l.find("signaling remaining threads"), std::string::npos) << l;
     EXPECT_EQ(ask(t, "counts", "counts "), "counts pipe=0 cond=0 epoll=0 eintr=0");
@@ -311,13 +315,8 @@ TEST(Attach, ThreadsBornWithoutABirthHookAreCheckedWhereTheyBlock) {
     ASSERT_TRUE(wait_all_blocked(t.pid()));
     EXPECT_EQ(threads(t.pid()).size(), 8u);  // main, 3 waiters, timer helper, 2 more, graft's worker
 
-    Cmd load = graft_cmd({"load", pid, patch_path("no_disturbance_fix"), "--timeout", "60"});
-    ASSERT_EQ(load.rc, 0) << load.out << load.err << target_state(t);
-    EXPECT_NE(load.out.find("'no_disturbance_fix': patching complete"), std::string::npos) << load.out;
-    ASSERT_EQ(ask(t, "tick", "work "), "work 2");
-    Cmd dis = graft_cmd({"disable", pid, "no_disturbance_fix", "--wait", "--timeout", "60"});
-    ASSERT_EQ(dis.rc, 0) << dis.out << dis.err << target_state(t);
-    ASSERT_EQ(ask(t, "tick", "work "), "work 1");
+    Cmd load;
+    ASSERT_NO_FATAL_FAILURE(patch_and_revert(t, &load));
     for (auto &l : log_lines(t.pid())) {
         EXPECT_EQ(l.find("signaling remaining threads"), std::string::npos) << l;
         EXPECT_EQ(l.find("no graft state yet"), std::string::npos) << l;
@@ -438,17 +437,13 @@ TEST(Attach, NonDumpableDaemonsBlockedThreadsAreCheckedWhereTheyStand) {
     ASSERT_EQ(graft_cmd({"attach", pid}).rc, 0);
     ASSERT_TRUE(wait_all_blocked(t.pid()));
 
-    Cmd load = graft_cmd({"load", pid, patch_path("no_disturbance_fix"), "--timeout", "60"});
-    ASSERT_EQ(load.rc, 0) << load.out << load.err << target_state(t);
-    EXPECT_NE(load.out.find("'no_disturbance_fix': patching complete"), std::string::npos) << load.out;
+    Cmd load;
+    ASSERT_NO_FATAL_FAILURE(patch_and_revert(t, &load, [&] {
+        // Threads born after the files were passed get theirs with the next command.
+        ASSERT_EQ(ask(t, "spawn", "spawned "), "spawned 3");
+        ASSERT_TRUE(wait_all_blocked(t.pid()));
+    }));
     EXPECT_EQ(load.err.find("warning"), std::string::npos) << load.err;
-    ASSERT_EQ(ask(t, "tick", "work "), "work 2");
-    // Threads born after the files were passed get theirs with the next command.
-    ASSERT_EQ(ask(t, "spawn", "spawned "), "spawned 3");
-    ASSERT_TRUE(wait_all_blocked(t.pid()));
-    Cmd dis = graft_cmd({"disable", pid, "no_disturbance_fix", "--wait", "--timeout", "60"});
-    ASSERT_EQ(dis.rc, 0) << dis.out << dis.err << target_state(t);
-    ASSERT_EQ(ask(t, "tick", "work "), "work 1");
     for (auto &l : log_lines(t.pid())) {
         EXPECT_EQ(l.find("signaling remaining threads"), std::string::npos) << l;
         EXPECT_EQ(l.find("Permission denied"), std::string::npos) << l;

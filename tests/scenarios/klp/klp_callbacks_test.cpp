@@ -34,10 +34,12 @@ void check(KlpSession &s, const std::string &expected) {
     s.check(expand(expected));
 }
 
+class KlpCallbacks : public ::testing::TestWithParam<bool> {};  // true: klp_host attached
+
 // 1. target module before livepatch: pre/post-patch callbacks run for every loaded object (main
 // and $T) around the patching transition, pre/post-unpatch callbacks around the unpatching one.
-TEST(KlpCallbacks, TargetModuleBeforeLivepatch) {
-    KlpSession s;
+TEST_P(KlpCallbacks, TargetModuleBeforeLivepatch) {
+    KlpSession s(GetParam());
     s.load_mod(kTarget);
     s.load_lp(kLp);
     s.disable_lp(kLp);
@@ -74,8 +76,8 @@ $T: $T_exit
 // 2. module_coming notifier: the patch is enabled for main only; when $T loads, its own
 // pre/post-patch callbacks run (state COMING), before its constructor; on disable, both objects
 // get their unpatch callbacks.
-TEST(KlpCallbacks, ModuleComingNotifier) {
-    KlpSession s;
+TEST_P(KlpCallbacks, ModuleComingNotifier) {
+    KlpSession s(GetParam());
     s.load_lp(kLp);
     s.load_mod(kTarget);
     s.disable_lp(kLp);
@@ -112,8 +114,8 @@ $T: $T_exit
 
 // 3. module_going notifier: unloading $T reverts the patch from $T alone (its unpatch callbacks,
 // state GOING, after its destructor); the disable then runs main's only.
-TEST(KlpCallbacks, ModuleGoingNotifier) {
-    KlpSession s;
+TEST_P(KlpCallbacks, ModuleGoingNotifier) {
+    KlpSession s(GetParam());
     s.load_mod(kTarget);
     s.load_lp(kLp);
     s.unload_mod(kTarget);
@@ -149,8 +151,8 @@ graft: '$LP': unpatching complete
 }
 
 // 4. module_coming and module_going notifiers: $T comes and goes under the enabled patch.
-TEST(KlpCallbacks, ModuleComingAndGoingNotifiers) {
-    KlpSession s;
+TEST_P(KlpCallbacks, ModuleComingAndGoingNotifiers) {
+    KlpSession s(GetParam());
     s.load_lp(kLp);
     s.load_mod(kTarget);
     s.unload_mod(kTarget);
@@ -187,8 +189,8 @@ graft: '$LP': unpatching complete
 }
 
 // 5. target module not present: only main's callbacks run.
-TEST(KlpCallbacks, TargetModuleNotPresent) {
-    KlpSession s;
+TEST_P(KlpCallbacks, TargetModuleNotPresent) {
+    KlpSession s(GetParam());
     s.load_lp(kLp);
     s.disable_lp(kLp);
     s.unload_lp(kLp);
@@ -216,8 +218,8 @@ graft: '$LP': unpatching complete
 // reached, no post_unpatch runs (its pre_patch failed), and `graft load` fails, as insmod does.
 // The last line before "% dlclose" is `graft load`'s error, which carries pre_patch's own -ENODEV,
 // as the kernel's insmod error does.
-TEST(KlpCallbacks, PrePatchCallbackENODEV) {
-    KlpSession s;
+TEST_P(KlpCallbacks, PrePatchCallbackENODEV) {
+    KlpSession s(GetParam());
     s.load_mod(kTarget);
     s.set_env("PRE_PATCH_RET", "-19");
     s.load_failing_lp(kLp);
@@ -247,8 +249,8 @@ $T: $T_exit
 // the dynamic linker refuse the object: dlopen succeeds, $T keeps its original code, stays out of
 // the patch (no "reverting" nor unpatch callbacks for it later) and its constructor still runs,
 // after the refusal line; there is no insmod-style error line.
-TEST(KlpCallbacks, ModuleComingPrePatchCallbackENODEV) {
-    KlpSession s;
+TEST_P(KlpCallbacks, ModuleComingPrePatchCallbackENODEV) {
+    KlpSession s(GetParam());
     s.load_lp(kLp);
     s.set_env("PRE_PATCH_RET", "-19");
     s.load_mod(kTarget);
@@ -286,8 +288,8 @@ graft: '$LP': unpatching complete
 
 // 8. multiple target modules: $B's work thread ran and left before the patch loads, so the
 // transition completes at once; $T comes and goes meanwhile.
-TEST(KlpCallbacks, MultipleTargetModules) {
-    KlpSession s;
+TEST_P(KlpCallbacks, MultipleTargetModules) {
+    KlpSession s(GetParam());
     s.set_env("BLOCK_TRANSITION", "N");
     s.load_mod(kBusy);
     s.load_lp(kLp);
@@ -342,8 +344,8 @@ $B: $B_exit
 // only: post_patch waits for the end of the transition) and goes (no pre_unpatch: its
 // post_patch never ran). The disable reverses the transition: no pre_unpatch at all, the
 // post_unpatch callbacks of the objects whose pre_patch ran.
-TEST(KlpCallbacks, BusyTargetModule) {
-    KlpSession s;
+TEST_P(KlpCallbacks, BusyTargetModule) {
+    KlpSession s(GetParam());
     s.set_env("BLOCK_TRANSITION", "Y");
     s.load_mod(kBusy);
     s.load_lp_nowait(kLp);
@@ -399,8 +401,8 @@ $B: $B_exit
 }
 
 // 10. multiple livepatches: each patch's callbacks run for its own transitions.
-TEST(KlpCallbacks, MultipleLivepatches) {
-    KlpSession s;
+TEST_P(KlpCallbacks, MultipleLivepatches) {
+    KlpSession s(GetParam());
     s.load_lp(kLp);
     s.load_lp(kLp2);
     s.disable_lp(kLp2);
@@ -446,8 +448,8 @@ graft: '$LP': unpatching complete
 // 11. atomic replace: $LP2 (replace) takes $LP's place without any of $LP's unpatch callbacks;
 // disabling $LP2 runs $LP2's; $LP, replaced, unloads silently. The replace build of $LP2 is
 // test_klp_callbacks_demo2_replace.so (the kernel's replace=1 parameter).
-TEST(KlpCallbacks, AtomicReplace) {
-    KlpSession s;
+TEST_P(KlpCallbacks, AtomicReplace) {
+    KlpSession s(GetParam());
     s.load_lp(kLp);
     s.load_lp(kLp2 + "_replace");
     EXPECT_EQ(patch_names(s.pid()), std::vector<std::string>{kLp2})
@@ -486,3 +488,11 @@ graft: '$LP2': unpatching complete
 }
 
 }  // namespace
+
+// Every case twice: under `graft run` (the audit module reports the targets coming and going)
+// and on a klp_host started without graft and attached to (the loader's debugger hook and the
+// targets' watched destructors report them): the same transcript.
+INSTANTIATE_TEST_SUITE_P(, KlpCallbacks, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool> &i) {
+                             return i.param ? "Attached" : "GraftRun";
+                         });

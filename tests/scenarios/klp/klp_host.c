@@ -24,8 +24,12 @@
 
 #include "fixture.h"
 
-/* The agent's; weak so that the program also runs without it (it then logs nothing). */
-extern void graft_log(const char *fmt, ...) __attribute__((weak));
+/* The agent's graft_log, looked up at each use: the program also runs without the agent (it then
+ * logs nothing), and an agent graft attaches later is found once it is there. */
+typedef void (*log_fn)(const char *fmt, ...);
+static log_fn agent_log(void) {
+    return (log_fn)dlsym(RTLD_DEFAULT, "graft_log");
+}
 
 __attribute__((noinline)) const char *cmdline_proc_show(void) {
     return "BOOT_IMAGE=/vmlinuz root=/dev/sda1";
@@ -86,7 +90,8 @@ int main(void) {
     while (next_command(line, sizeof line)) {
         char a[128] = "", b[128] = "";
         if (!strncmp(line, "log ", 4)) {
-            if (graft_log) graft_log("%s", line + 4);
+            log_fn lg = agent_log();
+            if (lg) lg("%s", line + 4);
             printf("ok log\n");
         } else if (sscanf(line, "load %127s", a) == 1) {
             load(a);

@@ -31,9 +31,17 @@ std::string mod_target_show(KlpSession &s) {
     return a.rfind("ok call: ", 0) == 0 ? a.substr(9) : a;
 }
 
+class KlpLivepatch : public ::testing::TestWithParam<bool> {};  // true: klp_host attached
+
+// Every case twice: under `graft run` and on a klp_host started without graft and attached to.
+INSTANTIATE_TEST_SUITE_P(, KlpLivepatch, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool> &i) {
+                             return i.param ? "Attached" : "GraftRun";
+                         });
+
 // 1. basic function patching
-TEST(KlpLivepatch, BasicFunctionPatching) {
-    KlpSession s;
+TEST_P(KlpLivepatch, BasicFunctionPatching) {
+    KlpSession s(GetParam());
     std::string original = s.cmdline();
     s.load_lp("test_klp_livepatch");
     EXPECT_EQ(s.cmdline(), kPatched);
@@ -58,8 +66,8 @@ graft: 'test_klp_livepatch': unpatching complete
 
 // 2. multiple livepatches: test_klp_livepatch (cmdline) and test_klp_atomic_replace without
 // replace (meminfo) stack; each leaves with its own disable.
-TEST(KlpLivepatch, MultipleLivepatches) {
-    KlpSession s;
+TEST_P(KlpLivepatch, MultipleLivepatches) {
+    KlpSession s(GetParam());
     std::string cmdline = s.cmdline(), meminfo = s.meminfo();
     s.load_lp("test_klp_livepatch");
     grep_live_patched(s);
@@ -117,8 +125,8 @@ graft: 'test_klp_livepatch': unpatching complete
 // returns to its original code, and unloading them prints nothing. The kernel's second patch
 // (test_klp_syscall, which patches getpid) has no counterpart in klp_host; test_klp_mod_patch
 // plays it, its object not loaded.
-TEST(KlpLivepatch, AtomicReplaceLivepatch) {
-    KlpSession s;
+TEST_P(KlpLivepatch, AtomicReplaceLivepatch) {
+    KlpSession s(GetParam());
     std::string cmdline = s.cmdline(), meminfo = s.meminfo();
     s.load_lp("test_klp_livepatch");
     grep_live_patched(s);
@@ -187,8 +195,8 @@ graft: 'test_klp_atomic_replace': unpatching complete
 }
 
 // 4. module function patching: the target object is loaded before the patch.
-TEST(KlpLivepatch, ModuleFunctionPatching) {
-    KlpSession s;
+TEST_P(KlpLivepatch, ModuleFunctionPatching) {
+    KlpSession s(GetParam());
     s.load_mod("test_klp_mod_target");
     EXPECT_EQ(mod_target_show(s), kTargetOriginal);
     s.load_lp("test_klp_mod_patch");
@@ -219,8 +227,8 @@ test_klp_mod_target: test_klp_mod_target_exit
 
 // 5. module function patching (livepatch first): the patch is applied to the target object as
 // it loads, before its constructor runs.
-TEST(KlpLivepatch, ModuleFunctionPatchingLivepatchFirst) {
-    KlpSession s;
+TEST_P(KlpLivepatch, ModuleFunctionPatchingLivepatchFirst) {
+    KlpSession s(GetParam());
     s.load_lp("test_klp_mod_patch");
     s.load_mod("test_klp_mod_target");
     EXPECT_EQ(mod_target_show(s), kTargetPatched);

@@ -2,6 +2,7 @@
  * b() returns 0 (objects_fix: 1). Its constructor and destructor call b() and print what it
  * returned: a patch applied to the loading object before its constructors run shows in
  * "ctor b=1", one removed only after its destructors ran shows in "dtor b=1".
+ * objects_lib_tag is data a patch's unpatch callbacks read as the library goes.
  * The lines are written with write(2): in a dlmopen namespace the library has a libc (and a
  * stdout buffer) of its own. */
 #include <stdio.h>
@@ -9,6 +10,8 @@
 #include <unistd.h>
 
 volatile int b_value = 0;
+/* Data of the library's own, which objects_going_fix's unpatch callbacks read. */
+const char objects_lib_tag[] = "objects_lib's data";
 
 __attribute__((noinline)) int b(void) { return b_value; }
 

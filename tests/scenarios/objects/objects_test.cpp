@@ -231,7 +231,48 @@ TEST_P(ObjectsComeAndGo, DlmopenNamespace) {
     EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
 }
 
-// (e) The library built without graft's flags: b() has no patchable entry, so graft rewrites its
+// (e) The kernel's module_going order: a patch's unpatch callbacks for an object that goes run
+// after the object's destructors and before it is unmapped, so they may read its data. Attached,
+// the loader's debugger interface does not say which objects a dlclose removes: graft watches
+// the destructors of the objects it patches (their DT_FINI) and reports GOING at RT_DELETE. The
+// library goes twice, from the main link-map namespace and from a dlmopen one; the patch is
+// loaded anew each time (its GRAFT_REF is resolved when it loads).
+TEST_P(ObjectsComeAndGo, UnpatchCallbacksReadTheObjectBeforeItIsUnmapped) {
+    Target t(prog_path("objects_host"), {}, {}, /*under_graft=*/!GetParam());
+    start(t, GetParam());
+    std::vector<std::string> expected;
+    for (std::string how : {"load", "dlmopen"}) {
+        SCOPED_TRACE(how);
+        EXPECT_EQ(command(t, how, "loaded"), v({"ctor b=0", "loaded"}));
+        Cmd load =
+            graft_cmd({"load", std::to_string(t.pid()), patch_path("objects_going_fix"), "--timeout", "60"});
+        ASSERT_EQ(load.rc, 0) << load.out << load.err << target_state(t);
+        EXPECT_EQ(command(t, "unload", "unloaded"), v({"dtor b=1", "unloaded"})) << t.all_output();
+        const std::string data = "objects_lib.so (going): objects_lib's data";
+        const std::vector<std::string> going = {
+            "objects_going_fix: pre_unpatch " + data,
+            "graft: reverting patch 'objects_going_fix' on unloading object 'objects_lib.so'",
+            "objects_going_fix: post_unpatch " + data,
+        };
+        std::vector<std::string> seen;
+        for (auto &l : agent_log(t.pid()))
+            if (l.find("objects_going_fix: p") != std::string::npos ||
+                l.find("reverting") != std::string::npos)
+                seen.push_back(l);
+        expected.insert(expected.end(), going.begin(), going.end());
+        EXPECT_EQ(seen, expected);
+        EXPECT_EQ(command(t, "call", "a="), v({"a=0 b=none"}));
+        Cmd dis =
+            graft_cmd({"disable", std::to_string(t.pid()), "objects_going_fix", "--wait", "--timeout", "60"});
+        ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
+        Cmd unl = graft_cmd({"unload", std::to_string(t.pid()), "objects_going_fix"});
+        ASSERT_EQ(unl.rc, 0) << unl.out << unl.err;
+    }
+    t.send("quit\n");
+    EXPECT_EQ(t.wait_exit(), 0) << t.all_output();
+}
+
+// (f) The library built without graft's flags: b() has no patchable entry, so graft rewrites its
 // own entry when the library comes (inside dlopen, before the constructor runs) and the library
 // takes the rewritten bytes with it when it goes; it comes back patched again.
 TEST(ObjectsPlain, OrdinaryEntryPatchedAsTheLibraryComesAndGoes) {
