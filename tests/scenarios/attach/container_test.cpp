@@ -60,6 +60,28 @@ bool can_make_namespaces() {
     return graft::test::run({"unshare", "--pid", "--mount", "--net", "--fork", "true"}).rc == 0;
 }
 
+// A container: pid 1 is a shell that hides graft's agent and patches behind empty file systems,
+// then runs `command` (a child: the shell stays pid 1) with the test's stdin.
+Target container(const std::string &command) {
+    const std::string patch = graft::test::patch_path("basic_fix");
+    const std::string script = "mount -t tmpfs graft-hidden '" + agent_dir() +
+                               "' && mount -t tmpfs graft-hidden '" + patch.substr(0, patch.rfind('/')) +
+                               "' && " + command + "; r=$?; exit $r";
+    return Target("/usr/bin/unshare",
+                  {"--pid", "--mount", "--net", "--fork", "--kill-child", "--mount-proc", "sh", "-c", script},
+                  {},
+                  /*under_graft=*/false);
+}
+
+// The service's pid, as the host sees it, once it said "ready".
+void service_of(Target &c, pid_t *svc) {
+    ASSERT_GE(c.wait_line("ready"), 0) << c.all_output();
+    const pid_t init = first_child(c.pid());
+    ASSERT_GT(init, 0);
+    *svc = first_child(init);
+    ASSERT_GT(*svc, 0);
+}
+
 }  // namespace graft_container_test
 
 TEST(Attach, ProcessInOtherPidMountAndNetworkNamespaces) {
@@ -70,19 +92,9 @@ TEST(Attach, ProcessInOtherPidMountAndNetworkNamespaces) {
     ASSERT_FALSE(agent_dir.empty());
     const std::string patch = graft::test::patch_path("basic_fix");
     const std::string patch_dir = patch.substr(0, patch.rfind('/'));
-    // The container: pid 1 is a shell that hides graft's agent and patches behind empty file
-    // systems, then runs the service (a child: the shell stays pid 1) with the test's stdin.
-    const std::string script = "mount -t tmpfs graft-hidden '" + agent_dir +
-                               "' && mount -t tmpfs graft-hidden '" + patch_dir + "' && '" +
-                               graft::test::prog_path("basic") + "' 4; r=$?; exit $r";
-    Target c("/usr/bin/unshare",
-             {"--pid", "--mount", "--net", "--fork", "--kill-child", "--mount-proc", "sh", "-c", script}, {},
-             /*under_graft=*/false);
-    ASSERT_GE(c.wait_line("ready"), 0) << c.all_output();
-    const pid_t init = ct::first_child(c.pid());
-    ASSERT_GT(init, 0);
-    const pid_t svc = ct::first_child(init);
-    ASSERT_GT(svc, 0);
+    Target c = ct::container("'" + graft::test::prog_path("basic") + "' 4");
+    pid_t svc = 0;
+    ASSERT_NO_FATAL_FAILURE(ct::service_of(c, &svc));
     const std::string pid = std::to_string(svc);
     for (const char *kind : {"pid", "mnt", "net"})
         ASSERT_NE(ct::ns_link(svc, kind), ct::ns_link(0, kind)) << kind;
@@ -152,4 +164,40 @@ TEST(Attach, ProcessInOtherPidMountAndNetworkNamespaces) {
     EXPECT_EQ(graft::test::ask(c, "tick", "greet "), "greet 1");
     c.send("quit\n");
     EXPECT_EQ(c.wait_exit(), 0);
+}
+
+// A daemon in a container that switched users (not dumpable): `graft` passes its agent the
+// threads' /proc syscall files, opened in the procfs the container mounted (the one the agent's
+// /proc/self is) and named by the container's thread ids, so blocked threads are checked where
+// they stand there too: no signal, no EINTR.
+TEST(Attach, NonDumpableDaemonInAContainerHasItsBlockedThreadsCheckedWhereTheyStand) {
+    namespace ct = graft_container_test;
+    if (geteuid() != 0 || !ct::can_make_namespaces())
+        GTEST_SKIP() << "needs root and unshare(1) with pid, mount and network namespaces";
+#if defined(GRAFT_TEST_AGENT_ASAN)
+    GTEST_SKIP() << "an ASan-built agent cannot start in a non-dumpable process";
+#endif
+    Target c = ct::container("'" + graft::test::prog_path("attach_idle") + "' nobody");
+    pid_t svc = 0;
+    ASSERT_NO_FATAL_FAILURE(ct::service_of(c, &svc));
+    const std::string pid = std::to_string(svc);
+    ASSERT_NE(ct::read_all("/proc/" + pid + "/status").find("Uid:\t65534"), std::string::npos);
+    Cmd load = graft::test::graft_cmd(
+        {"load", pid, graft::test::patch_path("no_disturbance_fix"), "--timeout", "60"});
+    ASSERT_EQ(load.rc, 0) << load.out << load.err;
+    EXPECT_NE(load.out.find("'no_disturbance_fix': patching complete"), std::string::npos) << load.out;
+    // The attach says the process is not dumpable; nothing says a thread's file was missing.
+    EXPECT_NE(load.err.find(": warning: the process is not dumpable"), std::string::npos) << load.err;
+    EXPECT_EQ(load.err.find("graft passed its agent"), std::string::npos) << load.err;
+    EXPECT_EQ(graft::test::ask(c, "tick", "work "), "work 2");
+    Cmd dis = graft::test::graft_cmd({"disable", pid, "no_disturbance_fix", "--wait", "--timeout", "60"});
+    ASSERT_EQ(dis.rc, 0) << dis.out << dis.err;
+    EXPECT_EQ(graft::test::ask(c, "tick", "work "), "work 1");
+    for (auto &l : graft::test::log_lines(svc)) {
+        EXPECT_EQ(l.find("signaling remaining threads"), std::string::npos) << l;
+        EXPECT_EQ(l.find("Permission denied"), std::string::npos) << l;
+    }
+    EXPECT_EQ(graft::test::ask(c, "counts", "counts "), "counts pipe=0 cond=0 epoll=0 eintr=0");
+    c.send("quit\n");
+    EXPECT_EQ(c.wait_exit(), 0) << c.all_output();
 }
