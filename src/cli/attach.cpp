@@ -19,7 +19,9 @@
 #include <libelf.h>
 #include <sched.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -342,6 +344,43 @@ ThreadNow thread_now(const Target &t, pid_t tid, long *nr) {
     return ThreadNow::kBlocked;
 }
 
+// Whether thread `tid`, seen blocked in call `nr` (one that restarts after a stop), waits there on
+// a socket with a timeout, which makes the call fail with EINTR after a stop instead (signal(7)).
+// The socket itself is asked, through a copy of the thread's descriptor (pidfd_getfd, allowed to
+// whoever may ptrace the process); what cannot be told counts as a timeout, so the thread is not
+// borrowed. The thread may change calls between this look and its stop, as between the scan and
+// the stop for any blocked thread: a window of the few microseconds the look takes.
+bool waits_on_socket_with_timeout(const Target &t, pid_t tid, long nr) {
+    const int option = arch::socket_timeout_option(nr);
+    if (!option) return false;
+    char path[40], buf[128];
+    std::snprintf(path, sizeof path, "%d/syscall", tid);
+    const int sf = openat(t.task_fd, path, O_RDONLY | O_CLOEXEC);
+    if (sf < 0) return true;
+    const ssize_t n = read(sf, buf, sizeof buf - 1);
+    close(sf);
+    if (n <= 0) return true;
+    buf[n] = 0;
+    char *end = nullptr;
+    if (std::strtol(buf, &end, 10) != nr || *end != ' ') return true;  // it moved on
+    const unsigned long long fd = std::strtoull(end + 1, &end, 16);
+    if (*end != ' ' || fd > INT32_MAX) return true;
+    char link[64] = {};
+    const std::string fd_path = t.proc + "/fd/" + std::to_string(fd);
+    if (readlink(fd_path.c_str(), link, sizeof link - 1) < 0) return true;
+    if (std::strncmp(link, "socket:", 7) != 0) return false;
+    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, t.pid, 0));
+    if (pidfd < 0) return true;
+    const int copy = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, static_cast<int>(fd), 0));
+    close(pidfd);
+    if (copy < 0) return true;
+    timeval tv{};
+    socklen_t len = sizeof tv;
+    const int r = getsockopt(copy, SOL_SOCKET, option, &tv, &len);
+    close(copy);
+    return r != 0 || tv.tv_sec != 0 || tv.tv_usec != 0;
+}
+
 struct Signals {
     uint64_t blocked = 0;
     bool pending = false;  // a signal it does not block waits for it (or for the process)
@@ -578,7 +617,8 @@ bool borrow_some_thread(Target &t, const std::string &agent, Clock::time_point s
             long nr = -1;
             const ThreadNow now = thread_now(t, tid, &nr);
             if (now == ThreadNow::kRunning && take(tid, "running")) return true;
-            if (now == ThreadNow::kBlocked && blocked_too && nr >= 0 && arch::syscall_restarts_after_stop(nr))
+            if (now == ThreadNow::kBlocked && blocked_too && nr >= 0 &&
+                arch::syscall_restarts_after_stop(nr) && !waits_on_socket_with_timeout(t, tid, nr))
                 blocked.emplace_back(tid, nr);
         }
         for (auto [tid, nr] : blocked)

@@ -8,6 +8,7 @@
 
 #include <elf.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -170,6 +171,25 @@ bool syscall_restarts_after_stop(long nr) {
         SYS_wait4,   SYS_waitid,   SYS_nanosleep, SYS_clock_nanosleep, SYS_futex,   SYS_poll,     SYS_ppoll,
         SYS_select,  SYS_pselect6, SYS_pause,     SYS_rt_sigsuspend,   SYS_msgrcv,  SYS_msgsnd};
     return std::find(std::begin(kRestarting), std::end(kRestarting), nr) != std::end(kRestarting);
+}
+
+int socket_timeout_option(long nr) {
+    switch (nr) {
+        case SYS_read:
+        case SYS_readv:
+        case SYS_recvfrom:
+        case SYS_recvmsg:
+        case SYS_accept:
+        case SYS_accept4:
+            return SO_RCVTIMEO;
+        case SYS_write:
+        case SYS_writev:
+        case SYS_sendto:
+        case SYS_sendmsg:
+            return SO_SNDTIMEO;
+        default:
+            return 0;
+    }
 }
 
 long blocked_syscall_nr(const std::string &syscall_line) {

@@ -44,6 +44,11 @@ long find_sigreturn_stub(const uint8_t *code, size_t size);
 // Whether system call `nr`, interrupted by a ptrace stop, restarts by itself (with the time it
 // had left) rather than failing with EINTR: the calls a blocked thread may be borrowed in.
 bool syscall_restarts_after_stop(long nr);
+// Which of a socket's timeouts makes call `nr` (one that restarts otherwise) fail with EINTR
+// after a stop when its first argument is a socket: SO_RCVTIMEO for the calls that receive or
+// accept, SO_SNDTIMEO for those that send (signal(7), "Interruption of system calls and library
+// functions by stop signals"); 0 for a call that takes no socket.
+int socket_timeout_option(long nr);
 // The system call a thread is blocked in, from the first field of /proc/PID/task/TID/syscall.
 long blocked_syscall_nr(const std::string &syscall_line);
 

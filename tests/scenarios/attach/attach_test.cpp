@@ -15,6 +15,7 @@
 #include <functional>
 #include <iostream>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -325,6 +326,40 @@ TEST(Attach, ThreadsBornWithoutABirthHookAreCheckedWhereTheyBlock) {
     ASSERT_EQ(graft_cmd({"unload", pid, "no_disturbance_fix"}).rc, 0);
     t.send("quit\n");
     EXPECT_EQ(t.wait_exit(), 0);
+}
+
+// Where no thread runs, graft borrows one blocked in a call the kernel restarts after a stop, never
+// one whose call a stop would end with EINTR (signal(7)): epoll_wait, sigtimedwait, semop, and
+// read() or accept() on a socket with a receive timeout (read and accept restart otherwise: graft
+// asks the socket). graft would have to issue such a call again, with its whole timeout. Six
+// processes, each with eight such waiters among fourteen threads, so that the borrowed thread is
+// drawn many times. The first also goes through five patch cycles, its blocked threads (select
+// and a raw futex wait too) checked where they stand: no call returns.
+TEST(Attach, NeverBorrowsAThreadWhoseCallAStopWouldInterrupt) {
+    for (int i = 0; i < 6; i++) {
+        SCOPED_TRACE("process " + std::to_string(i));
+        Target t(prog_path("attach_idle"), {"waits"}, {}, /*under_graft=*/false);
+        ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+        ASSERT_TRUE(wait_all_blocked(t.pid()));
+        std::istringstream avoid(ask(t, "interruptible", "interruptible"));
+        std::set<pid_t> interruptible;
+        std::string word;
+        for (avoid >> word; avoid >> word;) interruptible.insert(std::stoi(word));
+        ASSERT_EQ(interruptible.size(), 8u);
+        Cmd a = graft_cmd({"attach", std::to_string(t.pid()), "--json"});
+        ASSERT_EQ(a.rc, 0) << a.out << a.err;
+        const auto rep = nlohmann::json::parse(a.out);
+        EXPECT_EQ(rep["borrowed"].get<std::string>().rfind("blocked in system call ", 0), 0u) << a.out;
+        EXPECT_EQ(interruptible.count(rep["borrowed_tid"].get<pid_t>()), 0u) << a.out;
+        if (i == 0) {
+            ASSERT_NO_FATAL_FAILURE(patch_cycles(t, 5));
+            for (auto &l : log_lines(t.pid()))
+                EXPECT_EQ(l.find("signaling remaining threads"), std::string::npos) << l;
+        }
+        EXPECT_EQ(ask(t, "counts", "counts "), "counts pipe=0 cond=0 epoll=0 eintr=0 more=0");
+        t.send("quit\n");
+        EXPECT_EQ(t.wait_exit(), 0);
+    }
 }
 
 // A thread blocked inside dlopen (ld.so reading a FIFO whose writer sends nothing yet) holds the
