@@ -344,41 +344,48 @@ ThreadNow thread_now(const Target &t, pid_t tid, long *nr) {
     return ThreadNow::kBlocked;
 }
 
-// Whether thread `tid`, seen blocked in call `nr` (one that restarts after a stop), waits there on
-// a socket with a timeout, which makes the call fail with EINTR after a stop instead (signal(7)).
-// The socket itself is asked, through a copy of the thread's descriptor (pidfd_getfd, allowed to
-// whoever may ptrace the process); what cannot be told counts as a timeout, so the thread is not
-// borrowed. The thread may change calls between this look and its stop, as between the scan and
-// the stop for any blocked thread: a window of the few microseconds the look takes.
-bool waits_on_socket_with_timeout(const Target &t, pid_t tid, long nr) {
+// What thread `tid`, seen blocked in call `nr` (one that restarts after a stop), waits on, as far
+// as a stop is concerned: signal(7) says a stop ends recv, accept, send and connect (and read and
+// write, which take the same path) with EINTR when the socket has a timeout (SO_RCVTIMEO,
+// SO_SNDTIMEO). graft would issue such a call again, but with its whole timeout. The socket is
+// asked through a copy of the thread's descriptor (pidfd_getfd, allowed to whoever may ptrace
+// the process): kUnknown when that cannot be done (a kernel before 5.6, a seccomp filter), or when
+// the thread's descriptor table is not the process's.
+enum class SocketWait { kNone, kUnknown, kTimeout };
+SocketWait socket_wait_of(const Target &t, pid_t tid, long nr) {
     const int option = arch::socket_timeout_option(nr);
-    if (!option) return false;
+    if (!option) return SocketWait::kNone;
     char path[40], buf[128];
     std::snprintf(path, sizeof path, "%d/syscall", tid);
     const int sf = openat(t.task_fd, path, O_RDONLY | O_CLOEXEC);
-    if (sf < 0) return true;
+    if (sf < 0) return SocketWait::kUnknown;
     const ssize_t n = read(sf, buf, sizeof buf - 1);
     close(sf);
-    if (n <= 0) return true;
+    if (n <= 0) return SocketWait::kUnknown;
     buf[n] = 0;
     char *end = nullptr;
-    if (std::strtol(buf, &end, 10) != nr || *end != ' ') return true;  // it moved on
+    if (std::strtol(buf, &end, 10) != nr || *end != ' ') return SocketWait::kUnknown;  // it moved on
     const unsigned long long fd = std::strtoull(end + 1, &end, 16);
-    if (*end != ' ' || fd > INT32_MAX) return true;
-    char link[64] = {};
-    const std::string fd_path = t.proc + "/fd/" + std::to_string(fd);
-    if (readlink(fd_path.c_str(), link, sizeof link - 1) < 0) return true;
-    if (std::strncmp(link, "socket:", 7) != 0) return false;
+    if (*end != ' ' || fd > INT32_MAX) return SocketWait::kUnknown;
+    auto link_of = [](const std::string &p) {
+        char l[64] = {};
+        return readlink(p.c_str(), l, sizeof l - 1) > 0 ? std::string(l) : std::string();
+    };
+    const std::string mine = link_of(t.proc + "/task/" + std::to_string(tid) + "/fd/" + std::to_string(fd));
+    if (mine.empty()) return SocketWait::kUnknown;
+    if (mine.rfind("socket:", 0) != 0) return SocketWait::kNone;
+    if (link_of(t.proc + "/fd/" + std::to_string(fd)) != mine) return SocketWait::kUnknown;
     const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, t.pid, 0));
-    if (pidfd < 0) return true;
+    if (pidfd < 0) return SocketWait::kUnknown;
     const int copy = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, static_cast<int>(fd), 0));
     close(pidfd);
-    if (copy < 0) return true;
+    if (copy < 0) return SocketWait::kUnknown;
     timeval tv{};
     socklen_t len = sizeof tv;
     const int r = getsockopt(copy, SOL_SOCKET, option, &tv, &len);
     close(copy);
-    return r != 0 || tv.tv_sec != 0 || tv.tv_usec != 0;
+    if (r != 0) return SocketWait::kUnknown;
+    return tv.tv_sec != 0 || tv.tv_usec != 0 ? SocketWait::kTimeout : SocketWait::kNone;
 }
 
 struct Signals {
@@ -617,12 +624,23 @@ bool borrow_some_thread(Target &t, const std::string &agent, Clock::time_point s
             long nr = -1;
             const ThreadNow now = thread_now(t, tid, &nr);
             if (now == ThreadNow::kRunning && take(tid, "running")) return true;
-            if (now == ThreadNow::kBlocked && blocked_too && nr >= 0 &&
-                arch::syscall_restarts_after_stop(nr) && !waits_on_socket_with_timeout(t, tid, nr))
+            if (now == ThreadNow::kBlocked && blocked_too && nr >= 0 && arch::syscall_restarts_after_stop(nr))
                 blocked.emplace_back(tid, nr);
         }
-        for (auto [tid, nr] : blocked)
-            if (take(tid, "blocked in system call " + std::to_string(nr))) return true;
+        // A thread on a socket with a timeout only if no other can be borrowed, one whose socket
+        // could not be asked before it; each asked just before it would be taken.
+        std::vector<std::pair<pid_t, long>> later[2];
+        auto take_blocked = [&](pid_t tid, long nr) {
+            return take(tid, "blocked in system call " + std::to_string(nr));
+        };
+        for (auto [tid, nr] : blocked) {
+            const SocketWait w = socket_wait_of(t, tid, nr);
+            if (w == SocketWait::kNone && take_blocked(tid, nr)) return true;
+            if (w != SocketWait::kNone) later[w == SocketWait::kUnknown ? 0 : 1].emplace_back(tid, nr);
+        }
+        for (auto &rest : later)
+            for (auto [tid, nr] : rest)
+                if (take_blocked(tid, nr)) return true;
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return false;

@@ -328,8 +328,9 @@ OpResult init_objects(Patch *p, const TargetRecord *targets) {
 }
 
 // klp_init_patch: a Patch for the prepared image, its objects and nops, bound to every live
-// object (the others are patched when they load: livepatch_object_coming()). Nothing of the
-// process changes here.
+// object (the others are patched when they load: livepatch_object_coming()). No code of the
+// process changes here; binding an object may route its DT_FINI through graft (fini_watch.hpp),
+// which stays if the patch then fails and only adds a call to the object's `_fini`.
 OpResult init_patch(const std::string &path, const PreparedPatch &pp, std::unique_ptr<Patch> *out) {
     auto p = std::make_unique<Patch>();
     p->path = path;

@@ -16,6 +16,7 @@
 #include "agent/livepatch/core.hpp"
 #include "agent/process/code_writer.hpp"
 #include "agent/process/elf_file.hpp"
+#include "agent/process/fini_watch.hpp"
 #include "agent/process/object_events.hpp"
 #include "agent/process/symbols.hpp"
 #include "arch/arch.hpp"
@@ -61,6 +62,8 @@ void on_loader_event() {
         objects_finished();
         return;
     }
+    // Marks of destructors this thread ran belong to an RT_DELETE only (fini_watch.hpp).
+    fini_watch_clear_marks();
     if (state == r_debug::RT_ADD) return;  // nothing is mapped yet
     std::lock_guard<std::recursive_mutex> g(g_core_mutex);
     struct Release {

@@ -52,10 +52,12 @@ void going(std::map<uintptr_t, LoadedObject>::iterator it) {
     const LoadedObject lo = it->second;
     g_live.erase(it);
     g_dynamic.erase(lo.base);
-    fini_watch_forget(lo.base);
     forget_gates(lo);
     livepatch_object_going(lo);
 }
+
+// The object coming right now in this thread (the loading thread, core mutex held), or 0.
+uintptr_t g_coming_base = 0;
 
 // The object coming or going right now, and which (core mutex).
 std::string &g_state_object = *new std::string;
@@ -126,7 +128,10 @@ void on_object_event(int event, struct link_map *map, Lmid_t) {
                 arch::sync_cores();
                 g_live[lo.base] = lo;
                 if (g_loader_hook) g_dynamic[lo.base] = map->l_ld;
-                if (!livepatch_object_coming(lo)) {  // refused: not live
+                g_coming_base = lo.base;
+                const bool applied = livepatch_object_coming(lo);
+                g_coming_base = 0;
+                if (!applied) {  // refused: not live
                     g_live.erase(lo.base);
                     g_dynamic.erase(lo.base);
                     g_refused.insert(lo.base);
@@ -192,9 +197,9 @@ void object_events_init(bool alone) {
     // (attached, the program's threads may dlopen and dlclose all along): the core mutex held
     // while no load or unload is in flight (loader_quiet).
     std::string why;
+    g_loader_hook = true;  // before the hook can report anything
     if (loader_watch_start(&why)) {
         g_watched = true;
-        g_loader_hook = true;
         for (int waited_ms = 0;; waited_ms++) {
             {
                 std::lock_guard<std::recursive_mutex> g(g_core_mutex);
@@ -212,6 +217,7 @@ void object_events_init(bool alone) {
             usleep(1000);
         }
     }
+    g_loader_hook = false;
     log_line("graft: objects loaded from now on will not be patched as they load: " + why);
     std::lock_guard<std::recursive_mutex> g(g_core_mutex);
     adopt_mapped();  // nothing tells when an object goes: as it always was without a watch
@@ -243,26 +249,29 @@ void objects_present(const std::set<uintptr_t> &bases) {
     // Its code is unmapped already (its destructors were not seen: fini_watch.hpp):
     // livepatch_object_going() writes none of it.
     for (uintptr_t base : gone) going(g_live.find(base));
+    // A watched object's slot serves another only once the object is unmapped (one reported
+    // going at RT_DELETE is still mapped until now; one refused at its coming was never live).
+    for (uintptr_t base : fini_watch_bases())
+        if (!bases.count(base)) fini_watch_forget(base);
 }
 
 void objects_finished() {
-    // The loader runs destructors only for the objects it is removing (and at exit, when the
-    // agent's events have stopped): every watched object whose DT_FINI ran is going, and is
-    // still mapped.
-    for (uintptr_t base : fini_watch_finished()) {
-        auto it = g_live.find(base);
-        if (it != g_live.end())
-            going(it);
-        else
-            fini_watch_forget(base);
-    }
+    // In the thread that reached RT_DELETE, ld.so has run destructors only for the objects this
+    // dlclose removes (an exit's _dl_fini runs them on its own thread, and no RT_DELETE follows
+    // there; marks left by a dlclose that failed before its RT_DELETE were dropped at this
+    // thread's next loader event): every watched object whose DT_FINI this thread ran is going,
+    // and is still mapped.
+    for (uintptr_t base : fini_watch_finished())
+        if (auto it = g_live.find(base); it != g_live.end()) going(it);
+    fini_watch_clear_marks();
 }
 
 void object_bound(const LoadedObject &lo) {
     if (!g_loader_hook || lo.is_main) return;
     auto d = g_dynamic.find(lo.base);
     std::string why;
-    fini_watch(lo.base, d == g_dynamic.end() ? nullptr : d->second, &why);  // else: GOING after the unmap
+    // Else its GOING comes after the unmap, as for any object not watched.
+    fini_watch(lo.base, d == g_dynamic.end() ? nullptr : d->second, lo.base == g_coming_base, &why);
 }
 
 bool objects_watched() {

@@ -9,6 +9,7 @@
 #include "agent/livepatch/shadow.hpp"
 #include "agent/lock_order.hpp"
 #include "agent/proc/passed_task_files.hpp"
+#include "agent/process/fini_watch.hpp"
 #include "agent/process/symbols.hpp"
 #include "agent/service/control.hpp"
 #include "agent/service/log.hpp"
@@ -46,6 +47,7 @@ void child() {
     new (&g_shadow_mutex) std::mutex;
     new (&g_core_mutex) std::recursive_mutex;
     thread_state_after_fork_child();
+    fini_watch_clear_marks(/*every_thread=*/true);  // the parent's threads' marks
     // Files of the parent's threads: of no use here, and slots of the child's descriptor table.
     passed_task_files_clear();
     stack_check_after_fork_child();

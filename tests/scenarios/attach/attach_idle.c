@@ -5,7 +5,7 @@
  *
  * argv "nobody": switch to user and group 65534 first, as a daemon started by root does (the
  * kernel then makes the process not dumpable).
- * argv "waits": nine more threads, blocked in the calls signal(7) says a stop ends with EINTR
+ * argv "waits": ten more threads, blocked in the calls signal(7) says a stop ends with EINTR
  * (read() of a socket with SO_RCVTIMEO, four of them; accept() with SO_RCVTIMEO, two; sigtimedwait;
  * semtimedop) and in calls that restart (select, a raw FUTEX_WAIT), all without end (one hour);
  * "counts" then adds "more=N", their returns (any is a disturbance), and "interruptible" answers

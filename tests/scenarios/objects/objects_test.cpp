@@ -235,15 +235,24 @@ TEST_P(ObjectsComeAndGo, DlmopenNamespace) {
 // after the object's destructors and before it is unmapped, so they may read its data. Attached,
 // the loader's debugger interface does not say which objects a dlclose removes: graft watches
 // the destructors of the objects it patches (their DT_FINI) and reports GOING at RT_DELETE. The
-// library goes twice, from the main link-map namespace and from a dlmopen one; the patch is
-// loaded anew each time (its GRAFT_REF is resolved when it loads).
+// library goes three times: loaded before the attach (found with dl_iterate_phdr), loaded after
+// it, and loaded into a dlmopen namespace (found through its link_map); the patch is loaded anew
+// each time (its GRAFT_REF is resolved when it loads).
 TEST_P(ObjectsComeAndGo, UnpatchCallbacksReadTheObjectBeforeItIsUnmapped) {
     Target t(prog_path("objects_host"), {}, {}, /*under_graft=*/!GetParam());
-    start(t, GetParam());
+    ASSERT_GE(t.wait_line("ready"), 0) << t.all_output();
+    EXPECT_EQ(command(t, "load", "loaded"), v({"ctor b=0", "loaded"}));
+    if (GetParam()) {
+        Cmd a = graft_cmd({"attach", std::to_string(t.pid())});
+        ASSERT_EQ(a.rc, 0) << a.out << a.err;
+    }
+    ASSERT_TRUE(t.wait_agent());
     std::vector<std::string> expected;
-    for (std::string how : {"load", "dlmopen"}) {
+    for (std::string how : {"", "load", "dlmopen"}) {
         SCOPED_TRACE(how);
-        EXPECT_EQ(command(t, how, "loaded"), v({"ctor b=0", "loaded"}));
+        if (!how.empty()) {
+            EXPECT_EQ(command(t, how, "loaded"), v({"ctor b=0", "loaded"}));
+        }
         Cmd load =
             graft_cmd({"load", std::to_string(t.pid()), patch_path("objects_going_fix"), "--timeout", "60"});
         ASSERT_EQ(load.rc, 0) << load.out << load.err << target_state(t);
