@@ -327,10 +327,11 @@ std::vector<pid_t> thread_ids(const Target &t) {
 }
 
 // What /proc says thread `tid` is doing: running (or waiting for a CPU), blocked in system call
-// *nr, or gone. One small read through the task directory's descriptor: at 1000 threads the
-// scan's cost is these reads (about 10 us each here), so it ends at the first thread it may use.
+// *nr (with its first argument in *arg0 if asked: ~0 if unreadable), or gone. One small read
+// through the task directory's descriptor: at 1000 threads the scan's cost is these reads (about
+// 10 us each here), so it ends at the first thread it may use.
 enum class ThreadNow { kRunning, kBlocked, kGone };
-ThreadNow thread_now(const Target &t, pid_t tid, long *nr) {
+ThreadNow thread_now(const Target &t, pid_t tid, long *nr, unsigned long long *arg0 = nullptr) {
     char path[32], buf[128];
     std::snprintf(path, sizeof path, "%d/syscall", tid);
     const int fd = openat(t.task_fd, path, O_RDONLY | O_CLOEXEC);
@@ -341,6 +342,13 @@ ThreadNow thread_now(const Target &t, pid_t tid, long *nr) {
     buf[n] = 0;
     if (std::strncmp(buf, "running", 7) == 0) return ThreadNow::kRunning;
     *nr = arch::blocked_syscall_nr(buf);
+    if (arg0) {
+        // "NR 0xARG0 0xARG1 ...": the first argument, in hex.
+        const char *sp = std::strchr(buf, ' ');
+        char *end = nullptr;
+        *arg0 = sp ? std::strtoull(sp + 1, &end, 16) : ~0ULL;
+        if (!sp || *end != ' ') *arg0 = ~0ULL;
+    }
     return ThreadNow::kBlocked;
 }
 
@@ -355,18 +363,10 @@ enum class SocketWait { kNone, kUnknown, kTimeout };
 SocketWait socket_wait_of(const Target &t, pid_t tid, long nr) {
     const int option = arch::socket_timeout_option(nr);
     if (!option) return SocketWait::kNone;
-    char path[40], buf[128];
-    std::snprintf(path, sizeof path, "%d/syscall", tid);
-    const int sf = openat(t.task_fd, path, O_RDONLY | O_CLOEXEC);
-    if (sf < 0) return SocketWait::kUnknown;
-    const ssize_t n = read(sf, buf, sizeof buf - 1);
-    close(sf);
-    if (n <= 0) return SocketWait::kUnknown;
-    buf[n] = 0;
-    char *end = nullptr;
-    if (std::strtol(buf, &end, 10) != nr || *end != ' ') return SocketWait::kUnknown;  // it moved on
-    const unsigned long long fd = std::strtoull(end + 1, &end, 16);
-    if (*end != ' ' || fd > INT32_MAX) return SocketWait::kUnknown;
+    long now_nr = -1;
+    unsigned long long fd = ~0ULL;
+    if (thread_now(t, tid, &now_nr, &fd) != ThreadNow::kBlocked || now_nr != nr || fd > INT32_MAX)
+        return SocketWait::kUnknown;  // it moved on, or its argument cannot be read
     auto link_of = [](const std::string &p) {
         char l[64] = {};
         return readlink(p.c_str(), l, sizeof l - 1) > 0 ? std::string(l) : std::string();
